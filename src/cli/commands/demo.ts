@@ -1,0 +1,28 @@
+import type { Command } from 'commander';
+import { runDemo } from '../../demo.js';
+import { logger } from '../../log.js';
+
+export function register(program: Command): void {
+  program
+    .command('demo')
+    .description('a demo upstream and a sidecar with an example policy on loopback, and what to try')
+    .option('--base-port <port>', 'first of four listener ports (0 = any free ports)', '18080')
+    .option('--once', 'run the tour and exit')
+    .action(async (flags: { basePort: string; once?: boolean }) => {
+      // The demo talks to a person: only warnings and errors from the sidecar's log.
+      if (!process.env.FAULTLINE_LOG_LEVEL) logger.level = 'warn';
+      const { sidecar, upstream } = await runDemo({
+        basePort: Number(flags.basePort),
+        once: flags.once === true,
+        out: (line) => process.stdout.write(`${line}\n`),
+      });
+      const stop = async () => {
+        await sidecar.drain(1000);
+        upstream.close();
+        upstream.closeAllConnections();
+      };
+      if (flags.once) return stop();
+      process.once('SIGINT', () => void stop().then(() => process.exit(0)));
+      process.once('SIGTERM', () => void stop().then(() => process.exit(0)));
+    });
+}

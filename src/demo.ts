@@ -1,0 +1,122 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Sidecar } from './sidecar.js';
+
+const BIG = Buffer.alloc(512 * 1024, 'faultline ');
+
+/** The demo's upstream: `/` answers hello, `/big` sends 512 KiB. */
+export function startDemoUpstream(): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/big') res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG.length }).end(BIG);
+    else res.writeHead(200, { 'content-type': 'text/plain' }).end('hello from the demo upstream\n');
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/** The example policy: one listener per fault to try, plus one without faults. */
+export function demoPolicy(upstreamPort: number, basePort: number): string {
+  const upstream = `127.0.0.1:${upstreamPort}`;
+  const listener = (name: string, offset: number) =>
+    `    - {name: ${name}, listen: "127.0.0.1:${basePort === 0 ? 0 : basePort + offset}", upstream: "${upstream}"}`;
+  return `apiVersion: faultline.dev/v1alpha1
+kind: FaultPolicy
+metadata:
+  name: demo
+spec:
+  enabled: true
+  listeners:
+${listener('direct', 0)}
+${listener('slow', 1)}
+${listener('flaky', 2)}
+${listener('capped', 3)}
+  rules:
+    - name: slow-responses
+      match: {listener: slow}
+      faults:
+        - {type: latency, latency: 300ms, jitter: 20ms, stream: downstream}
+    - name: flaky-connections
+      match: {listener: flaky}
+      faults:
+        - {type: reset, probability: 0.5}
+    - name: thin-pipe
+      match: {listener: capped}
+      faults:
+        - {type: bandwidth, rate: 128KiB/s, stream: downstream}
+`;
+}
+
+interface Fetched {
+  ok: boolean;
+  ms: number;
+  bytes: number;
+  error?: string | undefined;
+}
+
+function fetchOnce(port: number, path: string): Promise<Fetched> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => resolve({ ok: true, ms: performance.now() - started, bytes }));
+      res.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, ms: performance.now() - started, bytes, error: err.code }));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, ms: performance.now() - started, bytes: 0, error: err.code ?? err.message }));
+    req.end();
+  });
+}
+
+/** Shows each fault with a real client, through the running sidecar. */
+export async function tour(sidecar: Sidecar, out: (line: string) => void): Promise<void> {
+  const port = (name: string) => sidecar.address(name).port;
+  const direct = await fetchOnce(port('direct'), '/');
+  const slow = await fetchOnce(port('slow'), '/');
+  out(`  latency:   GET / direct took ${direct.ms.toFixed(1)} ms, through "slow" ${slow.ms.toFixed(1)} ms (300 ms ± 20 ms injected)`);
+  const flaky = await Promise.all(Array.from({ length: 10 }, () => fetchOnce(port('flaky'), '/')));
+  const resets = flaky.filter((r) => !r.ok);
+  out(`  reset:     10 requests through "flaky": ${10 - resets.length} answered, ${resets.length} reset (${[...new Set(resets.map((r) => r.error))].join(', ') || 'none'}; 50% injected)`);
+  const capped = await fetchOnce(port('capped'), '/big');
+  const rate = capped.bytes / 1024 / (capped.ms / 1000);
+  out(`  bandwidth: 512 KiB through "capped" took ${(capped.ms / 1000).toFixed(2)} s = ${rate.toFixed(0)} KiB/s (128 KiB/s injected)`);
+}
+
+export interface DemoOptions {
+  basePort: number;
+  once: boolean;
+  out: (line: string) => void;
+}
+
+/** Starts the demo upstream and a sidecar on loopback, runs the tour, prints what to try. */
+export async function runDemo(options: DemoOptions): Promise<{ sidecar: Sidecar; upstream: Server }> {
+  const { out } = options;
+  const upstream = await startDemoUpstream();
+  const upstreamPort = (upstream.address() as { port: number }).port;
+  const dir = mkdtempSync(join(tmpdir(), 'faultline-demo-'));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, demoPolicy(upstreamPort, options.basePort));
+  const sidecar = new Sidecar({ policyFile });
+  try {
+    await sidecar.start();
+  } catch (err) {
+    upstream.close();
+    throw err;
+  }
+  out(`faultline demo: upstream on 127.0.0.1:${upstreamPort}, sidecar policy ${policyFile}`);
+  out('');
+  out('What the faults do, measured just now with a real client:');
+  await tour(sidecar, out);
+  if (options.once) return { sidecar, upstream };
+  const p = (name: string) => sidecar.address(name).port;
+  out('');
+  out('Try it yourself:');
+  out(`  curl -s -w '%{time_total}s\\n' -o /dev/null http://127.0.0.1:${p('direct')}/     # no fault`);
+  out(`  curl -s -w '%{time_total}s\\n' -o /dev/null http://127.0.0.1:${p('slow')}/     # +300 ms`);
+  out(`  for i in 1 2 3 4 5; do curl -s http://127.0.0.1:${p('flaky')}/ || echo reset; done   # half reset`);
+  out(`  curl -s -w '%{speed_download} B/s\\n' -o /dev/null http://127.0.0.1:${p('capped')}/big   # 128 KiB/s`);
+  out('');
+  out(`Edit ${policyFile} (e.g. latency: 1s, or enabled: false): live connections change within a second.`);
+  out('Ctrl-C to stop.');
+  return { sidecar, upstream };
+}

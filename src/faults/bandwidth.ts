@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { rate } from '../policy/units.js';
+import { FaultStage } from './stage.js';
+import { defineFault, type StageContext } from './types.js';
+
+interface BandwidthOptions {
+  rate: number;
+}
+
+/**
+ * Caps a direction at `rate` bytes per second. Data leaves in slices of about 20 ms worth,
+ * each at its slot on a virtual clock; an idle link earns no credit, so there is no burst.
+ * The write callback is held until the chunk is out: the sender is pushed back, not buffered.
+ */
+class BandwidthStage extends FaultStage {
+  private readonly slice: number;
+  private next = 0;
+  private pending: { chunk: Buffer; offset: number; callback: () => void } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: BandwidthOptions, ctx: StageContext) {
+    super(ctx);
+    this.slice = Math.min(64 * 1024, Math.max(512, Math.floor(options.rate / 50)));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: () => void): void {
+    this.pending = { chunk, offset: 0, callback };
+    this.pump();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.timer);
+    callback(err);
+  }
+
+  override interrupt(): void {
+    super.interrupt();
+    clearTimeout(this.timer);
+    this.pump();
+  }
+
+  private pump(): void {
+    this.timer = undefined;
+    const pending = this.pending;
+    if (!pending) return;
+    const { chunk } = pending;
+    while (pending.offset < chunk.length) {
+      const now = performance.now();
+      if (!this.interrupted && this.next > now + 0.5) {
+        this.timer = setTimeout(() => this.pump(), this.next - now);
+        return;
+      }
+      const end = this.interrupted ? chunk.length : Math.min(chunk.length, pending.offset + this.slice);
+      this.push(chunk.subarray(pending.offset, end));
+      this.next = Math.max(this.next, now) + ((end - pending.offset) / this.options.rate) * 1000;
+      pending.offset = end;
+    }
+    this.pending = undefined;
+    pending.callback();
+  }
+}
+
+export const bandwidth = defineFault<BandwidthOptions>({
+  type: 'bandwidth',
+  summary: 'cap the throughput at rate (e.g. "64KiB/s")',
+  options: z.strictObject({ rate }),
+  defaultStream: 'downstream',
+  timeBounds: true,
+  stage: (options, ctx) => new BandwidthStage(options, ctx),
+});

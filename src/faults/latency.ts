@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { duration } from '../policy/units.js';
+import { FaultStage } from './stage.js';
+import { defineFault, type StageContext } from './types.js';
+
+interface LatencyOptions {
+  latency: number;
+  jitter: number;
+}
+
+/** Bytes held in the delay queue before the stage stops accepting more. */
+const MAX_QUEUED = 256 * 1024;
+
+/**
+ * Delays every chunk by `latency` ± `jitter` from the moment it arrived. Chunks keep their
+ * order: a chunk never leaves before the one ahead of it, whatever its own jitter.
+ */
+class LatencyStage extends FaultStage {
+  private readonly queue: { chunk: Buffer; due: number }[] = [];
+  private queuedBytes = 0;
+  private lastDue = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private waiting: (() => void) | undefined;
+  private flushed: (() => void) | undefined;
+
+  constructor(private readonly options: LatencyOptions, ctx: StageContext) {
+    super(ctx);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: () => void): void {
+    if (this.interrupted) return this.pass(chunk, callback);
+    const { latency, jitter } = this.options;
+    const delay = Math.max(0, latency + (jitter ? jitter * (2 * this.ctx.random() - 1) : 0));
+    const due = Math.max(performance.now() + delay, this.lastDue);
+    this.lastDue = due;
+    this.queue.push({ chunk, due });
+    this.queuedBytes += chunk.length;
+    this.schedule();
+    if (this.queuedBytes < MAX_QUEUED) callback();
+    else this.waiting = callback;
+  }
+
+  override _flush(callback: () => void): void {
+    if (this.queue.length === 0) callback();
+    else this.flushed = callback;
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.timer);
+    callback(err);
+  }
+
+  override interrupt(): void {
+    super.interrupt();
+    this.release(Infinity);
+  }
+
+  private schedule(): void {
+    const head = this.queue[0];
+    if (!head || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.release(performance.now());
+    }, Math.max(0, head.due - performance.now()));
+  }
+
+  private release(now: number): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    // Timers fire up to ~1 ms early or late; release what is due within half a millisecond.
+    while (this.queue.length > 0 && (this.queue[0] as { due: number }).due <= now + 0.5) {
+      const { chunk } = this.queue.shift() as { chunk: Buffer };
+      this.queuedBytes -= chunk.length;
+      this.push(chunk);
+    }
+    if (this.waiting && this.queuedBytes < MAX_QUEUED) {
+      const callback = this.waiting;
+      this.waiting = undefined;
+      callback();
+    }
+    if (this.queue.length > 0) return this.schedule();
+    const flushed = this.flushed;
+    this.flushed = undefined;
+    flushed?.();
+  }
+}
+
+export const latency = defineFault<LatencyOptions>({
+  type: 'latency',
+  summary: 'delay every chunk by latency ± jitter',
+  options: z.strictObject({ latency: duration, jitter: duration.default(0) }),
+  defaultStream: 'downstream',
+  timeBounds: true,
+  stage: (options, ctx) => new LatencyStage(options, ctx),
+});

@@ -1,0 +1,53 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The faultline_ metrics of SPEC.md, on a Registry of their own (plus Node's process metrics).
+ * Everything here is updated per connection or per policy change, never per chunk.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly connectionsTotal: Counter<'listener' | 'direction'>;
+  readonly connectionsActive: Gauge<'listener' | 'direction'>;
+  readonly connectionDuration: Histogram<'listener' | 'direction'>;
+  readonly bytesTotal: Counter<'listener' | 'direction' | 'stream'>;
+  readonly faultsInjected: Counter<'rule' | 'fault' | 'listener' | 'direction'>;
+  readonly faultsActive: Gauge<'rule' | 'fault'>;
+  readonly policyReloads: Counter<'result'>;
+  readonly policyInfo: Gauge<'name' | 'hash'>;
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    const prefix = 'faultline_';
+    this.connectionsTotal = new Counter({ name: `${prefix}connections_total`, help: 'Connections accepted', labelNames: ['listener', 'direction'], registers });
+    this.connectionsActive = new Gauge({ name: `${prefix}connections_active`, help: 'Connections open now', labelNames: ['listener', 'direction'], registers });
+    this.connectionDuration = new Histogram({
+      name: `${prefix}connection_duration_seconds`,
+      help: 'Connection lifetime',
+      labelNames: ['listener', 'direction'],
+      buckets: [0.005, 0.05, 0.25, 1, 5, 30, 120, 600, 3600],
+      registers,
+    });
+    this.bytesTotal = new Counter({
+      name: `${prefix}bytes_total`,
+      help: 'Bytes relayed, counted when a connection closes; stream=upstream is client to server',
+      labelNames: ['listener', 'direction', 'stream'],
+      registers,
+    });
+    this.faultsInjected = new Counter({
+      name: `${prefix}faults_injected_total`,
+      help: 'Times a fault began to apply to a connection (or refused one)',
+      labelNames: ['rule', 'fault', 'listener', 'direction'],
+      registers,
+    });
+    this.faultsActive = new Gauge({ name: `${prefix}faults_active`, help: 'Live connections a fault applies to now', labelNames: ['rule', 'fault'], registers });
+    this.policyReloads = new Counter({ name: `${prefix}policy_reloads_total`, help: 'Policy loads by result', labelNames: ['result'], registers });
+    this.policyInfo = new Gauge({ name: `${prefix}policy_info`, help: 'The policy in force (value 1)', labelNames: ['name', 'hash'], registers });
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix });
+  }
+
+  /** Marks `name`/`hash` as the policy in force. */
+  setPolicy(name: string, hash: string): void {
+    this.policyInfo.reset();
+    this.policyInfo.set({ name, hash }, 1);
+  }
+}

@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FaultType, StreamDirection } from '../faults/index.js';
+import { loadPolicy } from './load.js';
+import { compileMatch, type Matcher } from './match.js';
+import { API_VERSION, KIND, type ListenerSpec, type PolicyDocument } from './schema.js';
+
+/** One fault of one rule, ready to apply. `key` changes whenever anything about it changes. */
+export interface CompiledFault {
+  readonly key: string;
+  readonly rule: string;
+  readonly type: FaultType<any>;
+  readonly options: object;
+  readonly probability: number;
+  readonly streams: readonly StreamDirection[];
+  readonly after: number;
+  readonly for: number | undefined;
+  readonly firstConnections: number | undefined;
+}
+
+export interface CompiledRule {
+  readonly name: string;
+  readonly scope: 'live' | 'new-connections';
+  readonly match: Matcher;
+  readonly faults: readonly CompiledFault[];
+}
+
+/**
+ * A policy compiled once, immutable, shared by every connection. A reload builds a new one and
+ * swaps it whole; connections hold no reference to rules beyond their own pinned ones.
+ */
+export interface CompiledPolicy {
+  readonly name: string;
+  /** First 16 hex digits of the SHA-256 of the source text. */
+  readonly hash: string;
+  readonly source: string;
+  readonly loadedAt: Date;
+  readonly enabled: boolean;
+  /** Epoch ms after which no fault applies. */
+  readonly expiresAt: number | undefined;
+  readonly listeners: readonly ListenerSpec[];
+  readonly rules: readonly CompiledRule[];
+  readonly document: PolicyDocument;
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+
+/** Validates and compiles policy text; throws PolicyError with every problem. */
+export function compilePolicy(text: string, source: string): CompiledPolicy {
+  const { doc, faults } = loadPolicy(text, source);
+  const rules = doc.spec.rules.map((rule, r): CompiledRule => {
+    const compiled = (faults[r] ?? []).map((fault, f): CompiledFault => {
+      const stream = fault.common.stream ?? fault.type.defaultStream;
+      const streams: StreamDirection[] = stream === null ? [] : stream === 'both' ? ['upstream', 'downstream'] : [stream];
+      return Object.freeze({
+        key: `${rule.name}/${f}/${fault.type.type}#${digest(JSON.stringify([rule.match, rule.scope, fault.common, fault.options]))}`,
+        rule: rule.name,
+        type: fault.type,
+        options: Object.freeze(fault.options),
+        probability: fault.common.probability,
+        streams: Object.freeze(streams),
+        after: fault.common.after,
+        for: fault.common.for,
+        firstConnections: fault.common.firstConnections,
+      });
+    });
+    return Object.freeze({ name: rule.name, scope: rule.scope, match: compileMatch(rule.match), faults: Object.freeze(compiled) });
+  });
+  return Object.freeze({
+    name: doc.metadata.name,
+    hash: digest(text),
+    source,
+    loadedAt: new Date(),
+    enabled: doc.spec.enabled,
+    expiresAt: doc.spec.expiresAt === undefined ? undefined : Date.parse(doc.spec.expiresAt),
+    listeners: Object.freeze(doc.spec.listeners.map((l) => Object.freeze({ ...l }))),
+    rules: Object.freeze(rules),
+    document: doc,
+  });
+}
+
+/** Reads and compiles a policy file. */
+export function readPolicyFile(file: string): CompiledPolicy {
+  return compilePolicy(readFileSync(file, 'utf8'), file);
+}
+
+/** The policy in force before any file was loaded: nothing to listen on, no fault. */
+export function emptyPolicy(): CompiledPolicy {
+  return compilePolicy(`apiVersion: ${API_VERSION}\nkind: ${KIND}\nmetadata: {name: none}\nspec: {}\n`, '(none)');
+}

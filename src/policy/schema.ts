@@ -1,0 +1,103 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { duration, probability } from './units.js';
+
+/**
+ * The policy document's shape (SPEC.md, "Policy file"). Fault entries are checked here only for
+ * a `type`; each fault type's own fields are checked against its file in src/faults/, see load.ts.
+ */
+
+export const API_VERSION = 'faultline.dev/v1alpha1';
+export const KIND = 'FaultPolicy';
+
+const NAME = /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/i;
+const name = (what: string) =>
+  z.string().regex(NAME, `${what} must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`);
+
+/** HOST:PORT with a numeric port; HOST may be a name ("db.default.svc") or an IP ("[::1]"). */
+export const hostPort = z.string().refine((value) => parseAddress(value) !== undefined, {
+  message: 'expected HOST:PORT, e.g. "127.0.0.1:16379" or "[::1]:8080"',
+});
+
+export function parseAddress(value: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = (m[1] ?? m[2]) as string;
+  if (m[1] && isIP(host) !== 6) return undefined;
+  return { host, port };
+}
+
+const port = z.number().int('ports are whole numbers').min(1, 'ports are 1-65535').max(65535, 'ports are 1-65535');
+
+/** An IP, a CIDR, HOST, or HOST:PORT; see match.ts for how each matches. */
+const peer = z.string().refine((v) => /^[A-Za-z0-9.:\-[\]/*]+$/.test(v) && v.length <= 255, {
+  message: 'expected an IP, a CIDR ("10.0.0.0/8"), a host name or HOST:PORT',
+});
+
+const listener = z.strictObject({
+  name: name('listener name'),
+  listen: hostPort,
+  upstream: hostPort,
+  /** How rules see this listener's traffic; explicit listeners are usually the app's way out. */
+  direction: z.enum(['inbound', 'outbound']).default('outbound'),
+});
+
+const match = z.strictObject({
+  listener: z.string().optional(),
+  direction: z.enum(['inbound', 'outbound']).optional(),
+  ports: z.array(port).optional(),
+  destinations: z.array(peer).optional(),
+  sources: z.array(peer).optional(),
+  sni: z.string().optional(),
+  protocol: z.enum(['tcp', 'http', 'grpc', 'ws']).optional(),
+  http: z
+    .strictObject({
+      methods: z.array(z.string()).optional(),
+      paths: z.array(z.string()).optional(),
+      headers: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  grpc: z.strictObject({ methods: z.array(z.string()).optional() }).optional(),
+});
+
+const faultEntry = z.looseObject({ type: z.string({ message: 'every fault needs a type' }) });
+
+const rule = z.strictObject({
+  name: name('rule name'),
+  match: match.default({}),
+  /** `new-connections`: a policy change leaves connections opened before it as they were. */
+  scope: z.enum(['live', 'new-connections']).default('live'),
+  allowHeaderOverrides: z.boolean().optional(),
+  faults: z.array(faultEntry).min(1, 'a rule needs at least one fault'),
+});
+
+export const policySchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION, { message: `apiVersion must be "${API_VERSION}"` }),
+  kind: z.literal(KIND, { message: `kind must be "${KIND}"` }),
+  metadata: z.looseObject({ name: name('metadata.name') }),
+  spec: z.strictObject({
+    enabled: z.boolean().default(true),
+    expiresAt: z.iso.datetime({ offset: true, message: 'expiresAt must be an RFC 3339 time, e.g. "2026-11-22T12:00:00Z"' }).optional(),
+    listeners: z.array(listener).default([]),
+    rules: z.array(rule).default([]),
+  }),
+});
+
+/** Fields every fault may carry; the engine applies them, the fault never sees them. */
+export const commonFaultSchema = z.strictObject({
+  type: z.string(),
+  probability: probability.default(1),
+  stream: z.enum(['upstream', 'downstream', 'both']).optional(),
+  after: duration.default(0),
+  for: duration.optional(),
+  firstConnections: z.number().int('firstConnections is a whole number').positive('firstConnections must be at least 1').optional(),
+});
+export const COMMON_FAULT_KEYS = new Set(Object.keys(commonFaultSchema.shape));
+
+export type PolicyDocument = z.output<typeof policySchema>;
+export type ListenerSpec = z.output<typeof listener>;
+export type RuleSpec = z.output<typeof rule>;
+export type MatchSpec = z.output<typeof match>;
+export type CommonFaultFields = z.output<typeof commonFaultSchema>;

@@ -1,0 +1,80 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * Watches a policy file for new content, the way Kubernetes updates it: the kubelet swaps the
+ * `..data` symlink of the ConfigMap volume atomically, which inotify on the file itself misses.
+ * So the file is re-read by path (following the symlinks anew) on every directory event and
+ * on a short poll, and `onChange` runs only when the text differs from the last text seen.
+ */
+export class PolicyWatcher {
+  private last: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
+  private reading = false;
+  private again = false;
+  private stopped = false;
+  private lastError: string | undefined;
+
+  constructor(
+    private readonly file: string,
+    private readonly onChange: (text: string) => void,
+    private readonly onError: (err: NodeJS.ErrnoException) => void,
+    private readonly intervalMs = 250,
+  ) {}
+
+  /** Starts watching; `initial` is the text already loaded, so it does not count as a change. */
+  start(initial: string): void {
+    this.last = initial;
+    try {
+      this.watcher = watch(dirname(this.file), { persistent: false }, () => void this.check());
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      // Polling alone still works (some volumes do not support inotify).
+    }
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.watcher?.close();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.check().finally(() => this.schedule()), this.intervalMs);
+    this.timer.unref();
+  }
+
+  private async check(): Promise<void> {
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = true;
+    try {
+      do {
+        this.again = false;
+        let text: string;
+        try {
+          text = await readFile(this.file, 'utf8');
+        } catch (err) {
+          // Reported once per kind of failure, not on every poll; the last good policy stays.
+          const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
+          if (!this.stopped && code !== this.lastError) this.onError(err as NodeJS.ErrnoException);
+          this.lastError = code;
+          continue;
+        }
+        this.lastError = undefined;
+        if (text !== this.last && !this.stopped) {
+          this.last = text;
+          this.onChange(text);
+        }
+      } while (this.again);
+    } finally {
+      this.reading = false;
+    }
+  }
+}

@@ -1,0 +1,203 @@
+import { connect, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { FaultEngine, ConnectionFaultState } from '../engine/engine.js';
+import type { ConnectionControl, StreamDirection } from '../faults/types.js';
+import type { Metrics } from '../metrics.js';
+import type { CompiledFault } from '../policy/compile.js';
+import type { ConnectionMeta } from '../policy/match.js';
+import { Link, type StageEntry } from './link.js';
+
+/** What a connection needs from the sidecar that owns it. */
+export interface ConnectionContext {
+  engine: FaultEngine;
+  metrics: Metrics;
+  log: Logger;
+  /** How long dialling the upstream may take before the client is reset. */
+  connectTimeoutMs: number;
+  random: () => number;
+  onClose(conn: Connection): void;
+}
+
+let sequence = 0;
+
+/**
+ * One proxied connection: the client socket, the upstream socket, and a Link per direction.
+ * It asks the engine which faults apply (on open, on every policy change, at time bounds) and
+ * rewires its links to match. If the upstream refuses or cannot be reached, the client gets
+ * a RST, so that it sees a failure as close as possible to the one it would see directly.
+ */
+export class Connection implements ConnectionControl {
+  readonly id = `c${(++sequence).toString(36)}`;
+  readonly openedAt = Date.now();
+  private upstream: Socket | undefined;
+  private links: Record<StreamDirection, Link> | undefined;
+  private state!: ConnectionFaultState;
+  private readonly active = new Map<string, CompiledFault>();
+  private readonly stageState = new Map<string, Record<string, number>>();
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private readonly labels: { listener: string; direction: string };
+  readonly log: Logger;
+
+  constructor(
+    readonly client: Socket,
+    readonly meta: ConnectionMeta,
+    private readonly target: { host: string; port: number },
+    private readonly ctx: ConnectionContext,
+  ) {
+    this.labels = { listener: meta.listener ?? meta.direction, direction: meta.direction };
+    this.log = ctx.log.child({ conn: this.id });
+  }
+
+  /** Admits, dials the upstream and starts relaying. */
+  start(): void {
+    const { engine, metrics } = this.ctx;
+    metrics.connectionsTotal.inc(this.labels);
+    metrics.connectionsActive.inc(this.labels);
+    this.client.setNoDelay(true);
+    this.client.on('error', (err) => this.onSocketError('client', err));
+    this.client.once('close', () => {
+      // A client gone before the upstream answered: abandon the dial.
+      if (!this.links) this.upstream?.destroy();
+      this.onSocketClose();
+    });
+    this.state = engine.open(this.meta);
+    const { refused } = engine.admit(this.state);
+    if (refused) {
+      this.countFault(refused.fault);
+      return this.reset(refused.reason);
+    }
+    this.refresh();
+    if (this.ended) return;
+
+    const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
+    this.upstream = upstream;
+    upstream.setTimeout(this.ctx.connectTimeoutMs, () => upstream.destroy(new Error(`connect timeout after ${this.ctx.connectTimeoutMs} ms`)));
+    upstream.on('error', (err) => this.onSocketError('upstream', err));
+    upstream.once('close', () => this.onSocketClose());
+    upstream.once('connect', () => {
+      upstream.setTimeout(0);
+      this.links = {
+        upstream: new Link(this.client, upstream, this),
+        downstream: new Link(upstream, this.client, this),
+      };
+      this.refresh();
+      this.client.resume();
+    });
+  }
+
+  /** Re-asks the engine which faults apply, and applies the difference. */
+  refresh(): void {
+    if (this.ended) return;
+    clearTimeout(this.timer);
+    const plan = this.ctx.engine.plan(this.state);
+    const wanted = new Map(plan.active.map((f) => [f.key, f]));
+    for (const [key, fault] of this.active) {
+      if (!wanted.has(key)) {
+        this.active.delete(key);
+        this.ctx.metrics.faultsActive.dec({ rule: fault.rule, fault: fault.type.type });
+      }
+    }
+    for (const [key, fault] of wanted) {
+      if (this.active.has(key)) continue;
+      this.active.set(key, fault);
+      this.countFault(fault);
+      this.ctx.metrics.faultsActive.inc({ rule: fault.rule, fault: fault.type.type });
+      this.log.debug({ rule: fault.rule, fault: fault.type.type }, 'fault applies');
+      fault.type.activate?.(fault.options, this);
+      if (this.ended) return;
+    }
+    if (this.links) {
+      for (const direction of ['upstream', 'downstream'] as const) {
+        this.links[direction].setStages(this.stagesFor(direction, plan.active));
+      }
+    }
+    if (plan.nextChangeAt !== undefined) {
+      // Timers cap at ~24.8 days; a later bound is re-checked then.
+      const delay = Math.min(Math.max(0, plan.nextChangeAt - Date.now()), 2 ** 31 - 1);
+      this.timer = setTimeout(() => this.refresh(), delay);
+    }
+  }
+
+  /** A snapshot for logs and the admin API. */
+  describe(): Record<string, unknown> {
+    return {
+      id: this.id,
+      listener: this.meta.listener,
+      direction: this.meta.direction,
+      source: `${this.meta.source.address}:${this.meta.source.port}`,
+      destination: `${this.target.host}:${this.target.port}`,
+      ageMs: Date.now() - this.openedAt,
+      bytesUpstream: this.client.bytesRead,
+      bytesDownstream: this.client.bytesWritten,
+      faults: [...this.active.values()].map((f) => `${f.rule}/${f.type.type}`),
+    };
+  }
+
+  reset(reason: string): void {
+    if (this.ended) return;
+    this.log.debug({ reason }, 'reset');
+    this.client.resetAndDestroy();
+    this.upstream?.resetAndDestroy();
+    this.onSocketClose();
+  }
+
+  close(reason: string): void {
+    if (this.ended) return;
+    this.log.debug({ reason }, 'close');
+    this.client.destroy();
+    this.upstream?.destroy();
+    this.onSocketClose();
+  }
+
+  private stagesFor(direction: StreamDirection, active: CompiledFault[]): StageEntry[] {
+    const entries: StageEntry[] = [];
+    for (const fault of active) {
+      if (!fault.type.stage || !fault.streams.includes(direction)) continue;
+      const key = `${fault.key}:${direction}`;
+      entries.push({
+        key,
+        create: () => {
+          let state = this.stageState.get(key);
+          if (!state) this.stageState.set(key, (state = {}));
+          return fault.type.stage?.(fault.options, { conn: this, direction, state, random: this.ctx.random });
+        },
+      });
+    }
+    return entries;
+  }
+
+  private countFault(fault: CompiledFault): void {
+    this.ctx.metrics.faultsInjected.inc({ rule: fault.rule, fault: fault.type.type, ...this.labels });
+  }
+
+  private onSocketError(side: 'client' | 'upstream', err: Error & { code?: string }): void {
+    if (side === 'upstream' && !this.links) {
+      this.log.warn({ cause: err.code ?? err.message, upstream: `${this.target.host}:${this.target.port}` }, 'upstream unreachable: resetting client');
+    } else {
+      this.log.debug({ side, cause: err.code ?? err.message }, 'socket error: resetting the other side');
+    }
+    // Pass the failure on as it happened: an abort on one side is an abort on the other.
+    if (side === 'upstream') this.client.resetAndDestroy();
+    else this.upstream?.resetAndDestroy();
+  }
+
+  private onSocketClose(): void {
+    if (this.ended) return;
+    if (!this.client.destroyed || (this.upstream && !this.upstream.destroyed)) return;
+    this.ended = true;
+    clearTimeout(this.timer);
+    if (this.links) {
+      this.links.upstream.destroy();
+      this.links.downstream.destroy();
+    }
+    const { metrics } = this.ctx;
+    for (const fault of this.active.values()) metrics.faultsActive.dec({ rule: fault.rule, fault: fault.type.type });
+    this.active.clear();
+    metrics.connectionsActive.dec(this.labels);
+    metrics.connectionDuration.observe(this.labels, (Date.now() - this.openedAt) / 1000);
+    metrics.bytesTotal.inc({ ...this.labels, stream: 'upstream' }, this.client.bytesRead);
+    metrics.bytesTotal.inc({ ...this.labels, stream: 'downstream' }, this.client.bytesWritten);
+    this.ctx.onClose(this);
+  }
+}

@@ -1,0 +1,129 @@
+import type { Socket } from 'node:net';
+import type { FaultStage } from '../faults/stage.js';
+import type { ConnectionControl } from '../faults/types.js';
+
+/** A fault that wants a stage in this direction; `create` may decline (returns undefined). */
+export interface StageEntry {
+  key: string;
+  create: () => FaultStage | undefined;
+}
+
+/**
+ * One direction of a connection: source socket → (fault stages) → destination socket.
+ *
+ * With no fault it is `source.pipe(dest)`: our code runs no JavaScript per chunk. When faults
+ * come or go, the link rewires while the connection lives: it unpipes the source (which then
+ * pauses, its bytes waiting in its buffer and the kernel), interrupts the old chain so the
+ * stages hand on what they hold, waits until the chain's last byte has been written to the
+ * destination, then pipes the source into the new chain (or straight to the destination).
+ * No byte is lost or reordered. Operations run one at a time, in order.
+ */
+export class Link {
+  private stages: FaultStage[] = [];
+  private wanted: string[] = [];
+  private queue: Promise<void> = Promise.resolve();
+  private sourceEnded = false;
+  private done = false;
+  private draining: { tail: FaultStage; resolve: () => void } | undefined;
+
+  constructor(
+    private readonly source: Socket,
+    private readonly dest: Socket,
+    private readonly conn: ConnectionControl,
+  ) {
+    source.pipe(dest, { end: false });
+    source.once('end', () => {
+      this.sourceEnded = true;
+      this.run(() => this.endDestination());
+    });
+  }
+
+  /** Number of stages in the chain now; 0 means the plain pipe. */
+  get depth(): number {
+    return this.stages.length;
+  }
+
+  /** Sets the faults acting on this direction, in order; no-op when they are the same. */
+  setStages(entries: StageEntry[]): void {
+    const keys = entries.map((e) => e.key);
+    if (keys.length === this.wanted.length && keys.every((k, i) => k === this.wanted[i])) return;
+    this.wanted = keys;
+    this.run(() => this.rewire(entries));
+  }
+
+  /** The connection is gone: stop every stage's timers, settle pending work. */
+  destroy(): void {
+    this.done = true;
+    for (const stage of this.stages) stage.destroy();
+    this.draining?.resolve();
+  }
+
+  private run(operation: () => Promise<void> | void): void {
+    this.queue = this.queue.then(operation).catch((err: unknown) => {
+      this.conn.reset(`rewiring failed: ${(err as Error).message}`);
+    });
+  }
+
+  private async rewire(entries: StageEntry[]): Promise<void> {
+    if (this.done) return;
+    const old = this.stages;
+    if (old.length === 0) {
+      this.source.unpipe(this.dest);
+    } else {
+      this.source.unpipe(old[0]);
+      await this.drain(old);
+      if (this.done) return;
+    }
+    const stages = entries.map((e) => e.create()).filter((s): s is FaultStage => s !== undefined);
+    this.stages = stages;
+    const head = stages[0];
+    const tail = stages.at(-1);
+    if (!head || !tail) {
+      this.source.pipe(this.dest, { end: false });
+      return;
+    }
+    for (let i = 0; i + 1 < stages.length; i++) (stages[i] as FaultStage).pipe(stages[i + 1] as FaultStage);
+    for (const stage of stages) stage.on('error', (err) => this.conn.reset(`fault stage failed: ${err.message}`));
+    tail.once('end', () => this.onTailEnd(tail));
+    tail.pipe(this.dest, { end: false });
+    this.source.pipe(head, { end: false });
+  }
+
+  /** Interrupts the chain and resolves once everything it held reached the destination. */
+  private drain(stages: FaultStage[]): Promise<void> {
+    const tail = stages.at(-1) as FaultStage;
+    const finished = new Promise<void>((resolve) => {
+      if (tail.readableEnded) return resolve();
+      this.draining = { tail, resolve };
+    });
+    for (const stage of stages) stage.interrupt();
+    (stages[0] as FaultStage).end();
+    return finished.then(() => {
+      this.draining = undefined;
+      tail.unpipe(this.dest);
+      for (const stage of stages) stage.destroy();
+    });
+  }
+
+  private onTailEnd(tail: FaultStage): void {
+    if (this.draining?.tail === tail) return this.draining.resolve();
+    if (this.stages.at(-1) !== tail || this.done) return;
+    // The chain ended by itself: the source closed (its FIN passes on), or a fault such as
+    // limit_data ended the stream, which closes the connection once its bytes are delivered.
+    this.finish(!this.sourceEnded);
+  }
+
+  private endDestination(): void {
+    if (this.done) return;
+    const head = this.stages[0];
+    if (head) head.end();
+    else this.finish(false);
+  }
+
+  private finish(closeConnection: boolean): void {
+    this.done = true;
+    this.dest.end(() => {
+      if (closeConnection) this.conn.close('stream ended by fault');
+    });
+  }
+}

@@ -1,0 +1,221 @@
+import type { Socket } from 'node:net';
+import { isIP } from 'node:net';
+import { FaultEngine } from './engine/engine.js';
+import { ListenError, PolicyError } from './errors.js';
+import { logger as rootLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { compilePolicy, emptyPolicy, type CompiledPolicy } from './policy/compile.js';
+import { locateField } from './policy/load.js';
+import { parseAddress, type ListenerSpec } from './policy/schema.js';
+import { PolicyWatcher } from './policy/watch.js';
+import { Connection } from './proxy/connection.js';
+import { ProxyListener, type Resolve } from './proxy/listener.js';
+
+export interface SidecarOptions {
+  /** Policy file to load and hot-reload. */
+  policyFile?: string | undefined;
+  /** How often the policy file is re-read (ms); directory events trigger a read at once too. */
+  pollIntervalMs?: number;
+  /** How long SIGTERM waits for live connections before closing them (ms). */
+  drainTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  metrics?: Metrics;
+  log?: Logger;
+  random?: () => number;
+}
+
+interface ExplicitListener {
+  listener: ProxyListener;
+  spec: ListenerSpec;
+}
+
+/**
+ * The sidecar: owns the policy in force, the listeners, and the live connections. A policy
+ * change (file edit, ConfigMap swap) is validated whole, then swapped in whole: listeners are
+ * reconciled, and every live connection re-plans its faults. A policy that fails validation
+ * or whose listeners cannot bind is refused; the last good one stays.
+ */
+export class Sidecar {
+  readonly engine: FaultEngine;
+  readonly metrics: Metrics;
+  readonly connections = new Set<Connection>();
+  private readonly log: Logger;
+  private readonly explicit = new Map<string, ExplicitListener>();
+  private readonly extra: ProxyListener[] = [];
+  private watcher: PolicyWatcher | undefined;
+  private draining = false;
+  /** The last reload failure, for the admin API and logs. */
+  lastError: { at: Date; message: string } | undefined;
+  ready = false;
+
+  constructor(private readonly options: SidecarOptions = {}) {
+    this.log = (options.log ?? rootLogger).child({ component: 'sidecar' });
+    this.metrics = options.metrics ?? new Metrics();
+    this.engine = new FaultEngine(Date.now, options.random);
+  }
+
+  get policy(): CompiledPolicy {
+    return this.engine.policy;
+  }
+
+  /** Loads the policy file (an invalid one is fatal at start), binds, starts watching. */
+  async start(): Promise<void> {
+    const file = this.options.policyFile;
+    if (file) {
+      const { readFile } = await import('node:fs/promises');
+      const text = await readFile(file, 'utf8');
+      await this.apply(compilePolicy(text, file), text);
+      this.watcher = new PolicyWatcher(
+        file,
+        (next) => void this.reload(next),
+        (err) => this.log.error({ file, cause: err.code ?? err.message }, 'cannot read policy file; keeping the last good policy'),
+        this.options.pollIntervalMs ?? 250,
+      );
+      this.watcher.start(text);
+    } else {
+      await this.apply(emptyPolicy(), '');
+    }
+    this.ready = true;
+  }
+
+  /** Validates `text` and applies it, or logs why not; never throws. Resolves true when applied. */
+  async reload(text: string, source = this.options.policyFile ?? '(inline)'): Promise<boolean> {
+    try {
+      await this.apply(compilePolicy(text, source), text);
+      this.lastError = undefined;
+      return true;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.lastError = { at: new Date(), message };
+      this.metrics.policyReloads.inc({ result: 'error' });
+      const problems = err instanceof PolicyError ? err.lines() : [message];
+      this.log.error({ problems }, `policy rejected, keeping "${this.policy.name}" (${this.policy.hash}): ${problems[0]}`);
+      return false;
+    }
+  }
+
+  /** Applies a compiled policy: binds its listeners, swaps it in, re-plans live connections. */
+  async apply(policy: CompiledPolicy, text: string): Promise<void> {
+    await this.reconcileListeners(policy, text);
+    this.engine.setPolicy(policy);
+    this.metrics.policyReloads.inc({ result: 'success' });
+    this.metrics.setPolicy(policy.name, policy.hash);
+    this.log.info(
+      { policy: policy.name, hash: policy.hash, source: policy.source, rules: policy.rules.length, enabled: policy.enabled },
+      'policy applied',
+    );
+    this.refreshAll();
+  }
+
+  /** Re-plans every live connection (policy swap, kill switch). */
+  refreshAll(): void {
+    for (const conn of this.connections) conn.refresh();
+  }
+
+  /** Adds a listener whose sockets are routed by `resolve` (transparent capture). */
+  async addListener(name: string, host: string, port: number, resolve: Resolve): Promise<ProxyListener> {
+    const listener = new ProxyListener(name, host, port, (socket) => this.accept(socket, resolve));
+    await listener.listen();
+    this.extra.push(listener);
+    this.log.info({ listener: name, address: `${listener.address.address}:${listener.address.port}` }, 'listening');
+    return listener;
+  }
+
+  /** Bound address of an explicit listener by name. */
+  address(name: string): { address: string; port: number } {
+    const entry = this.explicit.get(name);
+    if (!entry) throw new ListenError(`no listener named ${name}`);
+    return entry.listener.address;
+  }
+
+  /**
+   * Graceful stop: stop accepting, let live connections finish for up to `timeoutMs`, then
+   * close what is left.
+   */
+  async drain(timeoutMs = this.options.drainTimeoutMs ?? 5000): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.ready = false;
+    this.watcher?.stop();
+    const listeners = [...[...this.explicit.values()].map((e) => e.listener), ...this.extra];
+    await Promise.all(listeners.map((l) => l.close()));
+    this.log.info({ live: this.connections.size, timeoutMs }, 'draining');
+    const deadline = Date.now() + timeoutMs;
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const conn of [...this.connections]) conn.close('drain timeout');
+    this.log.info('drained');
+  }
+
+  private accept(socket: Socket, resolve: Resolve): void {
+    if (this.draining) return void socket.destroy();
+    const route = resolve(socket);
+    if (!route) return void socket.resetAndDestroy();
+    const conn = new Connection(socket, route.meta, route.target, {
+      engine: this.engine,
+      metrics: this.metrics,
+      log: this.log,
+      connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+      random: this.options.random ?? Math.random,
+      onClose: (c) => this.connections.delete(c),
+    });
+    this.connections.add(conn);
+    conn.start();
+  }
+
+  private explicitResolver(entry: ExplicitListener): Resolve {
+    return (socket) => {
+      const upstream = parseAddress(entry.spec.upstream) as { host: string; port: number };
+      return {
+        meta: {
+          listener: entry.spec.name,
+          direction: entry.spec.direction,
+          source: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+          destination: { address: upstream.host, port: upstream.port, host: isIP(upstream.host) ? undefined : upstream.host },
+        },
+        target: upstream,
+      };
+    };
+  }
+
+  /** Binds new listeners first (all or none), then retires the ones the policy dropped. */
+  private async reconcileListeners(policy: CompiledPolicy, text: string): Promise<void> {
+    const added: ExplicitListener[] = [];
+    const keep = new Set<string>();
+    for (const [index, spec] of policy.listeners.entries()) {
+      const current = this.explicit.get(spec.name);
+      if (current && current.spec.listen === spec.listen) {
+        keep.add(spec.name);
+        continue;
+      }
+      const { host, port } = parseAddress(spec.listen) as { host: string; port: number };
+      const entry: ExplicitListener = { spec, listener: undefined as unknown as ProxyListener };
+      entry.listener = new ProxyListener(spec.name, host, port, (socket) => this.accept(socket, this.explicitResolver(entry)));
+      try {
+        await entry.listener.listen();
+      } catch (err) {
+        await Promise.all(added.map((a) => a.listener.close()));
+        const path = ['spec', 'listeners', index, 'listen'];
+        const { line, col } = locateField(text, path);
+        throw new PolicyError(policy.source, [{ path, line, col, message: `spec.listeners[${index}].listen: ${(err as Error).message}` }]);
+      }
+      added.push(entry);
+    }
+    // Same name, same address: keep the socket, take the new upstream for new connections.
+    for (const spec of policy.listeners) {
+      const current = this.explicit.get(spec.name);
+      if (current && keep.has(spec.name)) current.spec = spec;
+    }
+    for (const [name, entry] of this.explicit) {
+      if (!keep.has(name)) {
+        this.explicit.delete(name);
+        void entry.listener.close();
+        this.log.info({ listener: name }, 'listener closed (no longer in the policy)');
+      }
+    }
+    for (const entry of added) {
+      this.explicit.set(entry.spec.name, entry);
+      const { address, port } = entry.listener.address;
+      this.log.info({ listener: entry.spec.name, address: `${address}:${port}`, upstream: entry.spec.upstream }, 'listening');
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import { pino } from 'pino';
+import { Metrics } from '../../src/metrics.js';
+import { Sidecar } from '../../src/sidecar.js';
+
+/** A policy document around `listeners` and `rules` (YAML flow text, indented by the caller). */
+export function policyText(spec: { listeners?: string[]; rules?: string; extra?: string; name?: string }): string {
+  return [
+    'apiVersion: faultline.dev/v1alpha1',
+    'kind: FaultPolicy',
+    `metadata: {name: ${spec.name ?? 'test'}}`,
+    'spec:',
+    ...(spec.extra ? [spec.extra] : []),
+    '  listeners:',
+    ...(spec.listeners ?? []).map((l) => `    - ${l}`),
+    ...(spec.rules ? ['  rules:', spec.rules] : ['  rules: []']),
+    '',
+  ].join('\n');
+}
+
+/** A temporary directory removed at teardown. */
+export function tempDir(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'faultline-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * An in-process sidecar with one listener `up` (127.0.0.1:0 → 127.0.0.1:upstreamPort) and the
+ * given rules, loaded from a real file (so reloads go through the watcher). Drained at teardown.
+ */
+export async function startSidecar(
+  t: Test,
+  upstreamPort: number,
+  rules?: string,
+  options: { random?: () => number; extraListeners?: string[]; extra?: string } = {},
+): Promise<{ sidecar: Sidecar; port: number; file: string; write: (rules?: string, extra?: string) => void }> {
+  const dir = tempDir(t);
+  const file = join(dir, 'policy.yaml');
+  const listeners = [`{name: up, listen: "127.0.0.1:0", upstream: "127.0.0.1:${upstreamPort}"}`, ...(options.extraListeners ?? [])];
+  const write = (r?: string, extra?: string) => writeFileSync(file, policyText({ listeners, rules: r, extra }));
+  write(rules, options.extra);
+  const sidecar = new Sidecar({
+    policyFile: file,
+    pollIntervalMs: 50,
+    log: pino({ level: process.env.FAULTLINE_TEST_LOG ?? 'silent' }),
+    metrics: new Metrics({ processMetrics: false }),
+    ...(options.random ? { random: options.random } : {}),
+  });
+  await sidecar.start();
+  t.teardown(() => sidecar.drain(200));
+  return { sidecar, port: sidecar.address('up').port, file, write };
+}
