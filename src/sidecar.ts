@@ -138,7 +138,7 @@ export class Sidecar {
     this.ready = false;
     this.watcher?.stop();
     const listeners = [...[...this.explicit.values()].map((e) => e.listener), ...this.extra];
-    await Promise.all(listeners.map((l) => l.close()));
+    for (const listener of listeners) listener.close();
     this.log.info({ live: this.connections.size, timeoutMs }, 'draining');
     const deadline = Date.now() + timeoutMs;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -193,7 +193,7 @@ export class Sidecar {
       try {
         await entry.listener.listen();
       } catch (err) {
-        await Promise.all(added.map((a) => a.listener.close()));
+        for (const a of added) a.listener.close();
         const path = ['spec', 'listeners', index, 'listen'];
         const { line, col } = locateField(text, path);
         throw new PolicyError(policy.source, [{ path, line, col, message: `spec.listeners[${index}].listen: ${(err as Error).message}` }]);
@@ -208,7 +208,7 @@ export class Sidecar {
     for (const [name, entry] of this.explicit) {
       if (!keep.has(name)) {
         this.explicit.delete(name);
-        void entry.listener.close();
+        entry.listener.close();
         this.log.info({ listener: name }, 'listener closed (no longer in the policy)');
       }
     }

@@ -52,7 +52,7 @@ export function loadPolicy(text: string, file: string): ValidatedPolicy {
   }
 
   const parsed = policySchema.safeParse(raw);
-  if (!parsed.success) reportZod(parsed.error, [], at);
+  if (!parsed.success) reportZod(parsed.error, [], raw, at);
 
   const faults: ValidatedFault[][] = [];
   const rules = (raw as { spec?: { rules?: unknown } }).spec?.rules;
@@ -93,8 +93,8 @@ function validateFault(entry: unknown, path: Path, at: (path: Path, message: str
 
   const common = commonFaultSchema.safeParse(commonPart);
   const options = type.options.safeParse(optionPart);
-  if (!common.success) reportZod(common.error, path, at);
-  if (!options.success) reportZod(options.error, path, at);
+  if (!common.success) reportZod(common.error, path, commonPart, at);
+  if (!options.success) reportZod(options.error, path, optionPart, at);
   if (!common.success || !options.success) return undefined;
 
   const c = common.data;
@@ -146,17 +146,23 @@ function checkReferences(doc: Loose, at: (path: Path, message: string, key?: str
   });
 }
 
-function reportZod(error: z.ZodError, prefix: Path, at: (path: Path, message: string, key?: string) => void): void {
+function reportZod(error: z.ZodError, prefix: Path, input: unknown, at: (path: Path, message: string, key?: string) => void): void {
   for (const issue of error.issues) {
     const path = [...prefix, ...(issue.path as Path)];
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) at(path, `unknown field "${key}"`, key);
-    } else if (issue.code === 'invalid_union' && path.length === 0) {
-      at(path, issue.message);
+    } else if (valueAt(input, issue.path as Path) === undefined && issue.path.length > 0) {
+      at(path, 'required field is missing');
     } else {
       at(path, issue.message);
     }
   }
+}
+
+function valueAt(input: unknown, path: Path): unknown {
+  let value = input;
+  for (const key of path) value = value !== null && typeof value === 'object' ? (value as Record<string | number, unknown>)[key] : undefined;
+  return value;
 }
 
 /** "spec.rules[0].faults[1].latency: " */

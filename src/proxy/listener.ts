@@ -43,8 +43,11 @@ export class ProxyListener {
     });
   }
 
-  /** Stops accepting; live connections are left to their owner. */
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  /**
+   * Stops accepting at once. Live connections are left to their owner (net.Server's own
+   * close callback would wait for all of them).
+   */
+  close(): void {
+    this.server.close();
   }
 }
