@@ -1,14 +1,16 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when it exists (npm run build, the Docker image), else the TypeScript
-// sources through tsx, so that `npm ci && npx faultline demo` works without a build step.
+// In a source checkout (src/ present) the TypeScript runs through tsx, so `npm ci && npx
+// faultline demo` needs no build step and never runs a stale build. An installed package or the
+// container image, which ship dist/ only, run the compiled JavaScript.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const compiled = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-if (existsSync(compiled)) {
-  await import(pathToFileURL(compiled).href);
-} else {
+const source = new URL('../src/cli/main.ts', import.meta.url);
+const compiled = new URL('../dist/cli/main.js', import.meta.url);
+if (existsSync(fileURLToPath(source))) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(new URL('../src/cli/main.ts', import.meta.url).href);
+  await import(source.href);
+} else {
+  await import(pathToFileURL(fileURLToPath(compiled)).href);
 }
