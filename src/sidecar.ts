@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { FaultEngine } from './engine/engine.js';
 import { ListenError, PolicyError } from './errors.js';
 import { logger as rootLogger, type Logger } from './log.js';
@@ -10,6 +11,8 @@ import { parseAddress, type ListenerSpec } from './policy/schema.js';
 import { PolicyWatcher } from './policy/watch.js';
 import { Connection } from './proxy/connection.js';
 import { ProxyListener, type Resolve } from './proxy/listener.js';
+
+const OVERLAY_SUFFIX = ' + runtime';
 
 export interface SidecarOptions {
   /** Policy file to load and hot-reload. */
@@ -22,6 +25,15 @@ export interface SidecarOptions {
   metrics?: Metrics;
   log?: Logger;
   random?: () => number;
+}
+
+/**
+ * Listeners and rules layered over the file policy at runtime (admin API, Toxiproxy API).
+ * Entries are policy-shaped objects, validated with the file as one policy.
+ */
+export interface PolicyOverlay {
+  listeners: Record<string, unknown>[];
+  rules: Record<string, unknown>[];
 }
 
 interface ExplicitListener {
@@ -44,6 +56,9 @@ export class Sidecar {
   private readonly extra: ProxyListener[] = [];
   private watcher: PolicyWatcher | undefined;
   private draining = false;
+  private fileText = '';
+  private fileSource = '(none)';
+  private layered: PolicyOverlay = { listeners: [], rules: [] };
   /** The last reload failure, for the admin API and logs. */
   lastError: { at: Date; message: string } | undefined;
   ready = false;
@@ -64,7 +79,7 @@ export class Sidecar {
     if (file) {
       const { readFile } = await import('node:fs/promises');
       const text = await readFile(file, 'utf8');
-      await this.apply(compilePolicy(text, file), text);
+      await this.apply(this.compileEffective(text, file), text);
       this.watcher = new PolicyWatcher(
         file,
         (next) => void this.reload(next),
@@ -81,7 +96,7 @@ export class Sidecar {
   /** Validates `text` and applies it, or logs why not; never throws. Resolves true when applied. */
   async reload(text: string, source = this.options.policyFile ?? '(inline)'): Promise<boolean> {
     try {
-      await this.apply(compilePolicy(text, source), text);
+      await this.apply(this.compileEffective(text, source), text);
       this.lastError = undefined;
       return true;
     } catch (err) {
@@ -97,6 +112,8 @@ export class Sidecar {
   /** Applies a compiled policy: binds its listeners, swaps it in, re-plans live connections. */
   async apply(policy: CompiledPolicy, text: string): Promise<void> {
     await this.reconcileListeners(policy, text);
+    this.fileText = text;
+    this.fileSource = policy.source.endsWith(OVERLAY_SUFFIX) ? policy.source.slice(0, -OVERLAY_SUFFIX.length) : policy.source;
     this.engine.setPolicy(policy);
     this.metrics.policyReloads.inc({ result: 'success' });
     this.metrics.setPolicy(policy.name, policy.hash);
@@ -105,6 +122,26 @@ export class Sidecar {
       'policy applied',
     );
     this.refreshAll();
+  }
+
+  /** The runtime layer over the file policy. */
+  get overlay(): PolicyOverlay {
+    return structuredClone(this.layered);
+  }
+
+  /**
+   * Replaces the runtime layer. It is validated together with the file policy; on failure a
+   * PolicyError is thrown and nothing changes.
+   */
+  async setOverlay(overlay: PolicyOverlay): Promise<void> {
+    const previous = this.layered;
+    this.layered = structuredClone(overlay);
+    try {
+      await this.apply(this.compileEffective(this.fileText, this.fileSource), this.fileText);
+    } catch (err) {
+      this.layered = previous;
+      throw err;
+    }
   }
 
   /** Re-plans every live connection (policy swap, kill switch). */
@@ -144,6 +181,24 @@ export class Sidecar {
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const conn of [...this.connections]) conn.close('drain timeout');
     this.log.info('drained');
+  }
+
+  /**
+   * The file policy alone is validated first, so its errors carry its own lines; then the
+   * runtime layer is added and the whole validated again.
+   */
+  private compileEffective(text: string, source: string): CompiledPolicy {
+    const { listeners, rules } = this.layered;
+    const knownListeners = listeners.map((l) => String(l.name));
+    const base = text ? compilePolicy(text, source, { knownListeners }) : emptyPolicy();
+    if (listeners.length === 0 && rules.length === 0) return base;
+    const doc = (text ? parseYaml(text) : { apiVersion: base.document.apiVersion, kind: base.document.kind, metadata: base.document.metadata, spec: {} }) as {
+      spec?: { listeners?: unknown[]; rules?: unknown[] };
+    };
+    doc.spec ??= {};
+    doc.spec.listeners = [...(doc.spec.listeners ?? []), ...listeners];
+    doc.spec.rules = [...(doc.spec.rules ?? []), ...rules];
+    return compilePolicy(stringifyYaml(doc), `${source}${OVERLAY_SUFFIX}`);
   }
 
   private accept(socket: Socket, resolve: Resolve): void {

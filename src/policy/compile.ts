@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FaultType, StreamDirection } from '../faults/index.js';
-import { loadPolicy } from './load.js';
+import { loadPolicy, type LoadOptions } from './load.js';
 import { compileMatch, type Matcher } from './match.js';
 import { API_VERSION, KIND, type ListenerSpec, type PolicyDocument } from './schema.js';
 
@@ -46,8 +46,8 @@ export interface CompiledPolicy {
 const digest = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
 /** Validates and compiles policy text; throws PolicyError with every problem. */
-export function compilePolicy(text: string, source: string): CompiledPolicy {
-  const { doc, faults } = loadPolicy(text, source);
+export function compilePolicy(text: string, source: string, options?: LoadOptions): CompiledPolicy {
+  const { doc, faults } = loadPolicy(text, source, options);
   const rules = doc.spec.rules.map((rule, r): CompiledRule => {
     const compiled = (faults[r] ?? []).map((fault, f): CompiledFault => {
       const stream = fault.common.stream ?? fault.type.defaultStream;

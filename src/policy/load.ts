@@ -22,11 +22,16 @@ const LATER_TYPES = new Set(['http_abort', 'http_delay', 'http_throttle', 'ws_de
 
 type Path = (string | number)[];
 
+export interface LoadOptions {
+  /** Listener names defined elsewhere (the runtime layer) that rules may refer to. */
+  knownListeners?: readonly string[];
+}
+
 /**
  * Parses and validates a policy. Throws a PolicyError listing every problem found, each with
  * the line and column of the offending field, in file order.
  */
-export function loadPolicy(text: string, file: string): ValidatedPolicy {
+export function loadPolicy(text: string, file: string, options: LoadOptions = {}): ValidatedPolicy {
   const lineCounter = new LineCounter();
   const yamlDoc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: PolicyProblem[] = [];
@@ -67,7 +72,7 @@ export function loadPolicy(text: string, file: string): ValidatedPolicy {
       });
     });
   }
-  checkReferences(raw as Loose, at);
+  checkReferences(raw as Loose, at, options.knownListeners ?? []);
   if (problems.length > 0 || !parsed.success) fail();
   return { doc: (parsed as { data: PolicyDocument }).data, faults };
 }
@@ -113,7 +118,7 @@ interface Loose {
   };
 }
 
-function checkReferences(doc: Loose, at: (path: Path, message: string, key?: string) => void): void {
+function checkReferences(doc: Loose, at: (path: Path, message: string, key?: string) => void, knownListeners: readonly string[]): void {
   const rules = Array.isArray(doc?.spec?.rules) ? doc.spec.rules : [];
   const listeners = Array.isArray(doc?.spec?.listeners) ? doc.spec.listeners : [];
   const seen = new Map<unknown, number>();
@@ -123,7 +128,7 @@ function checkReferences(doc: Loose, at: (path: Path, message: string, key?: str
     seen.set(rule.name, i);
     const match = rule.match && typeof rule.match === 'object' ? rule.match : {};
     const listener = match.listener;
-    if (typeof listener === 'string' && !listeners.some((l) => l?.name === listener)) {
+    if (typeof listener === 'string' && !listeners.some((l) => l?.name === listener) && !knownListeners.includes(listener)) {
       at(['spec', 'rules', i, 'match', 'listener'], `no listener named "${listener}" in spec.listeners`);
     }
     if (typeof match.protocol === 'string' && match.protocol !== 'tcp') {
