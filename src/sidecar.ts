@@ -10,6 +10,7 @@ import { locateField } from './policy/load.js';
 import { parseAddress, type ListenerSpec } from './policy/schema.js';
 import { PolicyWatcher } from './policy/watch.js';
 import { Connection } from './proxy/connection.js';
+import { captureResolver, type OriginalDestination } from './proxy/capture.js';
 import { ProxyListener, type Resolve } from './proxy/listener.js';
 
 const OVERLAY_SUFFIX = ' + runtime';
@@ -158,11 +159,25 @@ export class Sidecar {
     return listener;
   }
 
-  /** Bound address of an explicit listener by name. */
+  /**
+   * Transparent capture listeners (what `faultline iptables` redirects to): inbound on
+   * `inboundPort`, outbound on `outboundPort`, each on all addresses. Rules see their traffic
+   * with `direction` and the original destination.
+   */
+  async addCaptureListeners(ports: { inbound?: number | undefined; outbound?: number | undefined }, originalDestination: OriginalDestination): Promise<void> {
+    for (const direction of ['inbound', 'outbound'] as const) {
+      const port = ports[direction];
+      if (port === undefined) continue;
+      const onError = (err: unknown) => this.log.warn({ listener: direction, cause: (err as Error).message }, 'no original destination: connection reset');
+      await this.addListener(direction, '0.0.0.0', port, captureResolver(direction, originalDestination, onError));
+    }
+  }
+
+  /** Bound address of a listener by name (capture listeners are "inbound" and "outbound"). */
   address(name: string): { address: string; port: number } {
-    const entry = this.explicit.get(name);
-    if (!entry) throw new ListenError(`no listener named ${name}`);
-    return entry.listener.address;
+    const listener = this.explicit.get(name)?.listener ?? this.extra.find((l) => l.name === name);
+    if (!listener) throw new ListenError(`no listener named ${name}`);
+    return listener.address;
   }
 
   /**
