@@ -16,7 +16,6 @@ class BandwidthStage extends FaultStage {
   private readonly slice: number;
   private next = 0;
   private pending: { chunk: Buffer; offset: number; callback: () => void } | undefined;
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: BandwidthOptions, ctx: StageContext) {
     super(ctx);
@@ -28,27 +27,18 @@ class BandwidthStage extends FaultStage {
     this.pump();
   }
 
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    clearTimeout(this.timer);
-    callback(err);
-  }
-
-  override interrupt(): void {
-    super.interrupt();
-    clearTimeout(this.timer);
+  protected override release(): void {
     this.pump();
   }
 
   private pump(): void {
-    this.timer = undefined;
     const pending = this.pending;
     if (!pending) return;
     const { chunk } = pending;
     while (pending.offset < chunk.length) {
       const now = performance.now();
       if (!this.interrupted && this.next > now + 0.5) {
-        this.timer = setTimeout(() => this.pump(), this.next - now);
-        return;
+        return this.wait(this.next - now, () => this.pump());
       }
       const end = this.interrupted ? chunk.length : Math.min(chunk.length, pending.offset + this.slice);
       this.push(chunk.subarray(pending.offset, end));

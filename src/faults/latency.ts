@@ -19,7 +19,6 @@ class LatencyStage extends FaultStage {
   private readonly queue: { chunk: Buffer; due: number }[] = [];
   private queuedBytes = 0;
   private lastDue = 0;
-  private timer: NodeJS.Timeout | undefined;
   private waiting: (() => void) | undefined;
   private flushed: (() => void) | undefined;
 
@@ -45,28 +44,18 @@ class LatencyStage extends FaultStage {
     else this.flushed = callback;
   }
 
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    clearTimeout(this.timer);
-    callback(err);
-  }
-
-  override interrupt(): void {
-    super.interrupt();
-    this.release(Infinity);
+  protected override release(): void {
+    this.releaseDue(Infinity);
   }
 
   private schedule(): void {
     const head = this.queue[0];
-    if (!head || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.release(performance.now());
-    }, Math.max(0, head.due - performance.now()));
+    if (!head || this.hasPendingWait) return;
+    this.wait(Math.max(0, head.due - performance.now()), () => this.releaseDue(performance.now()));
   }
 
-  private release(now: number): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+  private releaseDue(now: number): void {
+    this.cancelWait();
     // Timers fire up to ~1 ms early or late; release what is due within half a millisecond.
     while (this.queue.length > 0 && (this.queue[0] as { due: number }).due <= now + 0.5) {
       const { chunk } = this.queue.shift() as { chunk: Buffer };

@@ -14,7 +14,6 @@ interface LossOptions {
  * never dropped: the application above TCP never sees holes, only stalls.
  */
 class LossStage extends FaultStage {
-  private timer: NodeJS.Timeout | undefined;
   private held: { chunk: Buffer; callback: () => void } | undefined;
 
   constructor(private readonly options: LossOptions, ctx: StageContext) {
@@ -24,21 +23,10 @@ class LossStage extends FaultStage {
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: () => void): void {
     if (this.interrupted || this.ctx.random() >= this.options.probability) return this.pass(chunk, callback);
     this.held = { chunk, callback };
-    this.timer = setTimeout(() => this.release(), this.options.retransmitDelay);
+    this.wait(this.options.retransmitDelay, () => this.release());
   }
 
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    clearTimeout(this.timer);
-    callback(err);
-  }
-
-  override interrupt(): void {
-    super.interrupt();
-    clearTimeout(this.timer);
-    this.release();
-  }
-
-  private release(): void {
+  protected override release(): void {
     const held = this.held;
     this.held = undefined;
     if (held) this.pass(held.chunk, held.callback);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { size } from '../policy/units.js';
-import { FaultStage, stageTimer } from './stage.js';
+import { FaultStage } from './stage.js';
 import { defineFault, type StageContext } from './types.js';
 
 /** Between the last byte let through and the RST. */
@@ -33,7 +33,7 @@ class ResetAfterBytesStage extends FaultStage {
       // An RST that lands with unread data can read as a clean EOF on Linux: give the peer a
       // moment to read the bytes it was promised, then reset.
       this.armed = true;
-      stageTimer(this, RESET_GRACE_MS, () => this.ctx.conn.reset(`reset after ${this.bytes} bytes`));
+      this.wait(RESET_GRACE_MS, () => this.ctx.conn.reset(`reset after ${this.bytes} bytes`));
     }
     callback();
   }

@@ -14,7 +14,6 @@ interface SlicerOptions {
  * `delay` between them (Toxiproxy's slicer): exercises the peer's partial-read handling.
  */
 class SlicerStage extends FaultStage {
-  private timer: NodeJS.Timeout | undefined;
   private pending: { chunk: Buffer; offset: number; callback: () => void } | undefined;
 
   constructor(private readonly options: SlicerOptions, ctx: StageContext) {
@@ -26,14 +25,7 @@ class SlicerStage extends FaultStage {
     this.slice();
   }
 
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    clearTimeout(this.timer);
-    callback(err);
-  }
-
-  override interrupt(): void {
-    super.interrupt();
-    clearTimeout(this.timer);
+  protected override release(): void {
     this.slice();
   }
 
@@ -48,8 +40,7 @@ class SlicerStage extends FaultStage {
       this.push(pending.chunk.subarray(pending.offset, end));
       pending.offset = end;
       if (delay > 0 && !this.interrupted && end < pending.chunk.length) {
-        this.timer = setTimeout(() => this.slice(), delay);
-        return;
+        return this.wait(delay, () => this.slice());
       }
     }
     this.pending = undefined;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../policy/units.js';
-import { FaultStage, stageTimer } from './stage.js';
+import { FaultStage } from './stage.js';
 import { defineFault, type StageContext } from './types.js';
 
 interface SlowCloseOptions {
@@ -22,15 +22,10 @@ class SlowCloseStage extends FaultStage {
   override _flush(callback: () => void): void {
     if (this.interrupted) return callback();
     this.flushed = callback;
-    stageTimer(this, this.options.delay, () => this.release());
+    this.wait(this.options.delay, () => this.release());
   }
 
-  override interrupt(): void {
-    super.interrupt();
-    this.release();
-  }
-
-  private release(): void {
+  protected override release(): void {
     const flushed = this.flushed;
     this.flushed = undefined;
     flushed?.();

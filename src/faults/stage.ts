@@ -12,14 +12,46 @@ export const STAGE_HIGH_WATER_MARK = 64 * 1024;
  */
 export abstract class FaultStage extends Transform {
   protected interrupted = false;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(protected readonly ctx: StageContext) {
     super({ highWaterMark: STAGE_HIGH_WATER_MARK });
   }
 
-  /** The fault is going away: release what is held now, then behave as a plain pass-through. */
+  /**
+   * The fault is going away: release what is held now, then behave as a plain pass-through.
+   * Subclasses that hold data override `release()`.
+   */
   interrupt(): void {
     this.interrupted = true;
+    this.cancelWait();
+    this.release();
+  }
+
+  /** Hands on whatever the stage holds (called on interrupt). */
+  protected release(): void {}
+
+  /** Runs `fn` after `ms`: the stage's one pending wait, cancelled by interrupt and destroy. */
+  protected wait(ms: number, fn: () => void): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      fn();
+    }, ms);
+  }
+
+  protected get hasPendingWait(): boolean {
+    return this.timer !== undefined;
+  }
+
+  protected cancelWait(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.cancelWait();
+    callback(err);
   }
 
   /** Shared pass-through for interrupted stages. */
@@ -27,11 +59,4 @@ export abstract class FaultStage extends Transform {
     this.push(chunk);
     callback();
   }
-}
-
-/** Runs `fn` after `ms`, unless the stage is destroyed first. */
-export function stageTimer(stage: Transform, ms: number, fn: () => void): NodeJS.Timeout {
-  const timer = setTimeout(fn, ms);
-  stage.once('close', () => clearTimeout(timer));
-  return timer;
 }

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../policy/units.js';
 import { BlackholeStage } from './blackhole.js';
-import { stageTimer } from './stage.js';
 import { defineFault, type StageContext } from './types.js';
 
 interface TimeoutOptions {
@@ -18,7 +17,7 @@ class TimeoutStage extends BlackholeStage {
     if (options.timeout <= 0) return;
     ctx.state.startedAt ??= performance.now();
     const left = Math.max(0, (ctx.state.startedAt as number) + options.timeout - performance.now());
-    stageTimer(this, left, () => ctx.conn.close(`timeout after ${options.timeout} ms`));
+    this.wait(left, () => ctx.conn.close(`timeout after ${options.timeout} ms`));
   }
 }
 
