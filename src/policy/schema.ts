@@ -80,8 +80,9 @@ export const policySchema = z.strictObject({
   spec: z.strictObject({
     enabled: z.boolean().default(true),
     expiresAt: z.iso.datetime({ offset: true, message: 'expiresAt must be an RFC 3339 time, e.g. "2026-11-22T12:00:00Z"' }).optional(),
-    listeners: z.array(listener).default([]),
-    rules: z.array(rule).default([]),
+    // `listeners:` with nothing under it is YAML null: read it as an empty list.
+    listeners: z.preprocess((v) => v ?? undefined, z.array(listener).default([])),
+    rules: z.preprocess((v) => v ?? undefined, z.array(rule).default([])),
   }),
 });
 

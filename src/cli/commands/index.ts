@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { register as demo } from './demo.js';
+import { register as iptables } from './iptables.js';
 import { register as sidecar } from './sidecar.js';
 import { register as validate } from './validate.js';
 
 /** A sub-command registers itself on the program. One file per command in this folder. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [sidecar, validate, demo];
+export const commands: RegisterCommand[] = [sidecar, validate, demo, iptables];

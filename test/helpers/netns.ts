@@ -1,0 +1,92 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import type { Test } from 'tap';
+
+/** Whether this process may create network namespaces and run iptables (root, tools present). */
+export function canUseNetns(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root';
+  for (const tool of ['ip', 'iptables', 'setpriv']) {
+    try {
+      execFileSync('which', [tool], { stdio: 'ignore' });
+    } catch {
+      return `needs ${tool}`;
+    }
+  }
+  return false;
+}
+
+/** Runs a command inside a namespace and returns its stdout. */
+export function nsExec(ns: string, args: string[], options: { input?: string } = {}): string {
+  return execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', input: options.input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Starts a long-running process inside a namespace; killed at teardown. */
+export function nsSpawn(t: Test, ns: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess & { output: () => string } {
+  const child = spawn('ip', ['netns', 'exec', ns, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d));
+  child.stderr?.on('data', (d: Buffer) => (output += d));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return Object.assign(child, { output: () => output });
+}
+
+/**
+ * Three namespaces joined by veth pairs, made for one test and removed at its teardown (also
+ * when it fails): client (10.201.0.1) — pod (10.201.0.2 / 10.202.0.1) — remote (10.202.0.2).
+ */
+export function threeHosts(t: Test): { client: string; pod: string; remote: string } {
+  const id = `${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
+  const client = `flc${id}`;
+  const pod = `flp${id}`;
+  const remote = `flr${id}`;
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+  t.teardown(() => {
+    for (const ns of [client, pod, remote]) {
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        // already gone
+      }
+    }
+  });
+  for (const ns of [client, pod, remote]) {
+    ip('netns', 'add', ns);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+  const pair = (a: string, aName: string, aAddr: string, b: string, bName: string, bAddr: string) => {
+    ip('link', 'add', aName, 'type', 'veth', 'peer', 'name', bName);
+    ip('link', 'set', aName, 'netns', a);
+    ip('link', 'set', bName, 'netns', b);
+    ip('-n', a, 'addr', 'add', aAddr, 'dev', aName);
+    ip('-n', b, 'addr', 'add', bAddr, 'dev', bName);
+    ip('-n', a, 'link', 'set', aName, 'up');
+    ip('-n', b, 'link', 'set', bName, 'up');
+  };
+  pair(client, `c${id}`, '10.201.0.1/24', pod, `pc${id}`, '10.201.0.2/24');
+  pair(pod, `pr${id}`, '10.202.0.1/24', remote, `r${id}`, '10.202.0.2/24');
+  return { client, pod, remote };
+}
+
+/** A node script, run inside a namespace, that does `count` echo round trips and prints the median. */
+export function echoProbe(ns: string, host: string, port: number, count = 5): { medianMs: number } | { error: string } {
+  const script = `
+const net = require('net');
+const s = net.connect(${port}, '${host}');
+const times = [];
+s.setTimeout(5000, () => { console.log(JSON.stringify({ error: 'timeout' })); process.exit(0); });
+s.on('error', (e) => { console.log(JSON.stringify({ error: e.code || e.message })); process.exit(0); });
+s.on('connect', () => {
+  let started = 0;
+  const next = () => { started = performance.now(); s.write('ping'); };
+  s.on('data', () => {
+    times.push(performance.now() - started);
+    if (times.length < ${count}) return next();
+    times.sort((a, b) => a - b);
+    console.log(JSON.stringify({ medianMs: times[Math.floor(times.length / 2)] }));
+    process.exit(0);
+  });
+  next();
+});`;
+  return JSON.parse(nsExec(ns, [process.execPath, '-e', script]).trim()) as { medianMs: number } | { error: string };
+}
