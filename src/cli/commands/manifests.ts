@@ -1,0 +1,18 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { DEFAULT_IMAGE } from '../../kubernetes/builders.js';
+import { exampleObjects, installObjects, toYaml } from '../../kubernetes/manifests.js';
+
+/** Writes manifests/ from the typed builders (`npm run manifests`). */
+export function register(program: Command): void {
+  program
+    .command('manifests', { hidden: true })
+    .description('write the Kubernetes manifests from the typed builders')
+    .option('--out <dir>', 'output directory', 'manifests')
+    .option('--image <image>', 'the faultline image', DEFAULT_IMAGE)
+    .action((flags: { out: string; image: string }) => {
+      writeFileSync(join(flags.out, 'faultline.yaml'), toYaml(installObjects(flags.image)));
+      writeFileSync(join(flags.out, 'example.yaml'), toYaml(exampleObjects()));
+    });
+}
