@@ -30,7 +30,10 @@ class LatencyStage extends FaultStage {
     if (this.interrupted) return this.pass(chunk, callback);
     const { latency, jitter } = this.options;
     const delay = Math.max(0, latency + (jitter ? jitter * (2 * this.ctx.random() - 1) : 0));
-    const due = Math.max(performance.now() + delay, this.lastDue);
+    const now = performance.now();
+    // Nothing held and nothing to wait for: pass on at once (a 0 ms fault costs no timer).
+    if (delay <= 0 && this.queue.length === 0) return this.pass(chunk, callback);
+    const due = Math.max(now + delay, this.lastDue);
     this.lastDue = due;
     this.queue.push({ chunk, due });
     this.queuedBytes += chunk.length;

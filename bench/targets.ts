@@ -1,0 +1,45 @@
+/**
+ * The overhead targets `npm run bench -- --check` holds the sidecar to (issue 6). Ratios are to
+ * the minimal Node pipe proxy measured in the same run, or absolute where said.
+ */
+export interface Target {
+  /** The figure, as named in the report. */
+  figure: string;
+  /** Reads the value from the results; undefined when not measured. */
+  value: (r: Results) => number | undefined;
+  /** The value must be at least `min` / at most `max`. */
+  min?: number;
+  max?: number;
+}
+
+import type { Results } from './report.js';
+
+const ratio = (r: Results, path: string, workload: keyof Results['paths'][string], reference = 'node-pipe') => {
+  const a = r.paths[path]?.[workload];
+  const b = r.paths[reference]?.[workload];
+  return typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : undefined;
+};
+
+export const TARGETS: Target[] = [
+  { figure: 'sidecar-no-policy requests/s (keep-alive, Node origin) vs node-pipe', value: (r) => ratio(r, 'sidecar-no-policy', 'httpRps'), min: 0.95 },
+  { figure: 'sidecar-no-policy bulk throughput vs node-pipe', value: (r) => ratio(r, 'sidecar-no-policy', 'bulkMiBs'), min: 0.95 },
+  { figure: 'sidecar-no-policy echo p50 vs node-pipe', value: (r) => ratio(r, 'sidecar-no-policy', 'echoP50us'), max: 1.1 },
+  { figure: 'sidecar-http-no-match requests/s vs node-pipe (inspecting path)', value: (r) => ratio(r, 'sidecar-http-no-match', 'httpRps'), min: 0.75 },
+  { figure: 'sidecar-no-policy KiB per idle connection', value: (r) => r.paths['sidecar-no-policy']?.idleKiBPerConn, max: 24 },
+  { figure: 'latency error p50 at 100 ms (ms)', value: (r) => (r.accuracy ? Math.abs(r.accuracy.latencyErrorP50Ms) : undefined), max: 2 },
+  { figure: 'latency error p99 at 100 ms (ms)', value: (r) => (r.accuracy ? Math.abs(r.accuracy.latencyErrorP99Ms) : undefined), max: 10 },
+  { figure: 'bandwidth error, worst rate (%)', value: (r) => (r.accuracy ? Math.max(...Object.values(r.accuracy.bandwidthErrorPct).map(Math.abs)) : undefined), max: 5 },
+  { figure: 'policy change to effect on a live connection (ms)', value: (r) => r.accuracy?.reloadToEffectMs, max: 1000 },
+];
+
+/** The targets missed, each as a line naming the figure; an unmeasured figure is a miss too. */
+export function check(results: Results): string[] {
+  const missed: string[] = [];
+  for (const t of TARGETS) {
+    const v = t.value(results);
+    if (v === undefined || Number.isNaN(v)) missed.push(`${t.figure}: not measured`);
+    else if (t.min !== undefined && v < t.min) missed.push(`${t.figure}: ${v.toFixed(3)} < ${t.min}`);
+    else if (t.max !== undefined && v > t.max) missed.push(`${t.figure}: ${v.toFixed(3)} > ${t.max}`);
+  }
+  return missed;
+}
