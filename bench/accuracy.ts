@@ -52,6 +52,7 @@ export async function measureAccuracy(echoPort: number, cpu: number, scale: numb
     for (const port of Object.values(ports)) if (!(await waitConnectable(port))) throw new Error('accuracy sidecar did not start');
 
     const lat = await open(ports.lat as number);
+    await roundTrip(lat, Buffer.alloc(64)); // warm-up, not counted
     const errors: number[] = [];
     for (let i = 0; i < Math.max(10, 50 * scale); i++) errors.push((await roundTrip(lat, Buffer.alloc(64))) / 1000 - 100);
     lat.destroy();
@@ -82,10 +83,12 @@ export async function measureAccuracy(echoPort: number, cpu: number, scale: numb
     for (let i = 0; i < trials; i += 50) {
       const outcomes = await Promise.all(
         Array.from({ length: Math.min(50, trials - i) }, () => new Promise<boolean>((resolve) => {
+          // Echoed back: not reset. Anything else (ECONNRESET, EOF without data): reset.
+          let echoed = false;
           const s = connect(ports.prob as number, '127.0.0.1', () => s.end('x'));
-          s.on('data', () => {});
-          s.on('error', () => resolve(true));
-          s.on('close', () => resolve(false));
+          s.on('data', () => (echoed = true));
+          s.on('error', () => {});
+          s.on('close', () => resolve(!echoed));
         })),
       );
       resets += outcomes.filter(Boolean).length;

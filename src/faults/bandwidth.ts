@@ -3,13 +3,16 @@ import { rate } from '../policy/units.js';
 import { FaultStage } from './stage.js';
 import { defineFault, type StageContext } from './types.js';
 
+/** How far behind real time the pacing clock may fall before it forgets (ms). */
+const CATCH_UP_MS = 20;
+
 interface BandwidthOptions {
   rate: number;
 }
 
 /**
  * Caps a direction at `rate` bytes per second. Data leaves in slices of about 20 ms worth,
- * each at its slot on a virtual clock; an idle link earns no credit, so there is no burst.
+ * each at its slot on a virtual clock; an idle link earns no credit beyond CATCH_UP_MS.
  * The write callback is held until the chunk is out: the sender is pushed back, not buffered.
  */
 class BandwidthStage extends FaultStage {
@@ -37,12 +40,14 @@ class BandwidthStage extends FaultStage {
     const { chunk } = pending;
     while (pending.offset < chunk.length) {
       const now = performance.now();
-      if (!this.interrupted && this.next > now + 0.5) {
+      if (!this.interrupted && this.next > now + 1) {
         return this.wait(this.next - now, () => this.pump());
       }
       const end = this.interrupted ? chunk.length : Math.min(chunk.length, pending.offset + this.slice);
       this.push(chunk.subarray(pending.offset, end));
-      this.next = Math.max(this.next, now) + ((end - pending.offset) / this.options.rate) * 1000;
+      // The clock may lag `now` by up to CATCH_UP_MS, so a timer that fires late is made up for;
+      // beyond that an idle link earns nothing (at most CATCH_UP_MS worth of burst).
+      this.next = Math.max(this.next, now - CATCH_UP_MS) + ((end - pending.offset) / this.options.rate) * 1000;
       pending.offset = end;
     }
     this.pending = undefined;
