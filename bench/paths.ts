@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type Upstream = 'echo' | 'sink' | 'http' | 'ws' | 'grpc';
+export type Upstream = 'echo' | 'sink' | 'http' | 'ws' | 'grpc' | 'fastHttp';
 export type Ports = Record<Upstream, number>;
-export const UPSTREAMS: Upstream[] = ['echo', 'sink', 'http', 'ws', 'grpc'];
+export const UPSTREAMS: Upstream[] = ['echo', 'sink', 'http', 'ws', 'grpc', 'fastHttp'];
 
 export interface RunningPath {
   name: string;
@@ -59,11 +59,12 @@ async function listenPorts(): Promise<Ports> {
   return Object.fromEntries(entries) as Ports;
 }
 
-async function ready(child: ChildProcess, ports: Ports, name: string): Promise<RunningPath | { unsupported: string }> {
+async function ready(child: ChildProcess, ports: Ports, name: string, upstream?: Ports): Promise<RunningPath | { unsupported: string }> {
   let output = '';
+  if (upstream) for (const u of UPSTREAMS) if (upstream[u] === 0) ports[u] = 0;
   child.stdout?.on('data', (d: Buffer) => (output += d));
   child.stderr?.on('data', (d: Buffer) => (output += d));
-  for (const port of Object.values(ports)) {
+  for (const port of Object.values(ports).filter((p) => p !== 0)) {
     if (!(await waitConnectable(port, 10_000))) {
       child.kill('SIGKILL');
       const reason = output.split('\n').find((l) => /error|faultline:|alert/i.test(l)) ?? 'no listener';
@@ -79,11 +80,13 @@ function sidecarPath(name: string, describe: string, rules: string): PathSpec {
     describe,
     async start(upstream, cpu) {
       const ports = await listenPorts();
-      const listeners = UPSTREAMS.map((u) => `    - {name: ${u}, listen: "127.0.0.1:${ports[u]}", upstream: "127.0.0.1:${upstream[u]}"}`).join('\n');
+      const listeners = UPSTREAMS.filter((u) => upstream[u] !== 0)
+        .map((u) => `    - {name: ${u}, listen: "127.0.0.1:${ports[u]}", upstream: "127.0.0.1:${upstream[u]}"}`)
+        .join('\n');
       const file = join(mkdtempSync(join(tmpdir(), 'faultline-bench-')), 'policy.yaml');
       writeFileSync(file, `apiVersion: faultline.dev/v1alpha1\nkind: FaultPolicy\nmetadata: {name: ${name}}\nspec:\n  listeners:\n${listeners}\n  rules:${rules}\n`);
       const child = pinned(cpu, process.execPath, [BIN, 'sidecar', '--policy', file, '--metrics', '127.0.0.1:0'], { FAULTLINE_LOG_LEVEL: 'error' });
-      return ready(child, ports, name);
+      return ready(child, ports, name, upstream);
     },
   };
 }
@@ -108,8 +111,8 @@ export const PATHS: PathSpec[] = [
     describe: 'a minimal Node pipe proxy (the floor for any Node proxy)',
     async start(upstream, cpu) {
       const ports = await listenPorts();
-      const pairs = UPSTREAMS.map((u) => [ports[u], upstream[u]]);
-      return ready(pinned(cpu, process.execPath, ['-e', MINIMAL_PIPE, JSON.stringify(pairs)]), ports, 'node-pipe');
+      const pairs = UPSTREAMS.filter((u) => upstream[u] !== 0).map((u) => [ports[u], upstream[u]]);
+      return ready(pinned(cpu, process.execPath, ['-e', MINIMAL_PIPE, JSON.stringify(pairs)]), ports, 'node-pipe', upstream);
     },
   },
   {
@@ -118,10 +121,10 @@ export const PATHS: PathSpec[] = [
     async start(upstream, cpu) {
       if (spawnSync('haproxy', ['-v']).status !== 0) return { unsupported: 'haproxy is not installed (apt-get install haproxy)' };
       const ports = await listenPorts();
-      const sections = UPSTREAMS.map((u) => `listen ${u}\n  bind 127.0.0.1:${ports[u]}\n  server s 127.0.0.1:${upstream[u]}\n`).join('');
+      const sections = UPSTREAMS.filter((u) => upstream[u] !== 0).map((u) => `listen ${u}\n  bind 127.0.0.1:${ports[u]}\n  server s 127.0.0.1:${upstream[u]}\n`).join('');
       const file = join(mkdtempSync(join(tmpdir(), 'faultline-bench-')), 'haproxy.cfg');
       writeFileSync(file, `global\n  maxconn 9000\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n${sections}`);
-      return ready(pinned(cpu, 'haproxy', ['-f', file, '-db']), ports, 'haproxy');
+      return ready(pinned(cpu, 'haproxy', ['-f', file, '-db']), ports, 'haproxy', upstream);
     },
   },
 ];

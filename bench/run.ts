@@ -86,6 +86,9 @@ const workloads: [string, (p: RunningPath) => Promise<void>][] = [
     record(p.name, 'httpP50us', r.p50);
     record(p.name, 'httpP99us', r.p99);
   }],
+  ['HTTP, fast origin', async (p) => {
+    if (p.ports.fastHttp !== 0) record(p.name, 'fastHttpRps', (await httpKeepAlive(p.ports.fastHttp, 64, SIZES.http)).rps);
+  }],
   ['new connections', async (p) => record(p.name, 'connPerSec', await newConnections(p.ports.http, SIZES.conn))],
   ['gRPC', async (p) => record(p.name, 'grpcRps', await grpcUnary(p.ports.grpc, SIZES.grpc))],
   ['WebSocket', async (p) => record(p.name, 'wsMsgs', await wsMessages(p.ports.ws, SIZES.ws))],

@@ -1,7 +1,13 @@
 /**
  * The origins every path proxies to, in their own process: a TCP echo, a TCP sink (bulk), a
- * Node HTTP server, a gRPC unary service and a WebSocket echo. Prints their ports as JSON.
+ * Node HTTP server, a gRPC unary service, a WebSocket echo, and (when HAProxy is installed) a
+ * fast non-Node HTTP origin: HAProxy's own `http-request return` responder. Prints their ports
+ * as JSON; `fastHttp` is 0 when HAProxy is missing.
  */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -35,5 +41,18 @@ grpcServer.addService(
 const grpcPort = await new Promise<number>((resolve, reject) =>
   grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
 );
-const ports = { echo: await listen(echo), sink: await listen(sink), http: await listen(http), ws: await listen(wsHttp), grpc: grpcPort };
+async function fastOrigin(): Promise<number> {
+  if (spawnSync('haproxy', ['-v']).status !== 0) return 0;
+  const probe = createServer();
+  const port = await listen(probe);
+  await new Promise((r) => probe.close(r));
+  const file = join(mkdtempSync(join(tmpdir(), 'faultline-origin-')), 'origin.cfg');
+  writeFileSync(file, `global\n  maxconn 9000\n  nbthread 1\ndefaults\n  mode http\n  timeout client 60s\n  timeout server 60s\n  timeout connect 5s\nfrontend origin\n  bind 127.0.0.1:${port}\n  http-request return status 200 content-type text/plain string "hello from the fast origin"\n`);
+  const child = spawn('haproxy', ['-f', file, '-db'], { stdio: 'ignore' });
+  process.on('exit', () => child.kill('SIGKILL'));
+  process.on('SIGTERM', () => process.exit(0));
+  return port;
+}
+
+const ports = { echo: await listen(echo), sink: await listen(sink), http: await listen(http), ws: await listen(wsHttp), grpc: grpcPort, fastHttp: await fastOrigin() };
 process.stdout.write(`${JSON.stringify(ports)}\n`);
