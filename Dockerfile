@@ -8,6 +8,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ make python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
+# node-gyp builds against the headers this Node ships, instead of downloading them.
+ENV npm_config_nodedir=/usr/local
 COPY package.json package-lock.json ./
 COPY sidecar/native/ sidecar/native/
 RUN npm ci --no-audit --no-fund \

@@ -60,3 +60,49 @@ export function parseHostPort(value: string, what: string): { host: string; port
   if (!m || port > 65535) throw new UsageError(`${what}: expected HOST:PORT (e.g. 127.0.0.1:15000), got "${value}"`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
+
+/** A pod annotation has a value faultline refuses; the message names the annotation and the value. */
+export class AnnotationError extends FaultlineError {
+  readonly annotation: string;
+  constructor(annotation: string, value: string, why: string) {
+    super('FL_ERR_ANNOTATION', `annotation ${annotation}: ${JSON.stringify(value)} ${why}`);
+    this.name = 'AnnotationError';
+    this.annotation = annotation;
+  }
+}
+
+/** A request to the admission webhook is not an AdmissionReview v1 we can answer (HTTP 400). */
+export class AdmissionReviewError extends FaultlineError {
+  constructor(message: string) {
+    super('FL_ERR_ADMISSION_REVIEW', message);
+    this.name = 'AdmissionReviewError';
+  }
+}
+
+/** The native SO_ORIGINAL_DST helper is not built, so transparent interception cannot run. */
+export class NativeHelperMissingError extends FaultlineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FL_ERR_NATIVE_HELPER_MISSING', message, options);
+    this.name = 'NativeHelperMissingError';
+  }
+}
+
+/** An iptables/ip6tables command failed; the message holds the command and its stderr. */
+export class IptablesError extends FaultlineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FL_ERR_IPTABLES', message, options);
+    this.name = 'IptablesError';
+  }
+}
+
+/** One item of a flag or annotation value is invalid (a port, a CIDR); `item` and `reason` say which and why. */
+export class InvalidValueError extends UsageError {
+  readonly item: string;
+  readonly reason: string;
+  constructor(what: string, item: string, reason: string, expected: string) {
+    super(`${what}: ${JSON.stringify(item)} ${reason}; expected ${expected}`);
+    this.name = 'InvalidValueError';
+    this.item = item;
+    this.reason = reason;
+  }
+}

@@ -19,6 +19,10 @@ t.test('multi-stage, non-root, the same install steps as CI', async (t) => {
   t.match(text, /original_dst\.node/, 'the native helper is built and shipped');
   t.match(text, /apt-get install -y --no-install-recommends iptables/, 'iptables for the init container');
   t.match(instructions.find((l) => l.startsWith('ENTRYPOINT')), /bin\/faultline\.js/);
+  t.match(text, /^ENV npm_config_nodedir=\/usr\/local$/m, 'node-gyp uses the image\'s Node headers, no download');
+  t.match(text, /COPY --from=build \/app\/sidecar\/native\/build\/Release\/original_dst\.node/, 'the runtime stage gets the built helper');
+  const ignored = readFileSync(new URL('../.dockerignore', import.meta.url), 'utf8').split('\n');
+  for (const path of ['node_modules', 'dist', 'sidecar/native/build', '.git']) t.ok(ignored.includes(path), `.dockerignore keeps the host's ${path} out of the build`);
   for (const copy of instructions.filter((l) => l.startsWith('COPY ') && !l.includes('--from'))) {
     const source = copy.split(/\s+/)[1] as string;
     t.ok(existsSync(new URL(`../${source}`, import.meta.url)), `COPY ${source}: it exists in the repository`);

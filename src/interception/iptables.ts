@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { IptablesError } from '../errors.js';
 import type { Cidr } from './values.js';
 
 /**
@@ -54,7 +55,8 @@ const JUMPS: [string, string][] = [
 export function buildRules(config: InterceptionConfig, family: 4 | 6): string[][] {
   const rules: string[][] = [];
   const add = (chain: string, ...args: string[]) => rules.push(['-A', chain, ...args]);
-  const loopback = family === 4 ? '127.0.0.1/32' : '::1/128';
+  // The whole of 127/8 is loopback; `-o lo` above covers it too unless the route says otherwise.
+  const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
 
   add(CHAINS.inRedirect, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(config.inboundCapturePort));
   add(CHAINS.redirect, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(config.outboundCapturePort));
@@ -83,70 +85,90 @@ export function buildRules(config: InterceptionConfig, family: 4 | 6): string[][
   return rules;
 }
 
-/** Every command `apply` runs, as printable lines (what --dry-run shows). */
-export function describeApply(config: InterceptionConfig, families: (4 | 6)[] = [4]): string[] {
-  const lines: string[] = [];
-  for (const family of families) {
-    const bin = family === 4 ? 'iptables' : 'ip6tables';
-    for (const chain of Object.values(CHAINS)) lines.push(`${bin} -t nat -N ${chain}`, `${bin} -t nat -F ${chain}`);
-    for (const rule of buildRules(config, family)) lines.push(`${bin} -t nat ${rule.join(' ')}`);
-    for (const [from, to] of JUMPS) lines.push(`${bin} -t nat -A ${from} -p tcp -j ${to}`);
-  }
-  return lines;
+/** One iptables invocation of a plan. */
+export interface Step {
+  bin: 'iptables' | 'ip6tables';
+  args: string[];
+  /** `must`: fail on error; `try`: an error is expected sometimes (chain exists, rule absent). */
+  mode: 'must' | 'try';
+  /** Run only when this check (`-C ...`) fails: how a jump is added once. */
+  unless?: string[];
+  /** Repeat while it succeeds (bounded): how a jump added twice by hand is removed too. */
+  repeat?: boolean;
 }
 
-type Run = (bin: string, args: string[]) => boolean;
-
-/** Runs iptables with an argument vector (no shell); false when it exits non-zero. */
-const run: Run = (bin, args) => {
-  try {
-    execFileSync(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** Runs a command that must succeed, with its stderr in the error. */
-function must(bin: string, args: string[]): void {
-  try {
-    execFileSync(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (err) {
-    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new Error(`${bin} ${args.join(' ')} failed: ${stderr || (err as Error).message}`, { cause: err });
-  }
-}
+const binOf = (family: 4 | 6) => (family === 4 ? 'iptables' : 'ip6tables');
 
 /**
- * Applies the rules idempotently: our chains are created if missing and rebuilt, the jumps
- * into them added only when absent. Running it twice leaves the same rules.
+ * What `apply` runs for one family, in order: our chains created when missing and flushed,
+ * their rules, then the jumps from the built-in chains, each added only when absent. Running
+ * the plan twice leaves the same rules.
  */
-export function applyRules(config: InterceptionConfig, family: 4 | 6 = 4): void {
-  const bin = family === 4 ? 'iptables' : 'ip6tables';
-  for (const chain of Object.values(CHAINS)) {
-    run(bin, ['-t', 'nat', '-N', chain]);
-    must(bin, ['-t', 'nat', '-F', chain]);
-  }
-  for (const rule of buildRules(config, family)) must(bin, ['-t', 'nat', ...rule]);
+export function applyPlan(config: InterceptionConfig, family: 4 | 6): Step[] {
+  const bin = binOf(family);
+  const steps: Step[] = [];
+  for (const chain of Object.values(CHAINS)) steps.push({ bin, args: ['-t', 'nat', '-N', chain], mode: 'try' }, { bin, args: ['-t', 'nat', '-F', chain], mode: 'must' });
+  for (const rule of buildRules(config, family)) steps.push({ bin, args: ['-t', 'nat', ...rule], mode: 'must' });
   for (const [from, to] of JUMPS) {
     const jump = [from, '-p', 'tcp', '-j', to];
-    if (!run(bin, ['-t', 'nat', '-C', ...jump])) must(bin, ['-t', 'nat', '-A', ...jump]);
+    steps.push({ bin, args: ['-t', 'nat', '-A', ...jump], mode: 'must', unless: ['-t', 'nat', '-C', ...jump] });
+  }
+  return steps;
+}
+
+/** What `cleanup` runs for one family: the jumps removed, then our chains flushed and deleted. */
+export function cleanupPlan(family: 4 | 6): Step[] {
+  const bin = binOf(family);
+  const steps: Step[] = [];
+  for (const [from, to] of JUMPS) steps.push({ bin, args: ['-t', 'nat', '-D', from, '-p', 'tcp', '-j', to], mode: 'try', repeat: true });
+  for (const chain of Object.values(CHAINS)) steps.push({ bin, args: ['-t', 'nat', '-F', chain], mode: 'try' });
+  for (const chain of Object.values(CHAINS)) steps.push({ bin, args: ['-t', 'nat', '-X', chain], mode: 'try' });
+  return steps;
+}
+
+/** A plan as the shell lines it amounts to (what --dry-run prints); every argument is a validated value. */
+export function describePlan(steps: Step[]): string[] {
+  return steps.map((step) => {
+    const line = `${step.bin} ${step.args.join(' ')}`;
+    if (step.unless) return `${step.bin} ${step.unless.join(' ')} 2>/dev/null || ${line}`;
+    if (step.repeat) return `while ${line} 2>/dev/null; do :; done`;
+    return step.mode === 'try' ? `${line} 2>/dev/null || true` : line;
+  });
+}
+
+/** Every command `apply` runs for these families, as printable lines. */
+export function describeApply(config: InterceptionConfig, families: (4 | 6)[] = [4]): string[] {
+  return families.flatMap((family) => describePlan(applyPlan(config, family)));
+}
+
+/** Runs a command with an argument vector (never a shell); its failure with stderr, or undefined. */
+function exec(bin: string, args: string[]): Error | undefined {
+  try {
+    execFileSync(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    return undefined;
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+    return new IptablesError(`${bin} ${args.join(' ')} failed: ${stderr || (err as Error).message}`, { cause: err });
   }
 }
 
-/** Removes the jumps and our chains; harmless when they are not there. */
-export function cleanupRules(family: 4 | 6 = 4): void {
-  const bin = family === 4 ? 'iptables' : 'ip6tables';
-  for (const [from, to] of JUMPS) {
-    while (run(bin, ['-t', 'nat', '-D', from, '-p', 'tcp', '-j', to])) {
-      // a jump added twice by hand is removed too
+// A hand-made loop of identical jumps is cleaned up, but never forever.
+const MAX_REPEAT = 100;
+
+/** Runs a plan; throws an IptablesError (command and stderr) at the first `must` step that fails. */
+export function runPlan(steps: Step[]): void {
+  for (const step of steps) {
+    if (step.unless && !exec(step.bin, step.unless)) continue;
+    if (step.repeat) {
+      for (let i = 0; i < MAX_REPEAT && !exec(step.bin, step.args); i++);
+      continue;
     }
+    const failure = exec(step.bin, step.args);
+    if (failure && step.mode === 'must') throw failure;
   }
-  for (const chain of Object.values(CHAINS)) run(bin, ['-t', 'nat', '-F', chain]);
-  for (const chain of Object.values(CHAINS)) run(bin, ['-t', 'nat', '-X', chain]);
 }
 
 /** Whether ip6tables' nat table can be used here (IPv6 interception is best effort). */
 export function ipv6Available(): boolean {
-  return run('ip6tables', ['-t', 'nat', '-L', '-n']);
+  return exec('ip6tables', ['-t', 'nat', '-L', '-n']) === undefined;
 }

@@ -1,7 +1,7 @@
-import { FaultlineError } from '../errors.js';
+import { AnnotationError, InvalidValueError } from '../errors.js';
 import { parseCidrs, parsePorts, type Cidr } from '../interception/values.js';
 
-/** The pod annotations of SPEC.md ("Kubernetes"). */
+/** The pod annotations of SPEC.md ("Kubernetes"), plus the ones the injector writes. */
 export const ANNOTATIONS = {
   inject: 'faultline.dev/inject',
   policy: 'faultline.dev/policy',
@@ -11,6 +11,8 @@ export const ANNOTATIONS = {
   includeOutboundCidrs: 'faultline.dev/include-outbound-cidrs',
   excludeOutboundCidrs: 'faultline.dev/exclude-outbound-cidrs',
   interception: 'faultline.dev/interception',
+  /** "true": run the sidecar as a Kubernetes native sidecar (an init container that keeps running). */
+  nativeSidecar: 'faultline.dev/native-sidecar',
   /** Written by the injector: what it injected, so that injecting again changes nothing. */
   status: 'faultline.dev/status',
 } as const;
@@ -18,22 +20,23 @@ export const ANNOTATIONS = {
 /** The namespace label that turns injection on for every pod in it. */
 export const NAMESPACE_LABEL = 'faultline-injection';
 
-/** A pod annotation with a value we refuse; the message names the annotation and the value. */
-export class AnnotationError extends FaultlineError {
-  constructor(annotation: string, value: string, why: string) {
-    super('FL_ERR_ANNOTATION', `annotation ${annotation}: ${JSON.stringify(value)} ${why}`);
-    this.name = 'AnnotationError';
-  }
-}
+export const DEFAULT_POLICY_CONFIGMAP = 'faultline-policy';
 
 export interface InjectionSettings {
+  /** The ConfigMap holding `policy.yaml`, mounted at /etc/faultline/. */
   policy: string;
   includeInboundPorts: number[] | '*';
   excludeInboundPorts: number[];
   excludeOutboundPorts: number[];
   includeOutboundCidrs: Cidr[];
   excludeOutboundCidrs: Cidr[];
+  /**
+   * `always`: iptables capture set up by the init container. `on-demand`: no capture and no init
+   * container (so no NET_ADMIN, which Pod Security "baseline" forbids); traffic goes through the
+   * sidecar only where the app dials a listener of the policy (explicit, Toxiproxy-style mode).
+   */
   interception: 'always' | 'on-demand';
+  nativeSidecar: boolean;
 }
 
 type Strings = Record<string, string> | undefined;
@@ -48,34 +51,44 @@ export function wantsInjection(annotations: Strings, labels: Strings, namespaceE
   return namespaceEnabled;
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+// A DNS-1123 subdomain (what Kubernetes requires of a ConfigMap name): dot-separated labels of
+// lower-case alphanumerics and '-', each starting and ending with an alphanumeric.
+const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Whether `name` can be a ConfigMap name. */
+export function isDns1123Subdomain(name: string): boolean {
+  return name.length > 0 && name.length <= 253 && name.split('.').every((label) => DNS_1123_LABEL.test(label));
+}
+
+/** Our annotations that the pod carries but that we do not know: most likely typos. */
+export function unknownAnnotations(annotations: Strings): string[] {
+  const known = new Set<string>(Object.values(ANNOTATIONS));
+  return Object.keys(annotations ?? {}).filter((key) => key.startsWith('faultline.dev/') && !known.has(key));
+}
 
 /** Reads and validates every faultline annotation; throws AnnotationError on the first bad one. */
 export function readSettings(annotations: Strings): InjectionSettings {
   const get = (key: string) => annotations?.[key];
-  const ports = (key: string): number[] => {
+  // The validators say which item is wrong and why; that goes after the annotation's name.
+  const parsed = <T>(key: string, parse: (value: string) => T, empty: T, why: string): T => {
     const value = get(key);
-    if (value === undefined) return [];
+    if (value === undefined) return empty;
     try {
-      return parsePorts(value, key);
-    } catch {
-      throw new AnnotationError(key, value, 'is not a comma-separated list of ports 1-65535');
+      return parse(value);
+    } catch (err) {
+      const detail = err instanceof InvalidValueError ? `${JSON.stringify(err.item)} ${err.reason}` : (err as Error).message;
+      throw new AnnotationError(key, value, `${why}: ${detail}`);
     }
   };
-  const cidrs = (key: string): Cidr[] => {
-    const value = get(key);
-    if (value === undefined) return [];
-    try {
-      return parseCidrs(value, key);
-    } catch {
-      throw new AnnotationError(key, value, 'is not a comma-separated list of IPs or CIDRs');
-    }
-  };
-  const policy = get(ANNOTATIONS.policy) ?? 'faultline-policy';
-  if (!DNS_LABEL.test(policy) || policy.length > 253) throw new AnnotationError(ANNOTATIONS.policy, policy, 'is not a ConfigMap name (lower-case DNS subdomain)');
+  const ports = (key: string) => parsed(key, (v) => parsePorts(v, key), [], 'is not a comma-separated list of ports 1-65535');
+  const cidrs = (key: string) => parsed(key, (v) => parseCidrs(v, key), [], 'is not a comma-separated list of IPs or CIDRs');
+
+  const policy = get(ANNOTATIONS.policy) ?? DEFAULT_POLICY_CONFIGMAP;
+  if (!isDns1123Subdomain(policy)) throw new AnnotationError(ANNOTATIONS.policy, policy, 'is not a ConfigMap name (a lower-case DNS-1123 subdomain such as "checkout-faults")');
   const interception = get(ANNOTATIONS.interception) ?? 'always';
   if (interception !== 'always' && interception !== 'on-demand') throw new AnnotationError(ANNOTATIONS.interception, interception, 'must be "always" or "on-demand"');
-  if (interception === 'on-demand') throw new AnnotationError(ANNOTATIONS.interception, interception, 'is not supported by this version yet (use "always")');
+  const native = get(ANNOTATIONS.nativeSidecar) ?? 'false';
+  if (native !== 'true' && native !== 'false') throw new AnnotationError(ANNOTATIONS.nativeSidecar, native, 'must be "true" or "false"');
   const include = get(ANNOTATIONS.includeInboundPorts);
   return {
     policy,
@@ -85,5 +98,6 @@ export function readSettings(annotations: Strings): InjectionSettings {
     includeOutboundCidrs: cidrs(ANNOTATIONS.includeOutboundCidrs),
     excludeOutboundCidrs: cidrs(ANNOTATIONS.excludeOutboundCidrs),
     interception,
+    nativeSidecar: native === 'true',
   };
 }

@@ -1,8 +1,9 @@
-import { ANNOTATIONS, readSettings, wantsInjection } from './annotations.js';
-import { initContainer, policyVolume, sidecarContainer, SIDECAR_NAME, type Container, type InjectOptions, type Volume } from './builders.js';
+import { ANNOTATIONS, readSettings, unknownAnnotations, wantsInjection } from './annotations.js';
+import { INIT_NAME, initContainer, POLICY_VOLUME, policyVolume, sidecarContainer, SIDECAR_NAME, type Container, type InjectOptions, type Volume } from './builders.js';
 
 interface Meta {
   name?: string;
+  generateName?: string;
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -11,7 +12,7 @@ interface Meta {
 
 interface PodTemplate {
   metadata?: Meta;
-  spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: Volume[]; [key: string]: unknown };
+  spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: Volume[]; hostNetwork?: boolean; [key: string]: unknown };
 }
 
 /** A Kubernetes object that is, or holds, a pod template. */
@@ -22,6 +23,17 @@ export interface KubeObject {
   spec?: Record<string, unknown>;
   [key: string]: unknown;
 }
+
+/** What injection did to one object, and what the user should hear about it. */
+export interface InjectResult {
+  object: KubeObject;
+  injected: boolean;
+  warnings: string[];
+}
+
+/** Lets `kubectl logs/exec` keep defaulting to the app, not to the sidecar we append. */
+const DEFAULT_CONTAINER = 'kubectl.kubernetes.io/default-container';
+const VERSION = '0.1.0';
 
 /** Where each workload kind keeps its pod template; a Pod is its own template. */
 export function podTemplateOf(object: KubeObject): PodTemplate | undefined {
@@ -42,24 +54,59 @@ export function podTemplateOf(object: KubeObject): PodTemplate | undefined {
   }
 }
 
+/** "Deployment shop/checkout", for messages. */
+export function describeObject(object: KubeObject): string {
+  const name = object.metadata?.name ?? (object.metadata?.generateName ? `${object.metadata.generateName}*` : '(unnamed)');
+  return `${object.kind ?? 'object'} ${object.metadata?.namespace ? `${object.metadata.namespace}/` : ''}${name}`;
+}
+
 /**
  * Returns a copy of `object` with the sidecar added to its pod template when the template asks
  * for it (and unchanged otherwise). Injecting an injected object changes nothing. Throws an
  * AnnotationError when an annotation value is invalid.
  */
-export function injectObject(object: KubeObject, options: InjectOptions, namespaceEnabled = false): { object: KubeObject; injected: boolean } {
+export function injectObject(object: KubeObject, options: InjectOptions, namespaceEnabled = false): InjectResult {
   const copy = structuredClone(object);
+  const unchanged = (warnings: string[] = []): InjectResult => ({ object: copy, injected: false, warnings });
   const template = podTemplateOf(copy);
-  if (!template) return { object: copy, injected: false };
+  if (!template) return unchanged();
   const meta = (template.metadata ??= {});
-  if (!wantsInjection(meta.annotations, meta.labels, namespaceEnabled)) return { object: copy, injected: false };
+  if (!wantsInjection(meta.annotations, meta.labels, namespaceEnabled)) return unchanged();
   const settings = readSettings(meta.annotations);
+  const warnings = unknownAnnotations(meta.annotations).map((key) => `faultline: unknown annotation ${key} ignored (known: ${Object.values(ANNOTATIONS).join(', ')})`);
   const spec = (template.spec ??= { containers: [] });
-  if ((spec.containers ?? []).some((c) => c.name === SIDECAR_NAME)) return { object: copy, injected: false };
+  // A host-network pod shares the node's network namespace: its init container would rewrite
+  // the node's own iptables. Never.
+  if (spec.hostNetwork === true) return unchanged([...warnings, `faultline: ${describeObject(object)} uses hostNetwork; the sidecar is never injected there`]);
+  const present = [...(spec.containers ?? []), ...(spec.initContainers ?? [])].some((c) => c.name === SIDECAR_NAME);
+  if (present) return unchanged(warnings);
 
-  spec.initContainers = [...(spec.initContainers ?? []).filter((c) => c.name !== 'faultline-init'), initContainer(settings, options)];
-  spec.containers = [...(spec.containers ?? []), sidecarContainer(options)];
-  spec.volumes = [...(spec.volumes ?? []).filter((v) => v.name !== 'faultline-policy'), policyVolume(settings)];
-  meta.annotations = { ...meta.annotations, [ANNOTATIONS.status]: JSON.stringify({ version: '0.1.0', policy: settings.policy }) };
-  return { object: copy, injected: true };
+  const sidecar = sidecarContainer(settings, options);
+  const appContainer = spec.containers?.[0]?.name;
+  // With a regular sidecar, the rules go in last: the app's own init containers run before
+  // anything listens on the capture ports, so they must not be redirected. A native sidecar
+  // starts right after the rules, first of all, so every later container goes through it.
+  const ours = [...(settings.interception === 'always' ? [initContainer(settings, options)] : []), ...(settings.nativeSidecar ? [sidecar] : [])];
+  const theirs = (spec.initContainers ?? []).filter((c) => c.name !== INIT_NAME);
+  const initContainers = settings.nativeSidecar ? [...ours, ...theirs] : [...theirs, ...ours];
+  if (initContainers.length > 0) spec.initContainers = initContainers;
+  else delete spec.initContainers;
+  if (!settings.nativeSidecar) spec.containers = [...(spec.containers ?? []), sidecar];
+  spec.volumes = [...(spec.volumes ?? []).filter((v) => v.name !== POLICY_VOLUME), policyVolume(settings)];
+  meta.annotations = {
+    ...(appContainer && !meta.annotations?.[DEFAULT_CONTAINER] ? { [DEFAULT_CONTAINER]: appContainer } : {}),
+    ...meta.annotations,
+    [ANNOTATIONS.status]: JSON.stringify({ version: VERSION, policy: settings.policy, interception: settings.interception }),
+  };
+  if (!settings.nativeSidecar && isRunToCompletion(copy)) {
+    warnings.push(`faultline: ${describeObject(object)} runs to completion, but a regular sidecar container keeps its pod running; annotate ${ANNOTATIONS.nativeSidecar}: "true" (Kubernetes 1.29+)`);
+  }
+  return { object: copy, injected: true, warnings };
+}
+
+/** Jobs, CronJobs, and pods owned by a Job: their pods should end when the app ends. */
+function isRunToCompletion(object: KubeObject): boolean {
+  if (object.kind === 'Job' || object.kind === 'CronJob') return true;
+  const owners = (object.metadata?.ownerReferences ?? []) as { kind?: string }[];
+  return object.kind === 'Pod' && owners.some((o) => o.kind === 'Job');
 }

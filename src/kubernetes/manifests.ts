@@ -9,6 +9,10 @@ const NAME = 'faultline-webhook';
 const labels = { 'app.kubernetes.io/name': 'faultline', 'app.kubernetes.io/component': 'webhook' };
 const EXCLUDED_NAMESPACES = ['kube-system', NAMESPACE];
 
+/**
+ * manifests/faultline.yaml: the namespace, the webhook's ServiceAccount and RBAC, its certificate
+ * (cert-manager), Deployment, Service and PodDisruptionBudget, and the MutatingWebhookConfiguration.
+ */
 export function installObjects(image = DEFAULT_IMAGE): KubeObject[] {
   const webhook = (name: string, path: string, namespaceSelector: Record<string, unknown>) => ({
     name,
@@ -88,6 +92,14 @@ export function installObjects(image = DEFAULT_IMAGE): KubeObject[] {
       kind: 'Service',
       metadata: { name: NAME, namespace: NAMESPACE, labels },
       spec: { selector: labels, ports: [{ name: 'https', port: 443, targetPort: 8443, protocol: 'TCP' }] },
+    },
+    {
+      // With failurePolicy Ignore, a webhook with no replica up means pods start without the
+      // sidecar: voluntary disruptions (node drains) keep one replica serving.
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: { name: NAME, namespace: NAMESPACE, labels },
+      spec: { minAvailable: 1, selector: { matchLabels: labels } },
     },
     {
       apiVersion: 'admissionregistration.k8s.io/v1',

@@ -33,7 +33,8 @@ export function nsSpawn(t: Test, ns: string, args: string[], env: NodeJS.Process
 
 /**
  * Three namespaces joined by veth pairs, made for one test and removed at its teardown (also
- * when it fails): client (10.201.0.1) — pod (10.201.0.2 / 10.202.0.1) — remote (10.202.0.2).
+ * when it fails): client (10.201.0.1, fd00:201::1) — pod (10.201.0.2 / 10.202.0.1,
+ * fd00:201::2 / fd00:202::1) — remote (10.202.0.2, fd00:202::2).
  */
 export function threeHosts(t: Test): { client: string; pod: string; remote: string } {
   const id = `${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
@@ -63,8 +64,15 @@ export function threeHosts(t: Test): { client: string; pod: string; remote: stri
     ip('-n', a, 'link', 'set', aName, 'up');
     ip('-n', b, 'link', 'set', bName, 'up');
   };
+  // IPv6 addresses skip duplicate address detection, so they work at once.
+  const pair6 = (a: string, aName: string, aAddr: string, b: string, bName: string, bAddr: string) => {
+    ip('-n', a, '-6', 'addr', 'add', aAddr, 'dev', aName, 'nodad');
+    ip('-n', b, '-6', 'addr', 'add', bAddr, 'dev', bName, 'nodad');
+  };
   pair(client, `c${id}`, '10.201.0.1/24', pod, `pc${id}`, '10.201.0.2/24');
   pair(pod, `pr${id}`, '10.202.0.1/24', remote, `r${id}`, '10.202.0.2/24');
+  pair6(client, `c${id}`, 'fd00:201::1/64', pod, `pc${id}`, 'fd00:201::2/64');
+  pair6(pod, `pr${id}`, 'fd00:202::1/64', remote, `r${id}`, 'fd00:202::2/64');
   return { client, pod, remote };
 }
 
@@ -89,4 +97,29 @@ s.on('connect', () => {
   next();
 });`;
   return JSON.parse(nsExec(ns, [process.execPath, '-e', script]).trim()) as { medianMs: number } | { error: string };
+}
+
+/** One empty namespace (loopback up) for one test, removed at its teardown (also when it fails). */
+export function oneNamespace(t: Test, prefix: string): string {
+  const ns = `${prefix}${process.pid % 10000}${Math.floor(Math.random() * 1000)}`;
+  t.teardown(() => {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'pipe' });
+    } catch {
+      // already gone
+    }
+  });
+  execFileSync('ip', ['netns', 'add', ns], { stdio: 'pipe' });
+  execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up'], { stdio: 'pipe' });
+  return ns;
+}
+
+/** Whether ip6tables' nat table works in namespace `ns` (kernels without IPv6 NAT exist). */
+export function ip6NatWorks(ns: string): boolean {
+  try {
+    nsExec(ns, ['ip6tables', '-t', 'nat', '-L', '-n']);
+    return true;
+  } catch {
+    return false;
+  }
 }

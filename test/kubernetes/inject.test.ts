@@ -1,53 +1,169 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
-import { Namespace } from 'kubernetes-models/v1/Namespace';
-import { Service } from 'kubernetes-models/v1/Service';
-import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
-import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
-import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
-import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
-import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
 import t from 'tap';
-import { exampleObjects, installObjects, toYaml, EXAMPLE_POLICY } from '../../src/kubernetes/manifests.js';
-import { compilePolicy } from '../../src/policy/compile.js';
-import { runCli } from '../helpers/process.js';
+import { parseAllDocuments } from 'yaml';
+import { DEFAULT_IMAGE, type Container } from '../../src/kubernetes/builders.js';
+import { injectObject, podTemplateOf, type KubeObject } from '../../src/kubernetes/inject.js';
+import { FIXTURE_NAMES, reviewFixture, validateObject } from '../helpers/kubernetes.js';
+import { BIN, runCli } from '../helpers/process.js';
 import { tempDir } from '../helpers/sidecar.js';
 
-const MANIFESTS = new URL('../../manifests/', import.meta.url);
+const options = { image: DEFAULT_IMAGE };
+interface Spec {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: { name: string; configMap?: { name: string } }[];
+  hostNetwork?: boolean;
+}
+const specOf = (object: KubeObject) => podTemplateOf(object)?.spec as unknown as Spec;
+const annotationsOf = (object: KubeObject) => podTemplateOf(object)?.metadata?.annotations ?? {};
+
+t.test('every workload kind: the sidecar, the init container and the policy volume, and a valid object', async (t) => {
+  for (const name of FIXTURE_NAMES) {
+    const before = reviewFixture(name).request.object;
+    const snapshot = structuredClone(before);
+    const { object, injected } = injectObject(before, options);
+    t.ok(injected, `${name}: injected`);
+    t.same(before, snapshot, `${name}: the input is not modified`);
+    t.doesNotThrow(() => validateObject(object), `${name}: the result validates against the Kubernetes schema`);
+    const spec = specOf(object);
+    t.same(spec.containers.map((c) => c.name), ['app', 'faultline'], `${name}: the sidecar is appended`);
+    t.same(spec.initContainers?.map((c) => c.name), ['faultline-init']);
+    const init = spec.initContainers?.[0] as Container;
+    t.same(init.securityContext?.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] }, `${name}: the init container has NET_ADMIN and NET_RAW, nothing else`);
+    t.equal(init.securityContext?.privileged, undefined, 'and is not privileged');
+    t.same(init.args, ['iptables', '--proxy-uid', '1337', '--inbound-capture-port', '15006', '--outbound-capture-port', '15001', '--inbound-ports', '*', '--exclude-outbound-ports', '5432', '--exclude-outbound-cidrs', '10.96.0.0/12']);
+    const sidecar = spec.containers[1] as Container;
+    t.match(sidecar.securityContext, { runAsUser: 1337, runAsGroup: 1337, runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } }, `${name}: UID/GID 1337, read-only root, no capabilities`);
+    t.equal((sidecar.securityContext?.capabilities as { add?: string[] }).add, undefined);
+    t.match(sidecar.readinessProbe, { httpGet: { path: '/readyz', port: 15020 } });
+    t.match(sidecar.livenessProbe, { httpGet: { path: '/healthz', port: 15020 } });
+    t.match(sidecar.resources, { requests: { cpu: String, memory: String }, limits: { memory: String } });
+    t.same(sidecar.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--inbound-port', '15006', '--outbound-port', '15001', '--metrics', '0.0.0.0:15020']);
+    t.same(sidecar.volumeMounts, [{ name: 'faultline-policy', mountPath: '/etc/faultline', readOnly: true }], 'the policy ConfigMap at /etc/faultline/');
+    t.same(spec.volumes?.find((v) => v.name === 'faultline-policy'), { name: 'faultline-policy', configMap: { name: 'faultline-policy' } });
+    t.equal(annotationsOf(object)['kubectl.kubernetes.io/default-container'], 'app', 'kubectl logs still means the app');
+    t.match(JSON.parse(annotationsOf(object)['faultline.dev/status'] ?? '{}'), { version: '0.1.0', policy: 'faultline-policy', interception: 'always' });
+
+    const again = injectObject(object, options);
+    t.notOk(again.injected, `${name}: injecting twice changes nothing`);
+    t.same(again.object, object);
+  }
+});
+
+t.test('pods that do not ask, and host-network pods, are left alone', async (t) => {
+  const plain = reviewFixture('pod').request.object;
+  delete plain.metadata?.annotations?.['faultline.dev/inject'];
+  const untouched = injectObject(plain, options);
+  t.notOk(untouched.injected);
+  t.same(untouched.object, plain);
+  t.ok(injectObject(plain, options, true).injected, 'unless the namespace asks');
+
+  const host = reviewFixture('pod').request.object;
+  (host.spec as { hostNetwork: boolean }).hostNetwork = true;
+  const result = injectObject(host, options);
+  t.notOk(result.injected, 'a hostNetwork pod would have the node\'s iptables rewritten: never');
+  t.match(result.warnings, [/uses hostNetwork; the sidecar is never injected there/]);
+  t.same(injectObject({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's' } }, options).injected, false, 'objects without a pod template pass');
+  t.same(injectObject({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: {} }, options).injected, false, 'a workload without a template passes');
+});
+
+t.test('interception on-demand: no init container, no capture, no capability at all', async (t) => {
+  const pod = reviewFixture('pod').request.object;
+  (pod.metadata?.annotations as Record<string, string>)['faultline.dev/interception'] = 'on-demand';
+  const { object, injected } = injectObject(pod, options);
+  t.ok(injected);
+  t.doesNotThrow(() => validateObject(object));
+  const spec = specOf(object);
+  t.equal(spec.initContainers, undefined, 'no init container');
+  t.same(spec.containers[1]?.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--metrics', '0.0.0.0:15020'], 'the sidecar runs the policy\'s listeners only');
+  t.notMatch(JSON.stringify(object), /NET_ADMIN/);
+});
+
+t.test('native sidecar: first among the init containers, restartPolicy Always, a startup probe', async (t) => {
+  const job = reviewFixture('job').request.object;
+  t.match(injectObject(job, options).warnings, [/runs to completion.*faultline\.dev\/native-sidecar: "true"/], 'a Job with a regular sidecar is warned about');
+  const template = podTemplateOf(job);
+  (template?.metadata?.annotations as Record<string, string>)['faultline.dev/native-sidecar'] = 'true';
+  (template?.spec as unknown as Spec).initContainers = [{ name: 'migrate', image: 'ghcr.io/acme/migrate:1' }];
+  const { object, injected, warnings } = injectObject(job, options);
+  t.ok(injected);
+  t.same(warnings, []);
+  t.doesNotThrow(() => validateObject(object));
+  const spec = specOf(object);
+  t.same(spec.initContainers?.map((c) => c.name), ['faultline-init', 'faultline', 'migrate'], 'rules, then the proxy, then the app\'s own init containers');
+  t.equal(spec.initContainers?.[1]?.restartPolicy, 'Always');
+  t.match(spec.initContainers?.[1]?.startupProbe, { httpGet: { path: '/readyz', port: 15020 } });
+  t.same(spec.containers.map((c) => c.name), ['app']);
+  t.notOk(injectObject(object, options).injected, 'idempotent too');
+});
+
+t.test('the app\'s own init containers run before the rules with a regular sidecar', async (t) => {
+  const pod = reviewFixture('pod').request.object;
+  (pod.spec as unknown as Spec).initContainers = [{ name: 'fetch-config', image: 'curlimages/curl:8.10.1' }];
+  (pod.metadata?.annotations as Record<string, string>)['kubectl.kubernetes.io/default-container'] = 'other';
+  const { object } = injectObject(pod, options);
+  t.same(specOf(object).initContainers?.map((c) => c.name), ['fetch-config', 'faultline-init'], 'nothing listens on 15001 while they run');
+  t.equal(annotationsOf(object)['kubectl.kubernetes.io/default-container'], 'other', 'an existing default container is kept');
+});
 
 t.test('faultline inject: multi-document YAML, only pod templates that ask for it change', async (t) => {
   const dir = tempDir(t);
   const input = join(dir, 'deploy.yaml');
-  const deployment = JSON.parse(readFileSync(new URL('../fixtures/kubernetes/deployment.json', import.meta.url), 'utf8')).request.object;
-  writeFileSync(input, `# a comment\napiVersion: v1\nkind: Service\nmetadata: {name: checkout}\nspec: {ports: [{port: 80}]}\n---\n${JSON.stringify(deployment)}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: plain}\nspec:\n  selector: {matchLabels: {app: plain}}\n  template:\n    metadata: {labels: {app: plain}}\n    spec: {containers: [{name: plain, image: nginx}]}\n`);
-  const { code, stdout } = await runCli(['inject', '-f', input]);
-  t.equal(code, 0);
+  const deployment = reviewFixture('deployment').request.object;
+  const plain = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: plain}\nspec:\n  selector: {matchLabels: {app: plain}}\n  template:\n    metadata: {labels: {app: plain}}\n    spec: {containers: [{name: plain, image: nginx}]}\n';
+  writeFileSync(input, `# a comment\napiVersion: v1\nkind: Service\nmetadata: {name: checkout}\nspec: {ports: [{port: 80}]}\n---\n${JSON.stringify(deployment)}\n---\n${plain}---\n`);
+  const { code, stdout, stderr } = await runCli(['inject', '-f', input]);
+  t.equal(code, 0, stderr);
+  t.match(stdout, /^# a comment\n/, 'untouched documents keep their text');
   const docs = parseAllDocuments(stdout).map((d) => d.toJS());
   t.equal(docs.length, 3);
   t.equal(docs[0].kind, 'Service');
   t.same(docs[1].spec.template.spec.containers.map((c: { name: string }) => c.name), ['app', 'faultline'], 'the annotated Deployment gets the sidecar');
-  t.doesNotThrow(() => new Deployment(docs[1]).validate());
+  t.doesNotThrow(() => validateObject(docs[1]));
   t.same(docs[2].spec.template.spec.containers.map((c: { name: string }) => c.name), ['plain'], 'the other one does not');
   const output = join(dir, 'injected.yaml');
   writeFileSync(output, stdout);
   const twice = await runCli(['inject', '-f', output]);
-  t.same(parseAllDocuments(twice.stdout).map((d) => d.toJS()), docs, 'injecting the output again changes nothing');
+  t.equal(twice.stdout, stdout, 'injecting the output again changes nothing, byte for byte');
+
+  const list = { apiVersion: 'v1', kind: 'List', items: [deployment, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }] };
+  const fromStdin = await new Promise<string>((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'inject', '--image', 'registry.local/faultline:dev'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.on('close', () => resolve(out));
+    child.stdin.end(JSON.stringify(list));
+  });
+  const [injectedList] = parseAllDocuments(fromStdin).map((d) => d.toJS());
+  t.equal(injectedList.items[0].spec.template.spec.containers[1].image, 'registry.local/faultline:dev', 'a List from stdin, with --image');
+  t.equal(injectedList.items[1].kind, 'ConfigMap');
 });
 
-t.test('manifests/ is what the typed builders make, and every object validates', async (t) => {
-  t.equal(readFileSync(new URL('faultline.yaml', MANIFESTS), 'utf8'), toYaml(installObjects()), 'manifests/faultline.yaml is up to date (npm run manifests)');
-  t.equal(readFileSync(new URL('example.yaml', MANIFESTS), 'utf8'), toYaml(exampleObjects()), 'manifests/example.yaml is up to date');
-  const models: Record<string, new (o: never) => { validate(): void }> = { Deployment, Namespace, Service, ServiceAccount, ConfigMap, Role, RoleBinding, MutatingWebhookConfiguration };
-  for (const object of [...installObjects(), ...exampleObjects()]) {
-    const Model = models[object.kind as string];
-    if (Model) t.doesNotThrow(() => new Model(object as never).validate(), `${object.kind} ${object.metadata?.name} validates`);
-  }
-  const config = installObjects().find((o) => o.kind === 'MutatingWebhookConfiguration') as unknown as { webhooks: { failurePolicy: string; namespaceSelector: { matchExpressions: { values: string[] }[] } }[] };
-  for (const webhook of config.webhooks) {
-    t.equal(webhook.failurePolicy, 'Ignore', 'an outage never blocks pods');
-    t.ok(webhook.namespaceSelector.matchExpressions.some((e) => e.values.includes('kube-system') && e.values.includes('faultline-system')), 'kube-system and our namespace are skipped');
-  }
-  t.doesNotThrow(() => compilePolicy(EXAMPLE_POLICY, 'example'), 'the example policy is valid');
+t.test('faultline inject refuses a bad annotation, naming the object, and warns on stderr', async (t) => {
+  const dir = tempDir(t);
+  const deployment = reviewFixture('deployment').request.object;
+  (podTemplateOf(deployment)?.metadata?.annotations as Record<string, string>)['faultline.dev/exclude-outbound-cidrs'] = '0/0 -j ACCEPT';
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, JSON.stringify(deployment));
+  const refused = await runCli(['inject', '-f', bad]);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /^faultline: Deployment shop\/checkout: annotation faultline\.dev\/exclude-outbound-cidrs: "0\/0 -j ACCEPT" is not a comma-separated list of IPs or CIDRs/m);
+  t.equal(refused.stdout, '', 'nothing half-written for kubectl apply');
+
+  const job = reviewFixture('job').request.object;
+  (podTemplateOf(job)?.metadata?.annotations as Record<string, string>)['faultline.dev/exclude-outbound-port'] = '5432';
+  const typo = join(dir, 'job.yaml');
+  writeFileSync(typo, JSON.stringify(job));
+  const warned = await runCli(['inject', '-f', typo]);
+  t.equal(warned.code, 0);
+  t.match(warned.stderr, /unknown annotation faultline\.dev\/exclude-outbound-port ignored/);
+  t.match(warned.stderr, /runs to completion/);
+
+  const missing = await runCli(['inject', '-f', join(dir, 'nope.yaml')]);
+  t.match(missing.stderr, /-f .*nope\.yaml: cannot read it \(ENOENT\)/);
+  const broken = join(dir, 'broken.yaml');
+  writeFileSync(broken, 'a: [unclosed\n');
+  t.match((await runCli(['inject', '-f', broken])).stderr, /invalid YAML/);
 });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { applyRules, cleanupRules, DEFAULT_CONFIG, describeApply, ipv6Available, type InterceptionConfig } from '../../interception/iptables.js';
+import { UsageError } from '../../errors.js';
+import { applyPlan, cleanupPlan, DEFAULT_CONFIG, describePlan, ipv6Available, runPlan, type InterceptionConfig } from '../../interception/iptables.js';
 import { parseCidrs, parsePorts, parseUid } from '../../interception/values.js';
 
 interface IptablesFlags {
@@ -36,6 +37,7 @@ export function configFromFlags(flags: IptablesFlags): InterceptionConfig {
   };
 }
 
+/** `faultline iptables`: what the init container runs. */
 export function register(program: Command): void {
   program
     .command('iptables')
@@ -53,17 +55,18 @@ export function register(program: Command): void {
     .option('--outbound-capture-port <port>', 'where outbound traffic is redirected', '15001')
     .option('--ipv6 <mode>', 'also set up ip6tables: auto (when available), on, off', 'auto')
     .action((flags: IptablesFlags) => {
-      const families: (4 | 6)[] = [4];
-      if (flags.ipv6 === 'on' || (flags.ipv6 === 'auto' && !flags.dryRun && ipv6Available())) families.push(6);
-      if (flags.cleanup) {
-        if (flags.dryRun) return void process.stdout.write('# removes the FAULTLINE_* chains and the jumps into them\n');
-        for (const family of families) cleanupRules(family);
-        process.stdout.write('faultline: interception rules removed\n');
-        return;
-      }
+      if (!['auto', 'on', 'off'].includes(flags.ipv6)) throw new UsageError(`--ipv6: "${flags.ipv6}" must be auto, on or off`);
+      // Validate every value first, also for --cleanup, so that a typo never half-applies.
       const config = configFromFlags(flags);
-      if (flags.dryRun) return void process.stdout.write(`${describeApply(config, families).join('\n')}\n`);
-      for (const family of families) applyRules(config, family);
-      process.stdout.write(`faultline: interception rules applied (IPv${families.join(' and IPv')})\n`);
+      const families: (4 | 6)[] = [4];
+      // A dry run changes nothing and may run unprivileged, so "auto" does not probe there.
+      if (flags.ipv6 === 'on' || (flags.ipv6 === 'auto' && !flags.dryRun && ipv6Available())) families.push(6);
+      const plan = families.flatMap((family) => (flags.cleanup ? cleanupPlan(family) : applyPlan(config, family)));
+      if (flags.dryRun) {
+        const note = flags.ipv6 === 'auto' ? ['# IPv6: the same with ip6tables where its nat table is available (--ipv6 on prints it)'] : [];
+        return void process.stdout.write(`${[...describePlan(plan), ...note].join('\n')}\n`);
+      }
+      runPlan(plan);
+      process.stdout.write(`faultline: interception rules ${flags.cleanup ? 'removed' : 'applied'} (IPv${families.join(' and IPv')})\n`);
     });
 }

@@ -1,10 +1,20 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { ListenError, UsageError } from '../../errors.js';
 import { parsePorts } from '../../interception/values.js';
 import { DEFAULT_IMAGE } from '../../kubernetes/builders.js';
-import { createWebhookServer } from '../../kubernetes/webhook.js';
+import { createWebhookServer, reloadTlsOnChange } from '../../kubernetes/webhook.js';
 import { logger } from '../../log.js';
 
+function readPem(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** `faultline webhook`: the mutating admission webhook, until SIGTERM. */
 export function register(program: Command): void {
   program
     .command('webhook')
@@ -16,11 +26,26 @@ export function register(program: Command): void {
     .option('--image <image>', 'the faultline image injected into pods', DEFAULT_IMAGE)
     .action(async (flags: { tlsCert: string; tlsKey: string; port: string; host: string; image: string }) => {
       const [port] = flags.port === '0' ? [0] : parsePorts(flags.port, '--port');
-      const server = createWebhookServer({ cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey) }, { image: flags.image }, logger.child({ component: 'webhook' }));
-      await new Promise<void>((resolve) => server.listen(port, flags.host, resolve));
+      const log = logger.child({ component: 'webhook' });
+      let server;
+      try {
+        server = createWebhookServer({ cert: readPem(flags.tlsCert, '--tls-cert'), key: readPem(flags.tlsKey, '--tls-key') }, { image: flags.image }, log);
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        throw new UsageError(`--tls-cert/--tls-key: not a usable PEM certificate and key (${(err as Error).message})`);
+      }
+      reloadTlsOnChange(server, { cert: flags.tlsCert, key: flags.tlsKey }, log);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err) => reject(new ListenError(`webhook: cannot listen on ${flags.host}:${port}: ${err.message}`, { cause: err })));
+        server.listen(port, flags.host, resolve);
+      });
       const info = server.address();
       if (info && typeof info === 'object') logger.info({ component: 'webhook', address: `${info.address}:${info.port}` }, 'listening');
-      const stop = () => server.close(() => process.exit(0));
+      const stop = () => {
+        server.close(() => process.exit(0));
+        // The API server keeps connections alive; do not wait for it to let go.
+        setTimeout(() => process.exit(0), 5000).unref();
+      };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
