@@ -35,6 +35,13 @@ export const resultsSchema = z.object({
       reloadToEffectMs: z.number(),
     })
     .optional(),
+  /** Transparent interception in network namespaces vs the same client and app without it. */
+  transparent: z
+    .object({
+      direct: z.object({ rps: z.number(), p50us: z.number(), echoP50us: z.number() }),
+      intercepted: z.object({ rps: z.number(), p50us: z.number(), echoP50us: z.number() }),
+    })
+    .optional(),
   missed: z.array(z.string()),
 });
 
@@ -78,6 +85,13 @@ export function markdown(r: Results): string {
     lines.push(`| latency error at 100 ms, p50 / p99 | ${a.latencyErrorP50Ms.toFixed(2)} / ${a.latencyErrorP99Ms.toFixed(2)} ms |`);
     for (const [rate, e] of Object.entries(a.bandwidthErrorPct)) lines.push(`| bandwidth error at ${rate} | ${e.toFixed(2)}% |`);
     lines.push(`| probability error (0.3) | ${a.probabilityError.toFixed(3)} |`, `| policy change to effect | ${a.reloadToEffectMs.toFixed(0)} ms |`);
+  }
+  if (r.transparent) {
+    const { direct: d, intercepted: i } = r.transparent;
+    lines.push('', '| transparent interception (namespaces, 1 connection) | direct | intercepted | ratio |', '|---|---|---|---|');
+    lines.push(`| HTTP keep-alive req/s | ${d.rps.toFixed(0)} | ${i.rps.toFixed(0)} | ${(i.rps / d.rps).toFixed(2)}x |`);
+    lines.push(`| HTTP p50 us | ${d.p50us.toFixed(0)} | ${i.p50us.toFixed(0)} | ${(i.p50us / d.p50us).toFixed(2)}x |`);
+    lines.push(`| echo p50 us | ${d.echoP50us.toFixed(0)} | ${i.echoP50us.toFixed(0)} | ${(i.echoP50us / d.echoP50us).toFixed(2)}x |`);
   }
   lines.push('', r.missed.length ? `Targets missed:\n${r.missed.map((m) => `- ${m}`).join('\n')}` : 'Every --check target met.');
   return `${lines.join('\n')}\n`;

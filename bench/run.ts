@@ -6,12 +6,13 @@
  *
  *   npm run bench [-- --quick | --smoke] [--check] [--spread] [--out DIR]
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureAccuracy } from './accuracy.js';
+import { measureTransparent } from './transparent.js';
 import { PATHS, type Ports, type RunningPath } from './paths.js';
 import { markdown, resultsSchema, svg, type Results, type Workload } from './report.js';
 import { check } from './targets.js';
@@ -124,6 +125,15 @@ for (const [key, values] of samples) {
 if (SIZES.accuracy > 0) {
   progress('accuracy');
   results.accuracy = await measureAccuracy(upstream.echo, PROXY_CPU, SIZES.accuracy);
+}
+// Transparent interception needs root and network namespaces ("when the machine allows it").
+if (mode !== 'smoke' && process.getuid?.() === 0 && spawnSync('iptables', ['-V']).status === 0) {
+  progress('transparent interception (network namespaces)');
+  try {
+    results.transparent = await measureTransparent(mode === 'quick');
+  } catch (err) {
+    process.stderr.write(`\ntransparent interception not measured: ${(err as Error).message.split('\n')[0]}\n`);
+  }
 }
 progress('');
 results.missed = mode === 'smoke' ? [] : check(results);
