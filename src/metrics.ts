@@ -14,6 +14,7 @@ export class Metrics {
   readonly faultsActive: Gauge<'rule' | 'fault'>;
   readonly policyReloads: Counter<'result'>;
   readonly policyInfo: Gauge<'name' | 'hash'>;
+  readonly httpRequests: Counter<'code' | 'faulted' | 'listener' | 'direction'>;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -42,6 +43,12 @@ export class Metrics {
     this.faultsActive = new Gauge({ name: `${prefix}faults_active`, help: 'Live connections a fault applies to now', labelNames: ['rule', 'fault'], registers });
     this.policyReloads = new Counter({ name: `${prefix}policy_reloads_total`, help: 'Policy loads by result', labelNames: ['result'], registers });
     this.policyInfo = new Gauge({ name: `${prefix}policy_info`, help: 'The policy in force (value 1)', labelNames: ['name', 'hash'], registers });
+    this.httpRequests = new Counter({
+      name: `${prefix}http_requests_total`,
+      help: 'HTTP/gRPC responses on inspected connections (L7 rules), by status code and whether an L7 fault acted on the request',
+      labelNames: ['code', 'faulted', 'listener', 'direction'],
+      registers,
+    });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix });
   }
 

@@ -1,7 +1,8 @@
-import type { SharedState } from '../faults/types.js';
+import type { RequestEffect, SharedState, StreamDirection } from '../faults/types.js';
+import { envoyOverride } from '../l7/envoy-headers.js';
 import type { CompiledFault, CompiledPolicy, CompiledRule } from '../policy/compile.js';
 import { emptyPolicy } from '../policy/compile.js';
-import type { ConnectionMeta } from '../policy/match.js';
+import type { ConnectionMeta, RequestMeta } from '../policy/match.js';
 
 /** What the engine remembers about one connection. Lives with the connection. */
 export interface ConnectionFaultState {
@@ -23,6 +24,20 @@ export interface FaultPlan {
 
 export interface Admission {
   refused?: { fault: CompiledFault; reason: string } | undefined;
+}
+
+/** An L7 fault drawn for one request, and what it does. */
+export interface RequestDecision {
+  fault: CompiledFault;
+  effect: RequestEffect;
+}
+
+/** What a new connection must be looked at for before it becomes a plain pipe. */
+export interface Inspection {
+  /** An L7 rule could apply: classify the first bytes (HTTP/1, h2c) and frame requests. */
+  requests: boolean;
+  /** An SNI rule could apply: read the TLS ClientHello's server name. */
+  sni: boolean;
 }
 
 /**
@@ -69,15 +84,79 @@ export class FaultEngine {
     };
   }
 
+  /**
+   * Whether an L7 or SNI rule could apply to a new connection (its L4 part matches). When
+   * neither could, the connection is never inspected: a plain pipe from its first byte.
+   */
+  inspection(meta: ConnectionMeta): Inspection {
+    let requests = false;
+    let sni = false;
+    for (const rule of this.current.rules) {
+      if (!rule.request && !rule.sni) continue;
+      if (!rule.l4Match(meta)) continue;
+      if (rule.request) requests = true;
+      else sni = true;
+    }
+    return { requests, sni };
+  }
+
+  /**
+   * The L7 faults (http layer, and rate_limit of L7 rules) that apply to one request: rules are
+   * matched on the connection and the request, probability is drawn per request, `after`/`for`
+   * count from the connection's start, `firstConnections` counts requests.
+   */
+  evaluateRequest(state: ConnectionFaultState, request: RequestMeta): RequestDecision[] {
+    const now = this.clock();
+    if (!this.faultsEnabled(now)) return [];
+    const decisions: RequestDecision[] = [];
+    for (const rule of this.requestRules(state)) {
+      if (!rule.request?.(request)) continue;
+      for (const fault of rule.faults) {
+        if (!fault.type.request || fault.type.layer === 'ws' || !this.inBounds(state, fault, now)) continue;
+        const override = rule.allowHeaderOverrides ? envoyOverride(fault, request.headers) : undefined;
+        if (!(this.random() < (override?.probability ?? fault.probability)) || !this.quota(fault)) continue;
+        const effect = fault.type.request(override?.options ?? fault.options, this.sharedFor(fault), now);
+        if (effect) decisions.push({ fault, effect });
+      }
+    }
+    return decisions;
+  }
+
+  /** The ws faults of the rules a WebSocket handshake request matches; drawn per message by `drawMessage`. */
+  messageFaults(state: ConnectionFaultState, request: RequestMeta): CompiledFault[] {
+    const faults: CompiledFault[] = [];
+    for (const rule of this.requestRules(state)) {
+      if (rule.request?.(request)) faults.push(...rule.faults.filter((f) => f.type.layer === 'ws'));
+    }
+    return faults;
+  }
+
+  /** Draws a ws fault for one message going `direction`: enabled, time bounds, stream, probability per message. */
+  drawMessage(state: ConnectionFaultState, fault: CompiledFault, direction: StreamDirection): RequestEffect | undefined {
+    const now = this.clock();
+    if (!this.faultsEnabled(now) || !fault.streams.includes(direction) || !this.inBounds(state, fault, now)) return undefined;
+    if (!(this.random() < fault.probability) || !this.quota(fault)) return undefined;
+    return fault.type.request?.(fault.options, this.sharedFor(fault), now);
+  }
+
+  /**
+   * The connection's TLS server name is known: `sni` rules may now match. Their
+   * `new-connections` rules are pinned, and their admission faults checked (the others were).
+   */
+  learnSni(state: ConnectionFaultState, name: string): Admission {
+    state.meta.sni = name;
+    const pinned = this.current.rules.filter((r) => r.sni && r.scope === 'new-connections' && r.match(state.meta));
+    state.pinned = [...state.pinned, ...pinned];
+    return this.admit(state, true);
+  }
+
   /** Admission faults (refuse, rate_limit, partition reject) for a connection about to open. */
-  admit(state: ConnectionFaultState): Admission {
+  admit(state: ConnectionFaultState, sniOnly = false): Admission {
     const now = this.clock();
     if (!this.faultsEnabled(now)) return {};
-    for (const fault of this.candidates(state)) {
+    for (const fault of this.candidates(state, sniOnly)) {
       if (!fault.type.admit || fault.after > 0 || !this.drew(state, fault)) continue;
-      let shared = this.shared.get(fault.key);
-      if (!shared) this.shared.set(fault.key, (shared = {}));
-      const reason = fault.type.admit(fault.options, shared, now);
+      const reason = fault.type.admit(fault.options, this.sharedFor(fault), now);
       if (reason !== undefined) return { refused: { fault, reason } };
     }
     return {};
@@ -105,11 +184,39 @@ export class FaultEngine {
     return { active, nextChangeAt };
   }
 
-  private *candidates(state: ConnectionFaultState): Iterable<CompiledFault> {
+  /** Connection-level faults: those of L4 rules (L7 rules act per request). */
+  private *candidates(state: ConnectionFaultState, sniOnly = false): Iterable<CompiledFault> {
     for (const rule of this.current.rules) {
-      if (rule.scope === 'live' && rule.match(state.meta)) yield* rule.faults;
+      if (!rule.request && (!sniOnly || rule.sni) && rule.scope === 'live' && rule.match(state.meta)) yield* rule.faults;
     }
-    for (const rule of state.pinned) yield* rule.faults;
+    for (const rule of state.pinned) if (!rule.request && (!sniOnly || rule.sni)) yield* rule.faults;
+  }
+
+  private *requestRules(state: ConnectionFaultState): Iterable<CompiledRule> {
+    for (const rule of this.current.rules) {
+      if (rule.request && rule.scope === 'live' && rule.match(state.meta)) yield rule;
+    }
+    for (const rule of state.pinned) if (rule.request) yield rule;
+  }
+
+  private inBounds(state: ConnectionFaultState, fault: CompiledFault, now: number): boolean {
+    const start = state.startedAt + fault.after;
+    return now >= start && (fault.for === undefined || now < start + fault.for);
+  }
+
+  /** The firstConnections quota, counted per request or message for L7 faults. */
+  private quota(fault: CompiledFault): boolean {
+    if (fault.firstConnections === undefined) return true;
+    const count = this.drawn.get(fault.key) ?? 0;
+    if (count >= fault.firstConnections) return false;
+    this.drawn.set(fault.key, count + 1);
+    return true;
+  }
+
+  private sharedFor(fault: CompiledFault): SharedState {
+    let shared = this.shared.get(fault.key);
+    if (!shared) this.shared.set(fault.key, (shared = {}));
+    return shared;
   }
 
   /** Draws once per connection and fault: probability, then the firstConnections quota. */

@@ -1,5 +1,8 @@
 import { bandwidth } from './bandwidth.js';
 import { blackhole } from './blackhole.js';
+import { httpAbort } from './http-abort.js';
+import { httpDelay } from './http-delay.js';
+import { httpThrottle } from './http-throttle.js';
 import { latency } from './latency.js';
 import { limitData } from './limit-data.js';
 import { loss } from './loss.js';
@@ -11,13 +14,19 @@ import { slicer } from './slicer.js';
 import { slowClose } from './slow-close.js';
 import { timeout } from './timeout.js';
 import type { FaultType } from './types.js';
+import { wsClose } from './ws-close.js';
+import { wsDelay } from './ws-delay.js';
+import { wsDrop } from './ws-drop.js';
 
 /** Every connection-level fault type, listed explicitly. */
 export const connectionFaults: FaultType<any>[] = [
   latency, bandwidth, reset, timeout, blackhole, refuse, partition, slowClose, slicer, limitData, loss, rateLimit,
 ];
 
-/** The registry: policy `type:` → fault type. */
-export const faultRegistry: ReadonlyMap<string, FaultType<any>> = new Map(connectionFaults.map((f) => [f.type, f]));
+/** Every L7 fault type (per request or per WebSocket message), listed explicitly. */
+export const requestFaults: FaultType<any>[] = [httpAbort, httpDelay, httpThrottle, wsDelay, wsDrop, wsClose];
 
-export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext } from './types.js';
+/** The registry: policy `type:` → fault type. */
+export const faultRegistry: ReadonlyMap<string, FaultType<any>> = new Map([...connectionFaults, ...requestFaults].map((f) => [f.type, f]));
+
+export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, RequestEffect, AbortEffect, FaultLayer } from './types.js';

@@ -30,6 +30,31 @@ export interface StageContext {
 /** Shared, per-fault state that outlives connections (token buckets, counters). */
 export type SharedState = Record<string, number>;
 
+/** An answer faultline gives instead of the upstream: HTTP status and body, or a gRPC status. */
+export interface AbortEffect {
+  status: number;
+  body?: string | undefined;
+  grpcStatus?: number | undefined;
+  grpcMessage?: string | undefined;
+  retryable?: boolean;
+}
+
+/**
+ * What an L7 fault does to one request (http, grpc) or one message (ws) once the engine drew it.
+ * The L7 inspectors (src/l7/) carry it out.
+ */
+export interface RequestEffect {
+  abort?: AbortEffect;
+  delay?: { ms: number; phase: 'request' | 'response' };
+  /** Response bytes per second. */
+  throttle?: number;
+  wsDelay?: number;
+  wsDrop?: boolean;
+  wsClose?: { code: number; reason: string };
+}
+
+/** Where an L7 fault acts: on HTTP/gRPC requests, or on WebSocket messages. */
+export type FaultLayer = 'http' | 'ws';
 /**
  * One fault type: its options, its defaults, and the hooks through which it acts. The engine
  * decides matching, probability, time bounds and `firstConnections` once, centrally; a fault
@@ -47,6 +72,13 @@ export interface FaultType<O extends object = object> {
   readonly timeBounds: boolean;
   /** `probability` is per connection (the default) or, for loss, per chunk inside the stage. */
   readonly probabilityPer?: 'connection' | 'chunk';
+  /** Set on L7 faults: they act per request (http) or per message (ws), in rules with an L7 match. */
+  readonly layer?: FaultLayer;
+  /**
+   * Per request or message, once the engine drew the fault: what it does. Faults with this hook
+   * and no `layer` (rate_limit) act per connection in L4 rules and per request in L7 rules.
+   */
+  request?(options: O, shared: SharedState, now: number): RequestEffect | undefined;
   /** Checked once per new connection before the upstream is dialled; a string refuses it (RST). */
   admit?(options: O, shared: SharedState, now: number): string | undefined;
   /** Runs when the fault starts to apply to a connection, new or live (reset, partition). */

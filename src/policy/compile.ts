@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FaultType, StreamDirection } from '../faults/index.js';
 import { loadPolicy, type LoadOptions } from './load.js';
-import { compileMatch, type Matcher } from './match.js';
+import { compileMatch, compileRequestMatch, isRequestMatch, type Matcher, type RequestMatcher } from './match.js';
 import { API_VERSION, KIND, type ListenerSpec, type PolicyDocument } from './schema.js';
 
 /** One fault of one rule, ready to apply. `key` changes whenever anything about it changes. */
@@ -23,6 +23,14 @@ export interface CompiledRule {
   readonly scope: 'live' | 'new-connections';
   readonly match: Matcher;
   readonly faults: readonly CompiledFault[];
+  /** Set on L7 rules (protocol http/grpc/ws, an http or grpc match): the request part. */
+  readonly request: RequestMatcher | undefined;
+  /** The match without `sni`: whether the rule could apply once the connection is inspected. */
+  readonly l4Match: Matcher;
+  /** The rule matches on the TLS server name. */
+  readonly sni: boolean;
+  /** Envoy's x-envoy-fault-* request headers may steer this rule's L7 faults. */
+  readonly allowHeaderOverrides: boolean;
 }
 
 /**
@@ -64,7 +72,17 @@ export function compilePolicy(text: string, source: string, options?: LoadOption
         firstConnections: fault.common.firstConnections,
       });
     });
-    return Object.freeze({ name: rule.name, scope: rule.scope, match: compileMatch(rule.match), faults: Object.freeze(compiled) });
+    const { sni, ...l4 } = rule.match;
+    return Object.freeze({
+      name: rule.name,
+      scope: rule.scope,
+      match: compileMatch(rule.match),
+      faults: Object.freeze(compiled),
+      request: isRequestMatch(rule.match) ? compileRequestMatch(rule.match) : undefined,
+      l4Match: compileMatch(l4),
+      sni: sni !== undefined,
+      allowHeaderOverrides: rule.allowHeaderOverrides === true,
+    });
   });
   return Object.freeze({
     name: doc.metadata.name,

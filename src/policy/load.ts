@@ -17,9 +17,6 @@ export interface ValidatedPolicy {
   faults: ValidatedFault[][];
 }
 
-/** L7 types and matches arrive with the HTTP/gRPC/WebSocket issue; refused clearly until then. */
-const LATER_TYPES = new Set(['http_abort', 'http_delay', 'http_throttle', 'ws_delay', 'ws_drop', 'ws_close']);
-
 type Path = (string | number)[];
 
 export interface LoadOptions {
@@ -82,10 +79,7 @@ function validateFault(entry: unknown, path: Path, at: (path: Path, message: str
   const typeName = (entry as { type: string }).type;
   const type = faultRegistry.get(typeName);
   if (!type) {
-    const hint = LATER_TYPES.has(typeName)
-      ? 'is an L7 fault, not supported by this build yet'
-      : `is not a fault type (known: ${[...faultRegistry.keys()].join(', ')})`;
-    at([...path, 'type'], `"${typeName}" ${hint}`);
+    at([...path, 'type'], `"${typeName}" is not a fault type (known: ${[...faultRegistry.keys()].join(', ')})`);
     return undefined;
   }
   const commonPart: Record<string, unknown> = {};
@@ -114,7 +108,7 @@ function validateFault(entry: unknown, path: Path, at: (path: Path, message: str
 interface Loose {
   spec?: {
     listeners?: { name?: unknown; listen?: unknown }[];
-    rules?: { name?: unknown; match?: Record<string, unknown> }[];
+    rules?: { name?: unknown; match?: Record<string, unknown>; faults?: unknown; allowHeaderOverrides?: unknown }[];
   };
 }
 
@@ -131,12 +125,7 @@ function checkReferences(doc: Loose, at: (path: Path, message: string, key?: str
     if (typeof listener === 'string' && !listeners.some((l) => l?.name === listener) && !knownListeners.includes(listener)) {
       at(['spec', 'rules', i, 'match', 'listener'], `no listener named "${listener}" in spec.listeners`);
     }
-    if (typeof match.protocol === 'string' && match.protocol !== 'tcp') {
-      at(['spec', 'rules', i, 'match', 'protocol'], `"${match.protocol}" rules are L7, not supported by this build yet`);
-    }
-    for (const key of ['http', 'grpc', 'sni'] as const) {
-      if (match[key] !== undefined) at(['spec', 'rules', i, 'match', key], 'L7 matching is not supported by this build yet');
-    }
+    checkLayers(rule, match, ['spec', 'rules', i], at);
   });
   const names = new Map<string, number>();
   const addresses = new Map<string, number>();
@@ -148,6 +137,48 @@ function checkReferences(doc: Loose, at: (path: Path, message: string, key?: str
       at(['spec', 'listeners', i, 'listen'], `${listener.listen} is already used by listener ${addresses.get(listener.listen)}`);
     }
     addresses.set(listener.listen, i);
+  });
+}
+
+const GRPC_METHOD = /^\/[A-Za-z0-9_.*?]+\/[A-Za-z0-9_*?]+$|^\*$/;
+const SNI = /^[A-Za-z0-9*?][A-Za-z0-9.*?-]*$/;
+
+/**
+ * L7 faults go in rules with an L7 match (protocol http/grpc/ws, http, grpc) and connection
+ * faults in rules without one (rate_limit goes in both: per request in L7 rules); ws faults need
+ * `protocol: ws`; `sni` and `protocol: ws|tcp` do not mix with request matches they cannot see.
+ */
+function checkLayers(rule: { faults?: unknown; allowHeaderOverrides?: unknown }, match: Record<string, unknown>, path: Path, at: (path: Path, message: string, key?: string) => void): void {
+  const protocol = match.protocol;
+  const l7 = (typeof protocol === 'string' && protocol !== 'tcp') || match.http !== undefined || match.grpc !== undefined;
+  if (protocol === 'tcp' && (match.http !== undefined || match.grpc !== undefined)) {
+    at([...path, 'match', 'protocol'], 'tcp rules see no requests: drop protocol: tcp to match http or grpc requests');
+  }
+  if (protocol === 'http' && match.grpc !== undefined) at([...path, 'match', 'grpc'], 'a grpc match needs protocol: grpc (or no protocol)');
+  if (l7 && match.sni !== undefined) {
+    at([...path, 'match', 'sni'], 'sni matches TLS connections, whose requests are never decrypted: put sni and L7 matches in separate rules');
+  }
+  if (typeof match.sni === 'string' && !SNI.test(match.sni)) at([...path, 'match', 'sni'], 'expected a server name or a glob such as "*.example.com"');
+  const grpc = match.grpc as { methods?: unknown } | undefined;
+  if (grpc && Array.isArray(grpc.methods)) {
+    grpc.methods.forEach((m, j) => {
+      if (typeof m === 'string' && !GRPC_METHOD.test(m)) at([...path, 'match', 'grpc', 'methods', j], `"${m}" is not a gRPC method: write "/package.Service/Method" (globs allowed)`);
+    });
+  }
+  if (rule.allowHeaderOverrides === true && !l7) at([...path, 'allowHeaderOverrides'], 'Envoy fault headers are read from requests: the rule needs an L7 match (protocol http or grpc)');
+  if (!Array.isArray(rule.faults)) return;
+  rule.faults.forEach((entry: unknown, f) => {
+    const typeName = (entry as { type?: unknown } | null)?.type;
+    const type = typeof typeName === 'string' ? faultRegistry.get(typeName) : undefined;
+    if (!type) return;
+    const where = [...path, 'faults', f, 'type'];
+    if (type.layer && !l7) {
+      at(where, `${type.type} acts on requests: the rule needs an L7 match (match.protocol: ${type.layer === 'ws' ? 'ws' : 'http or grpc'}, or match.http / match.grpc)`);
+    } else if (type.layer === 'ws' && protocol !== 'ws') {
+      at(where, `${type.type} acts on WebSocket messages: the rule needs match.protocol: ws`);
+    } else if (l7 && !type.layer && !type.request) {
+      at(where, `${type.type} is a connection fault: put it in a rule without protocol/http/grpc (L7 rules take http_*, ws_* and rate_limit)`);
+    }
   });
 }
 

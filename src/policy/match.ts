@@ -9,6 +9,27 @@ export interface ConnectionMeta {
   source: { address: string; port: number };
   /** `host` is the name the listener's upstream was written with, when it is not an IP. */
   destination: { address: string; port: number; host?: string | undefined };
+  /** The TLS server name from the ClientHello, once the connection was inspected for it. */
+  sni?: string | undefined;
+}
+
+/** One HTTP request (HTTP/1.x, HTTP/2, gRPC) or WebSocket handshake, as L7 rules see it. */
+export interface RequestMeta {
+  protocol: 'http' | 'grpc' | 'ws';
+  /** Upper case, e.g. GET. */
+  method: string;
+  /** The path without the query string (gRPC: /pkg.Service/Method). */
+  path: string;
+  /** Header names in lower case; repeated headers joined with ", ". */
+  headers: Record<string, string>;
+}
+
+export type RequestMatcher = (request: RequestMeta) => boolean;
+
+/** A glob where `*` matches any run of characters (including "/") and `?` one character. */
+export function compileGlob(pattern: string, flags = ''): RegExp {
+  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`, flags);
 }
 
 export type Matcher = (meta: ConnectionMeta) => boolean;
@@ -67,5 +88,41 @@ export function compileMatch(spec: MatchSpec): Matcher {
     const peers = spec.sources.map(compilePeer);
     checks.push((m) => peers.some((p) => p(m.source)));
   }
+  if (spec.sni !== undefined) {
+    const glob = compileGlob(spec.sni, 'i');
+    checks.push((m) => m.sni !== undefined && glob.test(m.sni));
+  }
   return (meta) => checks.every((check) => check(meta));
+}
+
+/** Whether a rule looks at requests: a protocol other than tcp, or an http/grpc match. */
+export function isRequestMatch(spec: MatchSpec): boolean {
+  return (spec.protocol !== undefined && spec.protocol !== 'tcp') || spec.http !== undefined || spec.grpc !== undefined;
+}
+
+/**
+ * The request part of a match. `protocol` defaults to grpc with a grpc match, else http;
+ * `ws` rules match the WebSocket handshake request (and then its messages).
+ */
+export function compileRequestMatch(spec: MatchSpec): RequestMatcher {
+  const protocol = spec.protocol === undefined || spec.protocol === 'tcp' ? (spec.grpc ? 'grpc' : 'http') : spec.protocol;
+  const checks: RequestMatcher[] = [(r) => r.protocol === protocol];
+  const { http, grpc } = spec;
+  if (http?.methods?.length) {
+    const methods = new Set(http.methods.map((m) => m.toUpperCase()));
+    checks.push((r) => methods.has(r.method));
+  }
+  if (http?.paths?.length) {
+    const globs = http.paths.map((p) => compileGlob(p));
+    checks.push((r) => globs.some((g) => g.test(r.path)));
+  }
+  if (http?.headers) {
+    const wanted = Object.entries(http.headers).map(([name, value]) => [name.toLowerCase(), compileGlob(value)] as const);
+    checks.push((r) => wanted.every(([name, glob]) => r.headers[name] !== undefined && glob.test(r.headers[name] as string)));
+  }
+  if (grpc?.methods?.length) {
+    const globs = grpc.methods.map((m) => compileGlob(m));
+    checks.push((r) => globs.some((g) => g.test(r.path)));
+  }
+  return (request) => checks.every((check) => check(request));
 }

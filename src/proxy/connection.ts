@@ -1,10 +1,12 @@
 import { connect, type Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { FaultEngine, ConnectionFaultState } from '../engine/engine.js';
 import type { ConnectionControl, StreamDirection } from '../faults/types.js';
 import type { Metrics } from '../metrics.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { ConnectionMeta } from '../policy/match.js';
+import { ConnectionInspector, type InspectorHost } from '../l7/inspect.js';
 import { Link, type StageEntry } from './link.js';
 
 /** What a connection needs from the sidecar that owns it. */
@@ -31,6 +33,8 @@ export class Connection implements ConnectionControl {
   readonly openedAt = Date.now();
   private upstream: Socket | undefined;
   private links: Record<StreamDirection, Link> | undefined;
+  /** Set while (and after) an L7 or SNI rule made the connection look at its first bytes. */
+  private inspector: ConnectionInspector | undefined;
   private state!: ConnectionFaultState;
   private readonly active = new Map<string, CompiledFault>();
   private readonly stageState = new Map<string, Record<string, number>>();
@@ -70,6 +74,9 @@ export class Connection implements ConnectionControl {
     this.refresh();
     if (this.ended) return;
 
+    // Only connections an L7 or SNI rule could apply to are inspected; the rest are plain pipes.
+    const inspection = engine.inspection(this.meta);
+    if (inspection.requests || inspection.sni) this.inspector = new ConnectionInspector(this.l7Host(), inspection);
     const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     this.upstream = upstream;
     upstream.setTimeout(this.ctx.connectTimeoutMs, () => upstream.destroy(new Error(`connect timeout after ${this.ctx.connectTimeoutMs} ms`)));
@@ -77,13 +84,45 @@ export class Connection implements ConnectionControl {
     upstream.once('close', () => this.onSocketClose());
     upstream.once('connect', () => {
       upstream.setTimeout(0);
-      this.links = {
-        upstream: new Link(this.client, upstream, this),
-        downstream: new Link(upstream, this.client, this),
-      };
-      this.refresh();
-      this.client.resume();
+      if (this.inspector) return this.inspector.upstreamReady(upstream);
+      this.attach(upstream, upstream);
     });
+  }
+
+  /** Starts relaying, a Link per direction: client → toUpstream, fromUpstream → client. */
+  private attach(toUpstream: Writable, fromUpstream: Readable): void {
+    this.links = {
+      upstream: new Link(this.client, toUpstream, this),
+      downstream: new Link(fromUpstream, this.client, this),
+    };
+    this.refresh();
+    this.client.resume();
+  }
+
+  /** What the L7 inspectors (src/l7/) may see and do of this connection. */
+  private l7Host(): InspectorHost {
+    const { engine, metrics } = this.ctx;
+    return {
+      id: this.id,
+      engine,
+      state: this.state,
+      log: this.log,
+      client: this.client,
+      meta: this.meta,
+      countFault: (fault) => this.countFault(fault),
+      countRequest: (code, faulted) => metrics.httpRequests.inc({ ...this.labels, code: String(code), faulted: String(faulted) }),
+      close: (reason) => this.close(reason),
+      reset: (reason) => this.reset(reason),
+      attach: (toUpstream, fromUpstream) => this.attach(toUpstream, fromUpstream),
+      learnedSni: (name) => {
+        const { refused } = engine.learnSni(this.state, name);
+        if (refused) {
+          this.countFault(refused.fault);
+          return this.reset(refused.reason);
+        }
+        this.refresh();
+      },
+    };
   }
 
   /** Re-asks the engine which faults apply, and applies the difference. */
@@ -172,6 +211,11 @@ export class Connection implements ConnectionControl {
   }
 
   private onSocketError(side: 'client' | 'upstream', err: Error & { code?: string }): void {
+    // An HTTP client being inspected gets the SPEC's 503/504 instead of a RST.
+    if (side === 'upstream' && !this.links && this.inspector?.upstreamFailed(err)) {
+      this.log.warn({ cause: err.code ?? err.message, upstream: `${this.target.host}:${this.target.port}` }, 'upstream unreachable: answering the HTTP client');
+      return;
+    }
     if (side === 'upstream' && !this.links) {
       this.log.warn({ cause: err.code ?? err.message, upstream: `${this.target.host}:${this.target.port}` }, 'upstream unreachable: resetting client');
     } else {

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import type { FaultStage } from '../faults/stage.js';
 import type { ConnectionControl } from '../faults/types.js';
 
@@ -27,8 +27,8 @@ export class Link {
   private draining: { tail: FaultStage; resolve: () => void } | undefined;
 
   constructor(
-    private readonly source: Socket,
-    private readonly dest: Socket,
+    private readonly source: Readable,
+    private readonly dest: Writable,
     private readonly conn: ConnectionControl,
   ) {
     source.pipe(dest, { end: false });

@@ -43,7 +43,7 @@ t.test('each bad input gets a message naming the field, at its line and column',
     ['bad rate', rule('{type: bandwidth, rate: fast}'), /invalid rate "fast" \(write e\.g\. "64KiB\/s"/],
     ['stream on an admission fault', rule('{type: refuse, stream: upstream}'), /stream: does not apply to refuse faults/],
     ['bad partition mode', rule('{type: partition, mode: sideways}'), /spec\.rules\[0\]\.faults\[0\]\.mode: /],
-    ['L7 fault before its time', rule('{type: http_abort}'), /"http_abort" is an L7 fault, not supported by this build yet/],
+    ['L7 fault in an L4 rule', rule('{type: http_abort}'), /^p\.yaml:11:18: spec\.rules\[0\]\.faults\[0\]\.type: http_abort acts on requests: the rule needs an L7 match/],
     ['unknown listener reference', rule('{type: refuse}').replace('listener: up', 'listener: nope'), /spec\.rules\[0\]\.match\.listener: no listener named "nope"/],
   ];
   for (const [name, rules, expected] of cases) {

@@ -1,0 +1,154 @@
+/**
+ * What inspecting L7 costs when no L7 rule matches: HTTP/1.1 keep-alive requests per second and
+ * gRPC unary calls per second, direct, through the sidecar as a plain pipe (no L7 rule), and
+ * through the sidecar with an L7 rule present that matches none of the requests (so every
+ * connection is classified and framed: HTTP/1 by the head-only framer, gRPC by the HTTP/2
+ * proxy). Interleaved rounds, one run, ratios to direct and to the plain pipe.
+ *
+ *   node --import tsx bench/l7-overhead.ts [--quick]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { Pool } from 'undici';
+
+const quick = process.argv.includes('--quick');
+const SECONDS = quick ? 2 : 5;
+const ROUNDS = 3;
+const CONNECTIONS = 8;
+const GRPC_IN_FLIGHT = 32;
+const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const identity = (b: Buffer) => b;
+const service: grpc.ServiceDefinition = {
+  Say: { path: '/bench.Echo/Say', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+};
+
+/** Upstreams in their own process: an HTTP server (64-byte body) and a gRPC echo. */
+const UPSTREAMS = `
+const http = require('node:http');
+const grpc = require(${JSON.stringify(fileURLToPath(new URL('../node_modules/@grpc/grpc-js', import.meta.url)))});
+const body = Buffer.alloc(64, 'x');
+http.createServer({ keepAliveTimeout: 60000 }, (req, res) => { req.resume(); req.on('end', () => { res.setHeader('content-length', 64); res.end(body); }); }).listen(+process.argv[1], '127.0.0.1');
+const id = (b) => b;
+const server = new grpc.Server();
+server.addService({ Say: { path: '/bench.Echo/Say', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } }, { Say: (call, cb) => cb(null, call.request) });
+server.bindAsync('127.0.0.1:' + process.argv[2], grpc.ServerCredentials.createInsecure(), () => {});
+`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitConnectable(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+async function httpRate(port: number): Promise<number> {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONNECTIONS, pipelining: 1 });
+  let done = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < deadline) {
+        const res = await pool.request({ path: '/bench', method: 'GET' });
+        await res.body.dump();
+        done++;
+      }
+    }),
+  );
+  await pool.close();
+  return done / SECONDS;
+}
+
+async function grpcRate(port: number): Promise<number> {
+  const Client = grpc.makeGenericClientConstructor(service, 'Echo');
+  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Say(b: Buffer, cb: (e: unknown) => void): void };
+  const payload = Buffer.alloc(64, 1);
+  const one = () => new Promise<void>((resolve, reject) => client.Say(payload, (e) => (e ? reject(e) : resolve())));
+  await one();
+  let done = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: GRPC_IN_FLIGHT }, async () => {
+      while (performance.now() < deadline) {
+        await one();
+        done++;
+      }
+    }),
+  );
+  client.close();
+  return done / SECONDS;
+}
+
+const [httpPort, grpcPort, plainHttp, plainGrpc, l7Http, l7Grpc] = await Promise.all(Array.from({ length: 6 }, freePort));
+const dir = mkdtempSync(join(tmpdir(), 'faultline-l7-bench-'));
+const policy = (name: string, rules: string) => {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `apiVersion: faultline.dev/v1alpha1
+kind: FaultPolicy
+metadata: {name: ${name}}
+spec:
+  listeners:
+    - {name: http, listen: "127.0.0.1:${name === 'plain' ? plainHttp : l7Http}", upstream: "127.0.0.1:${httpPort}"}
+    - {name: grpc, listen: "127.0.0.1:${name === 'plain' ? plainGrpc : l7Grpc}", upstream: "127.0.0.1:${grpcPort}"}
+  rules: ${rules}
+`,
+  );
+  return file;
+};
+const plainPolicy = policy('plain', '[]');
+const l7Policy = policy(
+  'l7',
+  `
+    - {name: never-http, match: {listener: http, http: {paths: ["/never/*"]}}, faults: [{type: http_abort, status: 503}]}
+    - {name: never-grpc, match: {listener: grpc, grpc: {methods: ["/never.Svc/*"]}}, faults: [{type: http_abort, grpcStatus: 14}]}`,
+);
+const children: ChildProcess[] = [
+  spawn(process.execPath, ['-e', UPSTREAMS, String(httpPort), String(grpcPort)], { stdio: 'inherit' }),
+  spawn(process.execPath, [BIN, 'sidecar', '--policy', plainPolicy, '--metrics', '127.0.0.1:0'], { env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn' }, stdio: 'inherit' }),
+  spawn(process.execPath, [BIN, 'sidecar', '--policy', l7Policy, '--metrics', '127.0.0.1:0'], { env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn' }, stdio: 'inherit' }),
+];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+for (const port of [httpPort, grpcPort, plainHttp, plainGrpc, l7Http, l7Grpc]) await waitConnectable(port as number);
+
+const paths = { direct: [httpPort, grpcPort], plain: [plainHttp, plainGrpc], l7: [l7Http, l7Grpc] } as Record<string, [number, number]>;
+const results: Record<string, { http: number[]; grpc: number[] }> = { direct: { http: [], grpc: [] }, plain: { http: [], grpc: [] }, l7: { http: [], grpc: [] } };
+// Warm-up, then interleaved rounds.
+for (const [h, g] of Object.values(paths)) (await httpRate(h), await grpcRate(g));
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, [h, g]] of Object.entries(paths)) {
+    results[name]?.http.push(await httpRate(h));
+    results[name]?.grpc.push(await grpcRate(g));
+  }
+}
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
+const row = (kind: 'http' | 'grpc') => {
+  const d = median(results.direct?.[kind] ?? []);
+  const p = median(results.plain?.[kind] ?? []);
+  const l = median(results.l7?.[kind] ?? []);
+  return { direct: Math.round(d), plainPipe: Math.round(p), l7NotMatching: Math.round(l), l7VsDirect: +(l / d).toFixed(2), l7VsPlain: +(l / p).toFixed(2), plainVsDirect: +(p / d).toFixed(2) };
+};
+const report = { seconds: SECONDS, rounds: ROUNDS, httpConnections: CONNECTIONS, grpcInFlight: GRPC_IN_FLIGHT, httpKeepAlive: row('http'), grpcUnary: row('grpc') };
+console.log(JSON.stringify(report, null, 2));
+process.exit(0);

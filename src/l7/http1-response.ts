@@ -1,0 +1,173 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { errorBody, http1Response } from './error-response.js';
+import { BodyFramer, HeadError, headEnd, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
+import { sleep, type L7Host } from './host.js';
+
+const EMPTY = Buffer.alloc(0);
+/** Slices a throttled response is paced in, per second of rate. */
+const THROTTLE_SLICES_PER_SECOND = 20;
+
+/** A request sent (or answered by faultline), waiting for its turn on the response side. */
+export interface PendingResponse {
+  method: string;
+  /** Answered by faultline: these bytes go to the client in the request's turn. */
+  synthetic?: Buffer | undefined;
+  /** Close the connection after this response (a protocol error, an abort that left a body unread). */
+  closeAfter?: boolean;
+  faulted: boolean;
+  delayMs: number;
+  throttle: number | undefined;
+  /** An Upgrade request: 101 switches the connection to `ws` framing or a raw pipe. */
+  upgrade: 'ws' | 'raw' | undefined;
+  requestId: string | undefined;
+  paceAt?: number;
+}
+
+/**
+ * The upstream→client half of HTTP/1.1 inspection: frames responses (heads parsed, bodies by
+ * Content-Length, chunked or close-delimited; HEAD, 1xx, 204 and 304 without body) to pair them
+ * with requests in order, so that pipelined requests answered by faultline keep their place.
+ * Response bytes are passed on as they came, unless a fault delays or throttles them.
+ */
+export class Http1ResponseFramer extends Transform {
+  private readonly queue: PendingResponse[] = [];
+  private input: Buffer = EMPTY;
+  private body: BodyFramer | undefined;
+  private mode: 'http' | 'raw' | 'ws' | 'closed' = 'http';
+  /** Set by the request side: what to do once a 101 arrives (or does not). */
+  onUpgrade: ((mode: 'ws' | 'raw' | undefined, pending: PendingResponse) => void) | undefined;
+  /** WebSocket framing of upstream bytes once upgraded. */
+  wsInput: ((chunk: Buffer) => void) | undefined;
+
+  constructor(private readonly host: L7Host) {
+    super({ highWaterMark: 64 * 1024 });
+  }
+
+  /** Adds a request's place in line; synthetic answers at the head of the line go out at once. */
+  enqueue(pending: PendingResponse): void {
+    this.queue.push(pending);
+    this.flushSynthetic();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    if (this.mode === 'raw') return callback(null, chunk);
+    if (this.mode === 'ws') return (this.wsInput?.(chunk), callback());
+    if (this.mode === 'closed' || this.readableEnded) return callback();
+    this.input = this.input.length === 0 ? chunk : Buffer.concat([this.input, chunk]);
+    this.pump().then(() => callback(), (err: unknown) => this.upstreamError(err, callback));
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.mode === 'http') {
+      // The upstream closed. A close-delimited body ends here (a cut one cannot be mended);
+      // requests it never answered get a 502 in the SPEC's shape, in their turn.
+      if (this.body) this.queue.shift();
+      this.body = undefined;
+      for (const pending of this.queue) {
+        if (pending.synthetic) continue;
+        pending.synthetic = this.unavailable(pending, 'the upstream closed the connection before answering');
+        this.host.countRequest(502, false);
+      }
+      this.flushSynthetic();
+    }
+    callback();
+  }
+
+  private unavailable(pending: PendingResponse, message: string): Buffer {
+    return http1Response(502, errorBody({ error: 'upstream_unavailable', message, code: 502, retryable: true, requestId: pending.requestId }), { close: true, head: pending.method === 'HEAD' });
+  }
+
+  private flushSynthetic(): void {
+    while (this.queue[0]?.synthetic && this.body === undefined) {
+      const pending = this.queue.shift() as PendingResponse;
+      this.push(pending.synthetic);
+      if (pending.closeAfter) {
+        this.mode = 'closed';
+        this.queue.length = 0;
+        this.push(null);
+        return;
+      }
+    }
+  }
+
+  private async pump(): Promise<void> {
+    for (;;) {
+      this.flushSynthetic();
+      if (this.input.length === 0 || this.readableEnded) return;
+      if (this.mode !== 'http') {
+        const rest = this.input;
+        this.input = EMPTY;
+        if (this.mode === 'raw') this.push(rest);
+        else if (this.mode === 'ws') this.wsInput?.(rest);
+        return;
+      }
+      const pending = this.queue[0];
+      if (!pending) {
+        // Bytes no request asked for (a 408 before closing): passed on as they are.
+        this.push(this.input);
+        this.input = EMPTY;
+        return;
+      }
+      if (!this.body) {
+        const end = headEnd(this.input);
+        if (end < 0) {
+          if (this.input.length > MAX_HEAD_BYTES * 4) throw new HeadError(502, 'response head too large');
+          return;
+        }
+        const head = parseResponseHead(this.input.subarray(0, end), pending.method);
+        const headBytes = this.input.subarray(0, end);
+        this.input = this.input.subarray(end);
+        if (pending.delayMs > 0 && head.status >= 200) await sleep(pending.delayMs);
+        await this.out(headBytes, pending);
+        if (head.status === 101 && pending.upgrade) {
+          this.queue.shift();
+          this.mode = pending.upgrade;
+          this.host.countRequest(101, pending.faulted);
+          this.onUpgrade?.(pending.upgrade, pending);
+          continue;
+        }
+        if (head.status < 200) continue;
+        if (pending.upgrade) this.onUpgrade?.(undefined, pending);
+        this.host.countRequest(head.status, pending.faulted);
+        this.body = new BodyFramer(head.body, head.length);
+      }
+      const n = this.body.consume(this.input);
+      const part = this.input.subarray(0, n);
+      this.input = this.input.subarray(n);
+      if (n > 0) await this.out(part, pending);
+      if (!this.body.done) return;
+      this.body = undefined;
+      this.queue.shift();
+    }
+  }
+
+  private async out(bytes: Buffer, pending: PendingResponse): Promise<void> {
+    const rate = pending.throttle;
+    if (rate === undefined) return void this.push(bytes);
+    const slice = Math.max(1, Math.floor(rate / THROTTLE_SLICES_PER_SECOND));
+    for (let i = 0; i < bytes.length; i += slice) {
+      const part = bytes.subarray(i, i + slice);
+      const now = performance.now();
+      const at = Math.max(pending.paceAt ?? now, now);
+      pending.paceAt = at + (part.length / rate) * 1000;
+      if (at > now + 1) await sleep(at - now);
+      if (this.destroyed) return;
+      this.push(part);
+    }
+  }
+
+  private upstreamError(err: unknown, callback: TransformCallback): void {
+    if (!(err instanceof HeadError)) return callback(err as Error);
+    // The upstream does not speak HTTP/1.x we can frame: the client gets a 502 and the connection ends.
+    this.host.log.warn({ cause: err.message }, 'malformed upstream response: 502 to the client');
+    const pending = this.queue[0];
+    if (!this.body && pending) {
+      this.push(this.unavailable(pending, `the upstream sent a malformed response: ${err.message}`));
+      this.host.countRequest(502, false);
+    }
+    this.mode = 'closed';
+    this.queue.length = 0;
+    this.push(null);
+    callback();
+  }
+}

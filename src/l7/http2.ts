@@ -1,0 +1,183 @@
+import {
+  connect,
+  constants,
+  createServer,
+  type ClientHttp2Session,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { RequestDecision } from '../engine/engine.js';
+import type { RequestMeta } from '../policy/match.js';
+import { errorBody, faultHeader } from './error-response.js';
+import { abortOf, sleep, type L7Host } from './host.js';
+
+const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = constants;
+/** gRPC status UNAVAILABLE: what a stream gets when the upstream connection is gone. */
+const GRPC_UNAVAILABLE = 14;
+
+/**
+ * HTTP/2 cleartext (prior knowledge) and gRPC, per stream. HPACK state lives on each side of
+ * the connection, so the connection is terminated: node:http2 serves the client's socket and a
+ * client session speaks to the upstream over the already dialled socket. Each stream is
+ * matched on its own (method, :path, headers; gRPC by content-type), so a fault on one stream
+ * leaves the others untouched; streams no rule takes are relayed as they came (headers, data,
+ * trailers). A gRPC abort answers HTTP 200 with grpc-status/grpc-message trailers. Invalid
+ * frames end the client's session with GOAWAY(PROTOCOL_ERROR); nothing else is affected.
+ */
+export function proxyHttp2(host: L7Host, client: Socket, upstream: Socket): void {
+  const server = createServer({ settings: { enablePush: false } });
+  const origin = `http://${upstream.remoteAddress?.includes(':') ? `[${upstream.remoteAddress}]` : upstream.remoteAddress}:${upstream.remotePort}`;
+  // Bytes the upstream sent while the client was classified (its SETTINGS) wait in the socket's
+  // buffer; node:http2 reads a socket's buffered bytes when a session takes it over.
+  const session: ClientHttp2Session = connect(origin, { createConnection: () => upstream, settings: { enablePush: false } });
+  session.on('error', (err) => host.log.debug({ cause: err.message }, 'upstream HTTP/2 session failed'));
+  session.once('close', () => client.destroy());
+  server.on('sessionError', (err) => host.log.debug({ cause: err.message }, 'client HTTP/2 session failed'));
+  server.on('session', (clientSession) => {
+    clientSession.on('error', () => {});
+    clientSession.once('close', () => session.destroy());
+  });
+  server.on('stream', (stream: ServerHttp2Stream, headers) => void relayStream(host, session, stream, headers).catch((err: Error) => {
+    host.log.debug({ cause: err.message }, 'HTTP/2 stream failed');
+    if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  }));
+  server.emit('connection', client);
+  client.resume();
+}
+
+function requestMeta(headers: IncomingHttpHeaders): RequestMeta {
+  const path = String(headers[':path'] ?? '/');
+  const q = path.indexOf('?');
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  const grpc = /^application\/grpc/.test(flat['content-type'] ?? '');
+  return { protocol: grpc ? 'grpc' : 'http', method: String(headers[':method'] ?? 'GET'), path: q < 0 ? path : path.slice(0, q), headers: flat };
+}
+
+async function relayStream(host: L7Host, session: ClientHttp2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+  stream.on('error', () => {});
+  const meta = requestMeta(headers);
+  const decisions = host.engine.evaluateRequest(host.state, meta);
+  for (const d of decisions) host.countFault(d.fault);
+  const aborted = abortOf(decisions);
+  if (aborted) return abortStream(host, stream, meta, aborted);
+  const delay = (phase: 'request' | 'response') => decisions.reduce((ms, d) => ms + (d.effect.delay?.phase === phase ? d.effect.delay.ms : 0), 0);
+  const throttle = decisions.reduce<number | undefined>((r, d) => (d.effect.throttle === undefined ? r : Math.min(r ?? Infinity, d.effect.throttle)), undefined);
+  if (delay('request') > 0) await sleep(delay('request'));
+  if (stream.destroyed || stream.closed) return;
+  if (session.destroyed || session.closed) return unavailable(host, stream, meta, 'the upstream connection is closed');
+
+  const { [constants.HTTP2_HEADER_CONNECTION]: _c, ...forward } = headers as OutgoingHttpHeaders;
+  const up = session.request(forward, { endStream: stream.readableEnded });
+  up.on('error', () => {});
+  stream.pipe(up);
+  stream.once('close', () => {
+    if (!up.closed) up.close(stream.rstCode ?? NGHTTP2_CANCEL);
+  });
+  const wantsTrailers = meta.protocol === 'grpc' || /trailers/.test(meta.headers.te ?? '');
+  let trailers: OutgoingHttpHeaders | undefined;
+  up.on('trailers', (t) => (trailers = t as OutgoingHttpHeaders));
+  up.once('close', () => {
+    if (stream.headersSent || stream.closed) return;
+    if (up.rstCode && up.rstCode !== constants.NGHTTP2_NO_ERROR) stream.close(up.rstCode);
+    else unavailable(host, stream, meta, 'the upstream closed the stream before answering');
+  });
+  up.once('response', async (responseHeaders, flags) => {
+    const responseDelay = delay('response');
+    if (responseDelay > 0) await sleep(responseDelay);
+    if (stream.destroyed || stream.closed) return;
+    const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    const status = Number(responseHeaders[HTTP2_HEADER_STATUS]);
+    host.countRequest(status, decisions.length > 0);
+    stream.respond(responseHeaders as OutgoingHttpHeaders, { endStream, waitForTrailers: wantsTrailers && !endStream });
+    if (endStream) return;
+    stream.once('wantTrailers', () => (trailers ? stream.sendTrailers(trailers) : stream.close()));
+    (throttle === undefined ? up : up.pipe(new Throttle(throttle))).pipe(stream);
+  });
+}
+
+function abortStream(host: L7Host, stream: ServerHttp2Stream, meta: RequestMeta, decision: RequestDecision): void {
+  const abort = decision.effect.abort as NonNullable<RequestDecision['effect']['abort']>;
+  const fault = faultHeader(decision.fault.rule, decision.fault.type.type);
+  stream.resume();
+  if (meta.protocol === 'grpc') {
+    const grpcStatus = abort.grpcStatus ?? httpToGrpc(abort.status);
+    const message = abort.grpcMessage ?? `fault injected by ${fault}`;
+    host.countRequest(200, true);
+    stream.respond({ [HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc', 'x-faultline-fault': fault }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(grpcStatus), 'grpc-message': grpcMessage(message) }));
+    stream.end();
+    return;
+  }
+  const body =
+    abort.body ??
+    JSON.stringify(
+      errorBody({
+        error: 'fault_injected',
+        message: `${decision.fault.type.type} of rule ${decision.fault.rule} answered this request`,
+        code: abort.status,
+        rule: decision.fault.rule,
+        fault: decision.fault.type.type,
+        retryable: abort.retryable ?? abort.status >= 500,
+        requestId: meta.headers['x-request-id'],
+      }),
+    );
+  host.countRequest(abort.status, true);
+  stream.respond({ [HTTP2_HEADER_STATUS]: abort.status, 'content-type': abort.body === undefined ? 'application/json' : 'text/plain; charset=utf-8', 'x-faultline-fault': fault });
+  stream.end(meta.method === 'HEAD' ? undefined : body);
+}
+
+/** A real upstream failure on one stream: 502 in the SPEC's shape, or gRPC UNAVAILABLE. */
+function unavailable(host: L7Host, stream: ServerHttp2Stream, meta: RequestMeta, message: string): void {
+  if (stream.headersSent || stream.destroyed) return;
+  stream.resume();
+  if (meta.protocol === 'grpc') {
+    host.countRequest(200, false);
+    stream.respond({ [HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc', 'grpc-status': String(GRPC_UNAVAILABLE), 'grpc-message': grpcMessage(message) }, { endStream: true });
+    return;
+  }
+  host.countRequest(502, false);
+  stream.respond({ [HTTP2_HEADER_STATUS]: 502, 'content-type': 'application/json' });
+  stream.end(JSON.stringify(errorBody({ error: 'upstream_unavailable', message, code: 502, retryable: true, requestId: meta.headers['x-request-id'] })));
+}
+
+/** grpc-message percent-encoding (gRPC over HTTP/2): every byte outside 0x20-0x7E, and '%'. */
+export function grpcMessage(message: string): string {
+  let out = '';
+  for (const b of Buffer.from(message)) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
+
+/** The gRPC status an HTTP status maps to (gRPC's "HTTP to gRPC status code mapping"). */
+export function httpToGrpc(status: number): number {
+  const map: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14 };
+  return map[status] ?? 2;
+}
+
+/** Paces a response body at `rate` bytes per second, in 50 ms slices. */
+export class Throttle extends Transform {
+  private paceAt = 0;
+  constructor(private readonly rate: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    void this.pace(chunk).then(() => callback(), callback);
+  }
+
+  private async pace(chunk: Buffer): Promise<void> {
+    const slice = Math.max(1, Math.floor(this.rate / 20));
+    for (let i = 0; i < chunk.length; i += slice) {
+      const part = chunk.subarray(i, i + slice);
+      const now = performance.now();
+      const at = Math.max(this.paceAt, now);
+      this.paceAt = at + (part.length / this.rate) * 1000;
+      if (at > now + 1) await sleep(at - now);
+      if (this.destroyed) return;
+      this.push(part);
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Test } from 'tap';
+
+/**
+ * An HTTP/1.1 upstream on 127.0.0.1:0 answering `handler` (default: 200 with the method and
+ * path as text, and a deterministic body of ?size= bytes). Closed at teardown.
+ */
+export async function httpUpstream(t: Test, handler?: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; port: number }> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ keepAliveTimeout: 30_000 }, handler ?? defaultHandler);
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** A body of `size` bytes that differs per path: what byte-identity checks compare. */
+export function bodyFor(path: string, size: number): Buffer {
+  const seed = Buffer.from(`${path}|`);
+  const out = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) out[i] = (seed[i % seed.length] as number) ^ (i & 0xff);
+  return out;
+}
+
+function defaultHandler(req: IncomingMessage, res: ServerResponse): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const size = Number(url.searchParams.get('size') ?? 0);
+    const echo = Buffer.concat(chunks);
+    const body = size > 0 ? bodyFor(url.pathname, size) : Buffer.from(`${req.method} ${url.pathname} ${echo.length}`);
+    res.setHeader('x-upstream', 'yes');
+    if (url.searchParams.get('chunked')) {
+      res.write(body.subarray(0, body.length >> 1));
+      res.end(body.subarray(body.length >> 1));
+    } else {
+      res.setHeader('content-length', body.length);
+      res.end(req.method === 'HEAD' ? undefined : body);
+    }
+  });
+}

@@ -1,0 +1,106 @@
+import { execFile } from 'node:child_process';
+import { connect, createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import t, { type Test } from 'tap';
+import { dial, collect } from '../helpers/net.js';
+import { bodyFor } from '../helpers/http.js';
+import { startSidecar } from '../helpers/sidecar.js';
+
+/** An h2c upstream: /big?size=N answers N deterministic bytes, anything else its path. */
+async function h2Upstream(t: Test): Promise<number> {
+  const server: Http2Server = createServer();
+  server.on('stream', (stream: ServerHttp2Stream, headers) => {
+    const url = new URL(String(headers[':path']), 'http://x');
+    const size = Number(url.searchParams.get('size') ?? 0);
+    stream.respond({ ':status': 200, 'x-upstream': 'yes' });
+    stream.end(size ? bodyFor(url.pathname, size) : `${headers[':method']} ${url.pathname}`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return (server.address() as AddressInfo).port;
+}
+
+function get(session: ReturnType<typeof connect>, path: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':path': path });
+    const chunks: Buffer[] = [];
+    let headers: Record<string, unknown> = {};
+    req.on('response', (h) => (headers = h));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve({ status: Number(headers[':status']), headers, body: Buffer.concat(chunks) }));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+t.test('h2c: faults per stream, other streams on the same connection untouched', async (t) => {
+  const up = await h2Upstream(t);
+  const { port } = await startSidecar(t, up, `    - name: h2-fail
+      match: {listener: up, http: {paths: ["/fail"]}}
+      faults: [{type: http_abort, status: 503}]`);
+  const session = connect(`http://127.0.0.1:${port}`);
+  t.teardown(() => session.close());
+  const [a, b, c] = await Promise.all([get(session, '/big?size=200000'), get(session, '/fail'), get(session, '/other')]);
+  t.equal(a?.status, 200);
+  t.ok(a?.body.equals(bodyFor('/big', 200_000)), 'a large unmatched stream is byte-identical');
+  t.equal(b?.status, 503);
+  t.equal(b?.headers['x-faultline-fault'], 'h2-fail/http_abort');
+  t.match(JSON.parse(String(b?.body)), { error: 'fault_injected', code: 503 });
+  t.equal(String(c?.body), 'GET /other');
+});
+
+t.test('curl --http2-prior-knowledge through the sidecar', async (t) => {
+  const up = await h2Upstream(t);
+  const { port } = await startSidecar(t, up, `    - name: h2-fail
+      match: {listener: up, http: {paths: ["/fail"]}}
+      faults: [{type: http_abort, status: 418}]`);
+  const curl = (path: string) =>
+    new Promise<string>((resolve) => execFile('curl', ['-s', '--http2-prior-knowledge', '-w', '|%{http_code}|%{http_version}', `http://127.0.0.1:${port}${path}`], (_e, out) => resolve(out)));
+  t.equal(await curl('/hello'), 'GET /hello|200|2');
+  t.match(await curl('/fail'), /"code":418.*\|418\|2$/);
+});
+
+t.test('invalid HTTP/2 frames end that connection only', async (t) => {
+  const up = await h2Upstream(t);
+  const { port } = await startSidecar(t, up, `    - name: h2-fail
+      match: {listener: up, http: {paths: ["/fail"]}}
+      faults: [{type: http_abort, status: 503}]`);
+  const good = connect(`http://127.0.0.1:${port}`);
+  t.teardown(() => good.close());
+  t.equal((await get(good, '/a')).status, 200);
+  const bad = await dial(t, port);
+  const outcome = collect(bad);
+  // The preface, then a frame of an absurd length and unknown flags on stream 0.
+  bad.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0xff, 0xff, 0xff, 0x01, 0xff, 0, 0, 0, 1]), Buffer.alloc(64, 0xaa)]));
+  const seen = await outcome;
+  // The server's SETTINGS, then GOAWAY (type 7) with an error code (nghttp2 says INTERNAL_ERROR), then the close.
+  const goaway = findFrame(seen.data, 7);
+  t.ok(goaway && goaway.readUInt32BE(4) !== 0, `GOAWAY with an error code (${goaway?.readUInt32BE(4)})`);
+  t.ok(seen.ms < 2000, `the bad connection was closed (${seen.ending})`);
+  t.equal((await get(good, '/b')).status, 200, 'the good connection still works');
+});
+
+/** The payload of the first frame of `type` in a server's byte stream (after no preface). */
+function findFrame(data: Buffer, type: number): Buffer | undefined {
+  let p = 0;
+  while (p + 9 <= data.length) {
+    const length = data.readUIntBE(p, 3);
+    if (data[p + 3] === type) return data.subarray(p + 9, p + 9 + length);
+    p += 9 + length;
+  }
+  return undefined;
+}
+
+t.test('an HTTP/2 server that sends SETTINGS before the client speaks is still inspected', async (t) => {
+  const up = await h2Upstream(t);
+  const { port } = await startSidecar(t, up, `    - name: h2-fail
+      match: {listener: up, http: {paths: ["/fail"]}}
+      faults: [{type: http_abort, status: 503}]`);
+  // Connect, let the upstream's SETTINGS arrive first, then start HTTP/2 on the same socket.
+  const socket = await dial(t, port);
+  await new Promise((r) => setTimeout(r, 100));
+  const session = connect(`http://127.0.0.1:${port}`, { createConnection: () => socket });
+  t.teardown(() => session.close());
+  t.equal((await get(session, '/fail')).status, 503);
+  t.equal(String((await get(session, '/ok')).body), 'GET /ok');
+});
