@@ -9,10 +9,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, waitConnectable } from './paths.js';
+import { bulk as bulkOf, echo, roundTrip } from './workloads.js';
 
 const quick = process.argv.includes('--quick');
 /**
@@ -26,79 +28,11 @@ const ROUNDS = 3;
 const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function pinned(cpu: number, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
-async function waitConnectable(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-async function echoLatency(port: number): Promise<{ p50: number; p99: number }> {
-  const socket = connect(port, '127.0.0.1');
-  socket.setNoDelay(true);
-  await new Promise((r) => socket.once('connect', r));
-  const message = Buffer.alloc(64, 1);
-  const samples: number[] = [];
-  for (let i = 0; i < ROUND_TRIPS; i++) samples.push(await roundTrip(socket, message));
-  socket.destroy();
-  samples.sort((a, b) => a - b);
-  return { p50: samples[Math.floor(samples.length / 2)] as number, p99: samples[Math.floor(samples.length * 0.99)] as number };
-}
-
-function roundTrip(socket: Socket, message: Buffer): Promise<number> {
-  const started = process.hrtime.bigint();
-  return new Promise((resolve) => {
-    let got = 0;
-    const onData = (chunk: Buffer) => {
-      got += chunk.length;
-      if (got < message.length) return;
-      socket.off('data', onData);
-      resolve(Number(process.hrtime.bigint() - started) / 1000);
-    };
-    socket.on('data', onData);
-    socket.write(message);
-  });
-}
-
-async function bulk(port: number): Promise<number> {
-  const socket = connect(port, '127.0.0.1');
-  await new Promise((r) => socket.once('connect', r));
-  const block = Buffer.alloc(256 * 1024);
-  let sent = 0;
-  const started = performance.now();
-  await new Promise<void>((resolve) => {
-    const pump = () => {
-      while (sent < BULK) {
-        sent += block.length;
-        if (!socket.write(block)) return void socket.once('drain', pump);
-      }
-      socket.end();
-    };
-    socket.on('close', () => resolve());
-    socket.resume();
-    pump();
-  });
-  return BULK / ((performance.now() - started) / 1000) / 1024 ** 2;
-}
+const echoLatency = (port: number) => echo(port, ROUND_TRIPS);
 
 const UPSTREAMS = `const net = require('net');
 net.createServer({ noDelay: true }, (s) => { s.on('error', () => {}); s.pipe(s); }).listen(+process.argv[1], '127.0.0.1');
@@ -136,7 +70,7 @@ for (let round = 0; round < ROUNDS; round++) {
     const { p50, p99 } = await echoLatency(echo);
     r.p50.push(p50);
     r.p99.push(p99);
-    r.bulk.push(await bulk(sink));
+    r.bulk.push(await bulkOf(sink, BULK));
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
