@@ -106,3 +106,20 @@ export class InvalidValueError extends UsageError {
     this.reason = reason;
   }
 }
+
+/**
+ * An HTTP request to the admin or Toxiproxy API that cannot be served as sent: `status` is the
+ * answer (400 malformed, 401/403 auth, 404, 409, 413 too large) and `error` a stable short code.
+ */
+export class RequestError extends FaultlineError {
+  readonly status: number;
+  readonly error: string;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(status: number, error: string, message: string, details?: Record<string, unknown>) {
+    super('FL_ERR_REQUEST', message);
+    this.name = 'RequestError';
+    this.status = status;
+    this.error = error;
+    this.details = details;
+  }
+}

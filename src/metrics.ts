@@ -1,5 +1,20 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+const noop = () => undefined;
+
+/** A metric that records nothing (metrics off), with the methods the sidecar calls. */
+function disabledMetric<T>(): T {
+  const metric = { inc: noop, dec: noop, set: noop, observe: noop, reset: noop, get: async () => ({ values: [] }) };
+  return { ...metric, labels: () => metric } as unknown as T;
+}
+
+export interface MetricsOptions {
+  /** Node's process metrics (CPU, memory, event loop lag, GC) beside faultline's; default on. */
+  processMetrics?: boolean;
+  /** false: record nothing (the registry stays empty), to measure what metrics cost; default on. */
+  enabled?: boolean;
+}
+
 /**
  * The faultline_ metrics of SPEC.md, on a Registry of their own (plus Node's process metrics).
  * Everything here is updated per connection or per policy change, never per chunk.
@@ -16,7 +31,19 @@ export class Metrics {
   readonly policyInfo: Gauge<'name' | 'hash'>;
   readonly httpRequests: Counter<'code' | 'faulted' | 'listener' | 'direction'>;
 
-  constructor(options: { processMetrics?: boolean } = {}) {
+  constructor(options: MetricsOptions = {}) {
+    if (options.enabled === false) {
+      this.connectionsTotal = disabledMetric();
+      this.connectionsActive = disabledMetric();
+      this.connectionDuration = disabledMetric();
+      this.bytesTotal = disabledMetric();
+      this.faultsInjected = disabledMetric();
+      this.faultsActive = disabledMetric();
+      this.policyReloads = disabledMetric();
+      this.policyInfo = disabledMetric();
+      this.httpRequests = disabledMetric();
+      return;
+    }
     const registers = [this.registry];
     const prefix = 'faultline_';
     this.connectionsTotal = new Counter({ name: `${prefix}connections_total`, help: 'Connections accepted', labelNames: ['listener', 'direction'], registers });

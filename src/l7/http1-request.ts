@@ -115,6 +115,7 @@ export class Http1RequestFramer extends Transform {
       const closeAfter = !body.done && /100-continue/i.test(head.headers.expect ?? '');
       this.forwarding = false;
       this.response.enqueue({ ...pending, synthetic: abortResponse(aborted, { method: head.method, requestId }, closeAfter), closeAfter });
+      this.host.countRequest((aborted.effect.abort as { status: number }).status, true);
       if (closeAfter) this.mode = 'closed';
       return;
     }

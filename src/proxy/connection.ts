@@ -6,8 +6,20 @@ import type { ConnectionControl, StreamDirection } from '../faults/types.js';
 import type { Metrics } from '../metrics.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { ConnectionMeta } from '../policy/match.js';
+import { classify } from '../l7/detect.js';
 import { ConnectionInspector, type InspectorHost } from '../l7/inspect.js';
+import { connectionLogBudget } from './close-log.js';
 import { Link, type StageEntry } from './link.js';
+
+/** What a connection carries, as far as faultline looked: tcp unless an L7 or SNI rule made it look. */
+export type Protocol = 'tcp' | 'http' | 'h2c' | 'ws' | 'tls';
+
+/** How often each fault acted on a connection (began to apply, refused it, or acted on a request). */
+interface FaultCount {
+  rule: string;
+  fault: string;
+  count: number;
+}
 
 /** What a connection needs from the sidecar that owns it. */
 export interface ConnectionContext {
@@ -40,6 +52,11 @@ export class Connection implements ConnectionControl {
   private readonly stageState = new Map<string, Record<string, number>>();
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
+  /** Allocated on the first fault only: a connection no fault touches stays small. */
+  private faultCounts: Map<string, FaultCount> | undefined;
+  private detected: Protocol | undefined;
+  /** Why faultline ended the connection (a fault, a peer's reset, a drain), for the close line. */
+  private endReason: string | undefined;
   private readonly labels: { listener: string; direction: string };
   readonly log: Logger;
 
@@ -76,7 +93,11 @@ export class Connection implements ConnectionControl {
 
     // Only connections an L7 or SNI rule could apply to are inspected; the rest are plain pipes.
     const inspection = engine.inspection(this.meta);
-    if (inspection.requests || inspection.sni) this.inspector = new ConnectionInspector(this.l7Host(), inspection);
+    if (inspection.requests || inspection.sni) {
+      this.inspector = new ConnectionInspector(this.l7Host(), inspection);
+      // The inspector reads the first bytes anyway; name the protocol from the same chunk.
+      this.client.once('data', (chunk: Buffer) => this.detect(chunk));
+    }
     const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     this.upstream = upstream;
     upstream.setTimeout(this.ctx.connectTimeoutMs, () => upstream.destroy(new Error(`connect timeout after ${this.ctx.connectTimeoutMs} ms`)));
@@ -110,11 +131,15 @@ export class Connection implements ConnectionControl {
       client: this.client,
       meta: this.meta,
       countFault: (fault) => this.countFault(fault),
-      countRequest: (code, faulted) => metrics.httpRequests.inc({ ...this.labels, code: String(code), faulted: String(faulted) }),
+      countRequest: (code, faulted) => {
+        if (code === 101) this.detected = 'ws';
+        metrics.httpRequests.inc({ ...this.labels, code: String(code), faulted: String(faulted) });
+      },
       close: (reason) => this.close(reason),
       reset: (reason) => this.reset(reason),
       attach: (toUpstream, fromUpstream) => this.attach(toUpstream, fromUpstream),
       learnedSni: (name) => {
+        this.detected = 'tls';
         const { refused } = engine.learnSni(this.state, name);
         if (refused) {
           this.countFault(refused.fault);
@@ -158,23 +183,41 @@ export class Connection implements ConnectionControl {
     }
   }
 
-  /** A snapshot for logs and the admin API. */
+  /** tcp, or what the first bytes of an inspected connection showed (http, h2c, ws, tls). */
+  get protocol(): Protocol {
+    return this.detected ?? 'tcp';
+  }
+
+  /**
+   * The faults that acted on this connection: how often each did, and whether it applies now.
+   * `count` is 1 per time a connection fault began to apply (or refused the connection), and 1
+   * per request or message an L7 fault acted on.
+   */
+  faults(): (FaultCount & { active: boolean })[] {
+    const active = new Set([...this.active.values()].map((f) => `${f.rule}/${f.type.type}`));
+    return [...(this.faultCounts?.entries() ?? [])].map(([key, c]) => ({ ...c, active: active.has(key) }));
+  }
+
+  /** A snapshot for logs and the admin API (`GET /connections`). */
   describe(): Record<string, unknown> {
     return {
       id: this.id,
-      listener: this.meta.listener,
+      listener: this.meta.listener ?? this.meta.direction,
       direction: this.meta.direction,
       source: `${this.meta.source.address}:${this.meta.source.port}`,
       destination: `${this.target.host}:${this.target.port}`,
+      protocol: this.protocol,
+      openedAt: new Date(this.openedAt).toISOString(),
       ageMs: Date.now() - this.openedAt,
       bytesUpstream: this.client.bytesRead,
       bytesDownstream: this.client.bytesWritten,
-      faults: [...this.active.values()].map((f) => `${f.rule}/${f.type.type}`),
+      faults: this.faults(),
     };
   }
 
   reset(reason: string): void {
     if (this.ended) return;
+    this.endReason ??= reason;
     this.log.debug({ reason }, 'reset');
     this.client.resetAndDestroy();
     this.upstream?.resetAndDestroy();
@@ -183,6 +226,7 @@ export class Connection implements ConnectionControl {
 
   close(reason: string): void {
     if (this.ended) return;
+    this.endReason ??= reason;
     this.log.debug({ reason }, 'close');
     this.client.destroy();
     this.upstream?.destroy();
@@ -208,6 +252,41 @@ export class Connection implements ConnectionControl {
 
   private countFault(fault: CompiledFault): void {
     this.ctx.metrics.faultsInjected.inc({ rule: fault.rule, fault: fault.type.type, ...this.labels });
+    const key = `${fault.rule}/${fault.type.type}`;
+    this.faultCounts ??= new Map();
+    const count = this.faultCounts.get(key);
+    if (count) count.count++;
+    else this.faultCounts.set(key, { rule: fault.rule, fault: fault.type.type, count: 1 });
+  }
+
+  private detect(chunk: Buffer): void {
+    if (this.detected) return;
+    const kind = classify(chunk)?.kind;
+    this.detected = kind === 'http1' ? 'http' : kind === 'h2' ? 'h2c' : kind === 'tls' ? 'tls' : 'tcp';
+  }
+
+  /** One line per closed connection: its totals and the faults that acted on it (rate-limited). */
+  private logClose(durationMs: number): void {
+    if (!this.log.isLevelEnabled('info') || !connectionLogBudget.take()) return;
+    const suppressed = connectionLogBudget.takeSuppressed();
+    const faults: Record<string, number> = {};
+    for (const [key, c] of this.faultCounts ?? []) faults[key] = c.count;
+    this.log.info(
+      {
+        listener: this.labels.listener,
+        direction: this.meta.direction,
+        source: `${this.meta.source.address}:${this.meta.source.port}`,
+        destination: `${this.target.host}:${this.target.port}`,
+        protocol: this.protocol,
+        durationMs,
+        bytesUpstream: this.client.bytesRead,
+        bytesDownstream: this.client.bytesWritten,
+        faults,
+        ...(this.endReason ? { reason: this.endReason } : {}),
+        ...(suppressed > 0 ? { suppressed } : {}),
+      },
+      'connection closed',
+    );
   }
 
   private onSocketError(side: 'client' | 'upstream', err: Error & { code?: string }): void {
@@ -221,6 +300,7 @@ export class Connection implements ConnectionControl {
     } else {
       this.log.debug({ side, cause: err.code ?? err.message }, 'socket error: resetting the other side');
     }
+    this.endReason ??= `${side} ${err.code ?? err.message}`;
     // Pass the failure on as it happened: an abort on one side is an abort on the other.
     if (side === 'upstream') this.client.resetAndDestroy();
     else this.upstream?.resetAndDestroy();
@@ -239,9 +319,11 @@ export class Connection implements ConnectionControl {
     for (const fault of this.active.values()) metrics.faultsActive.dec({ rule: fault.rule, fault: fault.type.type });
     this.active.clear();
     metrics.connectionsActive.dec(this.labels);
-    metrics.connectionDuration.observe(this.labels, (Date.now() - this.openedAt) / 1000);
+    const durationMs = Date.now() - this.openedAt;
+    metrics.connectionDuration.observe(this.labels, durationMs / 1000);
     metrics.bytesTotal.inc({ ...this.labels, stream: 'upstream' }, this.client.bytesRead);
     metrics.bytesTotal.inc({ ...this.labels, stream: 'downstream' }, this.client.bytesWritten);
+    this.logClose(durationMs);
     this.ctx.onClose(this);
   }
 }

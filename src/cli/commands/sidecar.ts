@@ -1,15 +1,22 @@
 import type { Server } from 'node:http';
 import type { Command } from 'commander';
+import { RuntimeLayers } from '../../admin/layers.js';
+import { createAdminServer } from '../../admin/server.js';
 import { parseHostPort } from '../../errors.js';
 import { parsePorts } from '../../interception/values.js';
 import { logger } from '../../log.js';
 import { createMetricsServer } from '../../metrics-server.js';
 import { Sidecar } from '../../sidecar.js';
+import { createToxiproxyServer } from '../../toxiproxy/server.js';
 
 export interface SidecarFlags {
   policy: string;
   metrics: string;
   drainTimeout: string;
+  /** Explicit --admin; absent means DEFAULT_ADMIN, bound on a best-effort basis. */
+  admin?: string;
+  adminTokenFile?: string;
+  toxiproxyApi?: string;
   inboundPort?: string;
   outboundPort?: string;
 }
@@ -27,12 +34,64 @@ export function listenLogged(server: Server, hostPort: string, what: string): Pr
   });
 }
 
+/** SPEC's admin address. */
+export const DEFAULT_ADMIN = '127.0.0.1:15000';
+
+/**
+ * Binds the admin API. An explicit --admin that cannot bind is fatal; the default one is best
+ * effort: with 15000 taken (two sidecars in one network namespace, a test run), the data plane
+ * runs on without the admin API, and the error is logged.
+ */
+async function listenAdmin(server: Server, flag: string | undefined): Promise<void> {
+  try {
+    await listenLogged(server, flag ?? DEFAULT_ADMIN, 'admin');
+  } catch (err) {
+    if (flag !== undefined) throw err;
+    logger.error({ component: 'admin', address: DEFAULT_ADMIN, cause: (err as NodeJS.ErrnoException).code ?? (err as Error).message }, 'admin API not started: its default address is taken (give --admin HOST:PORT)');
+  }
+}
+
 /** Runs a sidecar until SIGTERM/SIGINT, then drains. */
 export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   const drainTimeoutMs = Number(flags.drainTimeout);
   const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs });
-  const metricsServer = createMetricsServer(sidecar.metrics, () => sidecar.ready);
-  await listenLogged(metricsServer, flags.metrics, 'metrics');
+  // Ready once the policy is loaded and every listener and API is bound.
+  let bound = false;
+  const metricsServer = createMetricsServer(sidecar.metrics, () => bound && sidecar.ready);
+  // The admin and Toxiproxy APIs share the runtime layer; a bad token file fails before any bind.
+  const layers = new RuntimeLayers(sidecar);
+  const adminServer = createAdminServer({ sidecar, layers, tokenFile: flags.adminTokenFile, log: logger });
+  const toxiproxyServer = flags.toxiproxyApi === undefined ? undefined : createToxiproxyServer({ layers, metrics: sidecar.metrics, log: logger });
+  const servers = [metricsServer, adminServer, ...(toxiproxyServer ? [toxiproxyServer] : [])];
+  try {
+    await listenLogged(metricsServer, flags.metrics, 'metrics');
+    await startListeners(sidecar, flags);
+    await listenAdmin(adminServer, flags.admin);
+    if (toxiproxyServer) await listenLogged(toxiproxyServer, flags.toxiproxyApi as string, 'toxiproxy-api');
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start.
+    for (const server of servers) server.close();
+    await sidecar.drain(0);
+    throw err;
+  }
+  bound = true;
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'stopping: draining live connections');
+    void sidecar.drain().then(() => {
+      for (const server of servers) {
+        server.close();
+        server.closeAllConnections();
+      }
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return sidecar;
+}
+
+/** Loads the policy and binds its listeners, then the capture listeners when their ports are given. */
+async function startListeners(sidecar: Sidecar, flags: SidecarFlags): Promise<void> {
   await sidecar.start();
   if (flags.inboundPort !== undefined || flags.outboundPort !== undefined) {
     // Transparent mode: refuse to start without the native helper rather than misroute traffic.
@@ -44,17 +103,6 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
       getOriginalDestination,
     );
   }
-  const stop = (signal: string) => {
-    logger.info({ signal }, 'stopping: draining live connections');
-    void sidecar.drain().then(() => {
-      metricsServer.close();
-      metricsServer.closeAllConnections();
-      process.exit(0);
-    });
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  return sidecar;
 }
 
 export function register(program: Command): void {
@@ -64,6 +112,9 @@ export function register(program: Command): void {
     .requiredOption('--policy <file>', 'policy file (YAML); re-read when it changes')
     .option('--metrics <host:port>', 'metrics and health endpoint', '0.0.0.0:15020')
     .option('--drain-timeout <ms>', 'on SIGTERM, how long live connections may finish', '5000')
+    .option('--admin <host:port>', `admin API and /ui; changes need --admin-token-file (default ${DEFAULT_ADMIN})`)
+    .option('--admin-token-file <file>', 'file holding the bearer token of mutating admin calls')
+    .option('--toxiproxy-api <host:port>', 'serve the Toxiproxy v2 HTTP API here (usually 127.0.0.1:8474); off by default')
     .option('--inbound-port <port>', 'transparent inbound capture listener (15006 in a pod)')
     .option('--outbound-port <port>', 'transparent outbound capture listener (15001 in a pod)')
     .action(async (flags: SidecarFlags) => {

@@ -1,0 +1,86 @@
+import { PolicyError, RequestError } from '../errors.js';
+import { compilePolicy } from '../policy/compile.js';
+import { API_VERSION, KIND } from '../policy/schema.js';
+import type { RuntimeLayers } from './layers.js';
+
+/** One problem with a rule sent to the admin API, its path relative to the rule. */
+export interface RuleProblem {
+  path: string;
+  message: string;
+}
+
+const RULE_PREFIX = /^spec\.rules\[0\](?:\.|: )?/;
+
+/** A PolicyError's problems for a rule checked alone, their paths made relative to the rule. */
+function ruleProblems(err: PolicyError): RuleProblem[] {
+  return err.problems.map((p) => {
+    const text = p.message.replace(RULE_PREFIX, '');
+    const m = /^([A-Za-z0-9_.[\]-]+): ([^]*)$/.exec(text);
+    return m ? { path: m[1] as string, message: m[2] as string } : { path: '', message: text };
+  });
+}
+
+function invalid(problems: RuleProblem[]): RequestError {
+  const text = problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ');
+  return new RequestError(400, 'invalid_rule', `the rule is invalid: ${text}`, { problems });
+}
+
+/**
+ * Runtime rules (`POST /rules`, `DELETE /rules/NAME`): policy rules layered over the file
+ * policy, validated exactly as a rule in the file would be, and kept across file reloads.
+ * Methods that change them must run inside `layers.exclusive`.
+ */
+export class RuntimeRules {
+  constructor(private readonly layers: RuntimeLayers) {}
+
+  list(): Record<string, unknown>[] {
+    return this.layers.get('rules').rules;
+  }
+
+  /**
+   * Adds the rule, or replaces the runtime rule of the same name. Resolves true when it was
+   * new. A rule that fails validation is a 400 RequestError listing every problem.
+   */
+  async put(input: unknown): Promise<boolean> {
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+      throw invalid([{ path: '', message: 'expected a rule object: {"name": ..., "match": {...}, "faults": [...]}' }]);
+    }
+    const rule = input as Record<string, unknown>;
+    this.check(rule);
+    const part = this.layers.get('rules');
+    const existing = part.rules.findIndex((r) => r.name === rule.name);
+    if (existing >= 0) part.rules[existing] = rule;
+    else part.rules.push(rule);
+    try {
+      await this.layers.set('rules', part);
+    } catch (err) {
+      // Checked alone it was valid: what is left is how it fits the rest (a duplicate name).
+      if (err instanceof PolicyError) throw invalid(err.problems.map((p) => ({ path: '', message: p.message })));
+      throw err;
+    }
+    return existing < 0;
+  }
+
+  /** Removes a runtime rule; a 404 when there is none by that name (file rules change with the file). */
+  async remove(name: string): Promise<void> {
+    const part = this.layers.get('rules');
+    const rules = part.rules.filter((r) => r.name !== name);
+    if (rules.length === part.rules.length) {
+      const inFile = this.layers.sidecar.policy.rules.some((r) => r.name === name);
+      throw new RequestError(404, 'not_found', inFile ? `"${name}" is a rule of the policy file, not a runtime rule: change the file` : `no runtime rule named "${name}"`);
+    }
+    await this.layers.set('rules', { ...part, rules });
+  }
+
+  /** Validates the rule alone, as the only rule of a policy that knows every listener in force. */
+  private check(rule: Record<string, unknown>): void {
+    const doc = { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'runtime' }, spec: { rules: [rule] } };
+    const knownListeners = this.layers.sidecar.policy.listeners.map((l) => l.name);
+    try {
+      compilePolicy(JSON.stringify(doc), 'rule', { knownListeners });
+    } catch (err) {
+      if (err instanceof PolicyError) throw invalid(ruleProblems(err));
+      throw err;
+    }
+  }
+}

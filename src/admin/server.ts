@@ -1,0 +1,139 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { RequestError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Sidecar } from '../sidecar.js';
+import { audit } from './audit.js';
+import { AdminToken } from './auth.js';
+import { parseJson, readBody, route, sendJson } from './http.js';
+import { RuntimeLayers } from './layers.js';
+import { RuntimeRules } from './rules.js';
+import { UI_HEADERS, UI_HTML, UI_SCRIPT } from './ui.js';
+import { connectionsView, faultsView, policyView } from './views.js';
+
+export interface AdminServerOptions {
+  sidecar: Sidecar;
+  /** Shared with the Toxiproxy API when both run; created here otherwise. */
+  layers?: RuntimeLayers;
+  /** `--admin-token-file`: the bearer token of mutating calls. Without it they are refused. */
+  tokenFile?: string | undefined;
+  log: Logger;
+}
+
+interface Answer {
+  status: number;
+  body?: unknown;
+  /** What an audit line says the change was, with its details. */
+  action?: string;
+  details?: Record<string, unknown>;
+}
+
+/** The audit action of each change (as refused; an applied change may say more, e.g. rules.replace). */
+const ACTIONS: Record<string, string> = {
+  'POST killswitch': 'killswitch.on',
+  'DELETE killswitch': 'killswitch.off',
+  'POST rules': 'rules.create',
+  'DELETE rules/*': 'rules.delete',
+};
+
+const ENDPOINTS = [
+  'GET /policy',
+  'GET /connections?limit=&listener=&direction=&protocol=&rule=&fault=&faulted=',
+  'GET /faults',
+  'GET /rules',
+  'POST /rules',
+  'DELETE /rules/NAME',
+  'GET /killswitch',
+  'POST /killswitch',
+  'DELETE /killswitch',
+  'GET /ui',
+];
+
+/**
+ * The admin API (SPEC default 127.0.0.1:15000). Reads are open; every change needs
+ * `Authorization: Bearer <token>` (401 without, 403 wrong) and writes an audit line. Changes
+ * run one at a time with the Toxiproxy API's.
+ */
+export function createAdminServer(options: AdminServerOptions): Server {
+  const { sidecar } = options;
+  const layers = options.layers ?? new RuntimeLayers(sidecar);
+  const rules = new RuntimeRules(layers);
+  const token = new AdminToken(options.tokenFile);
+  const log = options.log.child({ component: 'admin' });
+
+  const setKillSwitch = (on: boolean): Answer => {
+    sidecar.engine.killSwitch = on;
+    sidecar.refreshAll();
+    return { status: 200, body: { killSwitch: on }, action: on ? 'killswitch.on' : 'killswitch.off' };
+  };
+
+  const reads: Record<string, (query: URLSearchParams, segments: string[]) => Promise<Answer> | Answer> = {
+    '': () => ({ status: 200, body: { service: 'faultline admin', endpoints: ENDPOINTS } }),
+    policy: () => ({ status: 200, body: policyView(sidecar, layers) }),
+    connections: (query) => ({ status: 200, body: connectionsView(sidecar, query) }),
+    faults: async () => ({ status: 200, body: await faultsView(sidecar, layers) }),
+    rules: () => ({ status: 200, body: { rules: rules.list() } }),
+    killswitch: () => ({ status: 200, body: { killSwitch: sidecar.engine.killSwitch } }),
+  };
+
+  const writes: Record<string, (text: string, segments: string[]) => Promise<Answer> | Answer> = {
+    'POST killswitch': () => setKillSwitch(true),
+    'DELETE killswitch': () => setKillSwitch(false),
+    'POST rules': async (text) => {
+      const rule = parseJson(text, 'the rule') as { name?: unknown };
+      const created = await rules.put(rule);
+      return { status: created ? 201 : 200, body: { rule }, action: created ? 'rules.create' : 'rules.replace', details: { rule: rule.name } };
+    },
+    'DELETE rules/*': async (_text, segments) => {
+      await rules.remove(segments[1] as string);
+      return { status: 204, action: 'rules.delete', details: { rule: segments[1] } };
+    },
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const { segments, query } = route(req);
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    const path = segments.join('/');
+    // Browsers ask for it: an empty answer rather than a 404 in their console.
+    if (method === 'GET' && path === 'favicon.ico') return void res.writeHead(204).end();
+    if (method === 'GET' && (path === 'ui' || path === 'ui/app.js')) {
+      const js = path === 'ui/app.js';
+      res.writeHead(200, { 'content-type': js ? 'text/javascript; charset=utf-8' : 'text/html; charset=utf-8', ...UI_HEADERS });
+      return void res.end(js ? UI_SCRIPT : UI_HTML);
+    }
+    const read = segments.length <= 1 && Object.hasOwn(reads, path) ? reads[path] : undefined;
+    const writeKey = `${method} ${segments.length === 2 ? `${segments[0]}/*` : path}`;
+    const write = Object.hasOwn(writes, writeKey) ? writes[writeKey] : undefined;
+    if (method === 'GET' && read) {
+      const answer = await read(query, segments);
+      return sendJson(res, answer.status, answer.body);
+    }
+    if (!write) {
+      const known = read || Object.keys(writes).some((k) => k.endsWith(` ${path}`) || k.endsWith(` ${segments[0]}/*`));
+      throw known ? new RequestError(405, 'method_not_allowed', `${method} is not allowed on /${path}`) : new RequestError(404, 'not_found', `no such endpoint /${path}; see GET /`);
+    }
+    const action = ACTIONS[writeKey] as string;
+    try {
+      token.check(req);
+      const text = await readBody(req);
+      const answer = await layers.exclusive(() => write(text, segments));
+      audit(log, req, { action: answer.action ?? action, status: answer.status, ...(answer.details ? { details: answer.details } : {}) });
+      if (answer.status === 204) return void res.writeHead(204).end();
+      sendJson(res, answer.status, answer.body);
+    } catch (err) {
+      const status = err instanceof RequestError ? err.status : 500;
+      audit(log, req, { action, status, details: { error: (err as Error).message } });
+      throw err;
+    }
+  };
+
+  return createServer((req, res) => {
+    handle(req, res).catch((err: Error) => {
+      if (!(err instanceof RequestError)) log.error({ err }, 'admin API: unexpected error');
+      if (res.headersSent) return void res.destroy();
+      const status = err instanceof RequestError ? err.status : 500;
+      const headers: Record<string, string> = status === 401 ? { 'www-authenticate': 'Bearer realm="faultline admin"' } : {};
+      const extra = err instanceof RequestError ? err.details : undefined;
+      sendJson(res, status, { error: err instanceof RequestError ? err.error : 'internal_error', message: err.message, ...extra }, headers);
+    });
+  });
+}

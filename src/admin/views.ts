@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import { RequestError } from '../errors.js';
+import type { Sidecar } from '../sidecar.js';
+import type { RuntimeLayers } from './layers.js';
+
+/** Where a rule or listener comes from: the policy file, the admin API, or the Toxiproxy API. */
+export type Layer = 'file' | 'runtime' | 'toxiproxy';
+
+function layerOf(layers: RuntimeLayers, kind: 'rules' | 'listeners', name: string): Layer {
+  if (layers.get('rules')[kind].some((r) => r.name === name)) return 'runtime';
+  if (layers.get('toxiproxy')[kind].some((r) => r.name === name)) return 'toxiproxy';
+  return 'file';
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** GET /policy: the policy in force, where it came from, and the last reload failure. */
+export function policyView(sidecar: Sidecar, layers: RuntimeLayers): Record<string, unknown> {
+  const p = sidecar.policy;
+  const address = (name: string) => {
+    try {
+      const { address: host, port } = sidecar.address(name);
+      return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    } catch {
+      return null;
+    }
+  };
+  return {
+    name: p.name,
+    hash: p.hash,
+    source: p.source,
+    loadedAt: p.loadedAt.toISOString(),
+    enabled: p.enabled,
+    expiresAt: iso(p.expiresAt),
+    killSwitch: sidecar.engine.killSwitch,
+    faultsEnabled: sidecar.engine.faultsEnabled(),
+    lastError: sidecar.lastError ? { at: sidecar.lastError.at.toISOString(), message: sidecar.lastError.message } : null,
+    listeners: p.listeners.map((l) => ({ ...l, address: address(l.name), layer: layerOf(layers, 'listeners', l.name) })),
+    rules: p.document.spec.rules.map((r) => ({ ...r, layer: layerOf(layers, 'rules', r.name) })),
+  };
+}
+
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+const connectionQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(10_000).default(100),
+  listener: z.string().optional(),
+  direction: z.enum(['inbound', 'outbound']).optional(),
+  protocol: z.enum(['tcp', 'http', 'h2c', 'ws', 'tls']).optional(),
+  rule: z.string().optional(),
+  fault: z.string().optional(),
+  faulted: bool.optional(),
+});
+
+/** Parses a query string with `schema`; a bad parameter is a 400 that names it. */
+function parseQuery<T extends z.ZodType>(schema: T, query: URLSearchParams): z.output<T> {
+  const parsed = schema.safeParse(Object.fromEntries(query));
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0] as z.core.$ZodIssue;
+  const where = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
+  throw new RequestError(400, 'invalid_query', `query parameter ${where}: ${issue.message}`);
+}
+
+/**
+ * GET /connections: live connections, oldest first, filtered by listener, direction, protocol,
+ * rule, fault type and whether any fault acted on them; at most `limit` (default 100).
+ */
+export function connectionsView(sidecar: Sidecar, query: URLSearchParams): Record<string, unknown> {
+  const q = parseQuery(connectionQuery, query);
+  const matching: Record<string, unknown>[] = [];
+  let total = 0;
+  for (const conn of sidecar.connections) {
+    if (q.listener !== undefined && (conn.meta.listener ?? conn.meta.direction) !== q.listener) continue;
+    if (q.direction !== undefined && conn.meta.direction !== q.direction) continue;
+    if (q.protocol !== undefined && conn.protocol !== q.protocol) continue;
+    const faults = q.rule !== undefined || q.fault !== undefined || q.faulted !== undefined ? conn.faults() : undefined;
+    if (q.rule !== undefined && !faults?.some((f) => f.rule === q.rule)) continue;
+    if (q.fault !== undefined && !faults?.some((f) => f.fault === q.fault)) continue;
+    if (q.faulted !== undefined && (faults?.length ?? 0) > 0 !== q.faulted) continue;
+    total++;
+    if (matching.length < q.limit) matching.push(conn.describe());
+  }
+  return { total, returned: matching.length, connections: matching };
+}
+
+/**
+ * GET /faults: every fault of the policy in force, with the live connections it applies to now
+ * (`active`) and how often it acted since the sidecar started (`injected`, from the metrics).
+ */
+export async function faultsView(sidecar: Sidecar, layers: RuntimeLayers): Promise<Record<string, unknown>> {
+  const injected = new Map<string, number>();
+  for (const { labels, value } of (await sidecar.metrics.faultsInjected.get()).values) {
+    const key = `${labels.rule}/${labels.fault}`;
+    injected.set(key, (injected.get(key) ?? 0) + value);
+  }
+  const active = new Map<string, number>();
+  for (const conn of sidecar.connections) {
+    for (const f of conn.faults()) if (f.active) active.set(`${f.rule}/${f.fault}`, (active.get(`${f.rule}/${f.fault}`) ?? 0) + 1);
+  }
+  const faults = sidecar.policy.rules.flatMap((rule) =>
+    rule.faults.map((f) => {
+      const key = `${rule.name}/${f.type.type}`;
+      return {
+        rule: rule.name,
+        fault: f.type.type,
+        layer: layerOf(layers, 'rules', rule.name),
+        probability: f.probability,
+        streams: f.streams,
+        active: active.get(key) ?? 0,
+        injected: injected.get(key) ?? 0,
+      };
+    }),
+  );
+  return { killSwitch: sidecar.engine.killSwitch, faultsEnabled: sidecar.engine.faultsEnabled(), faults };
+}
