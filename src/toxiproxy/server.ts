@@ -110,6 +110,20 @@ function routes(state: ToxiproxyState, metrics: Metrics): Route[] {
   }
 }
 
+/** The audit action of each change, the same whether it was applied or refused. */
+const ACTIONS: Record<string, string> = {
+  'reset POST': 'toxiproxy.reset',
+  'populate POST': 'toxiproxy.populate',
+  'proxies POST': 'toxiproxy.proxy.create',
+  'proxies/* POST': 'toxiproxy.proxy.update',
+  'proxies/* PATCH': 'toxiproxy.proxy.update',
+  'proxies/* DELETE': 'toxiproxy.proxy.delete',
+  'proxies/*/toxics POST': 'toxiproxy.toxic.create',
+  'proxies/*/toxics/* POST': 'toxiproxy.toxic.update',
+  'proxies/*/toxics/* PATCH': 'toxiproxy.toxic.update',
+  'proxies/*/toxics/* DELETE': 'toxiproxy.toxic.delete',
+};
+
 function match(table: Route[], segments: string[]): { route: Route; params: string[] } | undefined {
   for (const route of table) {
     if (route.pattern.length !== segments.length) continue;
@@ -143,7 +157,7 @@ export function createToxiproxyServer(options: { layers: RuntimeLayers; metrics:
     const handler = Object.hasOwn(found.route.methods, method) ? found.route.methods[method] : undefined;
     if (!handler) return void res.writeHead(405, { allow: Object.keys(found.route.methods).join(', ') }).end();
     const mutating = method !== 'GET';
-    let action = `toxiproxy.${segments.filter((_, i) => i % 2 === 0).join('.')}.${method.toLowerCase()}`;
+    let action = ACTIONS[`${found.route.pattern.join('/')} ${method}`] ?? `toxiproxy.${method.toLowerCase()}`;
     try {
       const text = mutating ? await readBody(req) : '';
       const json = () => parseBody(text);

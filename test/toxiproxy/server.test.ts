@@ -86,7 +86,7 @@ t.test('proxies: create, list, get, update, delete, with Toxiproxy status codes 
   const metrics = await raw(api, 'GET', '/metrics');
   t.match(metrics.text, /faultline_connections_total\{listener="redis",direction="outbound"\} \d+/, '/metrics serves the sidecar\'s metrics, per proxy');
   t.ok(lines.some((l) => l.action === 'toxiproxy.proxy.create' && l.proxy === 'redis' && l.outcome === 'applied' && typeof l.remote === 'string'), 'changes are audited');
-  t.ok(lines.some((l) => l.outcome === 'refused' && l.status === 409), 'refused changes too');
+  t.ok(lines.some((l) => l.action === 'toxiproxy.proxy.create' && l.outcome === 'refused' && l.status === 409), 'refused changes too, under the same action');
 });
 
 t.test('toxics: defaults, conflicts, update, delete, reset, populate', async (t) => {
