@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createAdminServer } from './admin/server.js';
+import { logger } from './log.js';
+import { createMetricsServer } from './metrics-server.js';
 import { Sidecar } from './sidecar.js';
 
 const BIG = Buffer.alloc(512 * 1024, 'faultline ');
@@ -82,14 +86,43 @@ export async function tour(sidecar: Sidecar, out: (line: string) => void): Promi
   out(`  bandwidth: 512 KiB through "capped" took ${(capped.ms / 1000).toFixed(2)} s = ${rate.toFixed(0)} KiB/s (128 KiB/s injected)`);
 }
 
+/** How often each rule's faults fired so far, from the sidecar's own metrics. */
+async function faultCounts(sidecar: Sidecar): Promise<string> {
+  const counts = new Map<string, number>();
+  for (const { labels, value } of (await sidecar.metrics.faultsInjected.get()).values) {
+    counts.set(String(labels.rule), (counts.get(String(labels.rule)) ?? 0) + value);
+  }
+  return [...counts].map(([rule, n]) => `${rule} ${n}`).join(', ') || 'none';
+}
+
+/** Binds `server` on 127.0.0.1:`port`, or on any free port when that one is taken. */
+function listenOrAny(server: Server, port: number): Promise<number> {
+  const bind = (p: number) =>
+    new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(p, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve((server.address() as { port: number }).port);
+      });
+    });
+  return bind(port).catch(() => bind(0));
+}
+
 export interface DemoOptions {
   basePort: number;
   once: boolean;
   out: (line: string) => void;
 }
 
+export interface Demo {
+  sidecar: Sidecar;
+  upstream: Server;
+  /** The admin API (with /ui) and the metrics endpoint. */
+  servers: Server[];
+}
+
 /** Starts the demo upstream and a sidecar on loopback, runs the tour, prints what to try. */
-export async function runDemo(options: DemoOptions): Promise<{ sidecar: Sidecar; upstream: Server }> {
+export async function runDemo(options: DemoOptions): Promise<Demo> {
   const { out } = options;
   const upstream = await startDemoUpstream();
   const upstreamPort = (upstream.address() as { port: number }).port;
@@ -103,11 +136,20 @@ export async function runDemo(options: DemoOptions): Promise<{ sidecar: Sidecar;
     upstream.close();
     throw err;
   }
+  // The admin API and metrics at their usual ports (15000, 15020) when free; the token is the demo's own.
+  const tokenFile = join(dir, 'admin-token');
+  writeFileSync(tokenFile, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
+  const admin = createAdminServer({ sidecar, tokenFile, log: logger });
+  const metrics = createMetricsServer(sidecar.metrics, () => sidecar.ready);
+  const servers = [admin, metrics];
+  const adminPort = await listenOrAny(admin, options.basePort === 0 ? 0 : 15000);
+  const metricsPort = await listenOrAny(metrics, options.basePort === 0 ? 0 : 15020);
   out(`faultline demo: upstream on 127.0.0.1:${upstreamPort}, sidecar policy ${policyFile}`);
   out('');
   out('What the faults do, measured just now with a real client:');
   await tour(sidecar, out);
-  if (options.once) return { sidecar, upstream };
+  out(`  proof:     faultline_faults_injected_total on /metrics: ${await faultCounts(sidecar)}`);
+  if (options.once) return { sidecar, upstream, servers };
   const p = (name: string) => sidecar.address(name).port;
   out('');
   out('Try it yourself:');
@@ -116,7 +158,13 @@ export async function runDemo(options: DemoOptions): Promise<{ sidecar: Sidecar;
   out(`  for i in 1 2 3 4 5; do curl -s http://127.0.0.1:${p('flaky')}/ || echo reset; done   # half reset`);
   out(`  curl -s -w '%{speed_download} B/s\\n' -o /dev/null http://127.0.0.1:${p('capped')}/big   # 128 KiB/s`);
   out('');
+  out('Watch and steer it:');
+  out(`  open http://127.0.0.1:${adminPort}/ui                  # live connections, rules, fault counters`);
+  out(`  curl -s http://127.0.0.1:${adminPort}/connections      # each connection: peers, bytes, faults fired`);
+  out(`  curl -s http://127.0.0.1:${metricsPort}/metrics | grep '^faultline_faults'`);
+  out(`  curl -s -X POST -H "Authorization: Bearer $(cat ${tokenFile})" http://127.0.0.1:${adminPort}/killswitch   # every fault off`);
+  out('');
   out(`Edit ${policyFile} (e.g. latency: 1s, or enabled: false): live connections change within a second.`);
   out('Ctrl-C to stop.');
-  return { sidecar, upstream };
+  return { sidecar, upstream, servers };
 }

@@ -26,6 +26,7 @@ t.test('faultline demo --once shows the delay, the resets and the cap', async (t
   t.match(stdout, /latency: .* through "slow" \d+\.\d ms/);
   t.match(stdout, /reset: .* 10 requests through "flaky"/);
   t.match(stdout, /bandwidth: 512 KiB through "capped"/);
+  t.match(stdout, /proof: .*slow-responses 1, flaky-connections \d+, thin-pipe 1/, 'the metrics prove each fault fired');
 });
 
 t.test('faultline sidecar: a refused upstream resets the client and logs the connection id and cause', async (t) => {

@@ -11,15 +11,17 @@ export function register(program: Command): void {
     .action(async (flags: { basePort: string; once?: boolean }) => {
       // The demo talks to a person: only warnings and errors from the sidecar's log.
       if (!process.env.FAULTLINE_LOG_LEVEL) logger.level = 'warn';
-      const { sidecar, upstream } = await runDemo({
+      const { sidecar, upstream, servers } = await runDemo({
         basePort: Number(flags.basePort),
         once: flags.once === true,
         out: (line) => process.stdout.write(`${line}\n`),
       });
       const stop = async () => {
         await sidecar.drain(1000);
-        upstream.close();
-        upstream.closeAllConnections();
+        for (const server of [upstream, ...servers]) {
+          server.close();
+          server.closeAllConnections();
+        }
       };
       if (flags.once) return stop();
       process.once('SIGINT', () => void stop().then(() => process.exit(0)));
