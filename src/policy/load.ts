@@ -1,7 +1,7 @@
 import { PolicyError } from '../errors.js';
 import { faultRegistry, type FaultType } from '../faults/index.js';
 import { expandScenarios } from '../scenarios/expand.js';
-import { parsePositioned, reportZod, type Path, type Report } from './positions.js';
+import { parseRequired, reportZod, type Path, type Report } from './positions.js';
 import { COMMON_FAULT_KEYS, commonFaultSchema, policySchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
 
 /** A fault entry after validation: the common fields and the type's own options, apart. */
@@ -28,15 +28,10 @@ export interface LoadOptions {
  * expanded first (src/scenarios/); problems in what they expand to point at what the user wrote.
  */
 export function loadPolicy(text: string, file: string, options: LoadOptions = {}): ValidatedPolicy {
-  const positioned = parsePositioned(text);
+  const positioned = parseRequired(text, 'the policy is empty: expected apiVersion, kind, metadata and spec', (problems) => new PolicyError(file, problems));
   const fail = (): never => {
     throw new PolicyError(file, positioned.sorted());
   };
-  if (positioned.problems.length > 0) fail();
-  if (positioned.raw === undefined) {
-    positioned.report([], 'the policy is empty: expected apiVersion, kind, metadata and spec');
-    fail();
-  }
   const expansion = expandScenarios(positioned.raw, positioned.report);
   const raw = expansion.doc;
   const at: Report = (path, message, key) => {

@@ -40,6 +40,17 @@ export function parsePositioned(text: string): PositionedDocument {
   return { raw, problems, report, sorted: () => [...problems].sort((a, b) => a.line - b.line || a.col - b.col) };
 }
 
+/**
+ * parsePositioned for a document that must be there: YAML errors, or an empty document (`empty`
+ * says what was expected), throw `raise(problems)` at once.
+ */
+export function parseRequired(text: string, empty: string, raise: (problems: PolicyProblem[]) => Error): PositionedDocument {
+  const positioned = parsePositioned(text);
+  if (positioned.problems.length === 0 && positioned.raw === undefined) positioned.report([], empty);
+  if (positioned.problems.length > 0) throw raise(positioned.sorted());
+  return positioned;
+}
+
 /** Reports every issue of a zod error; `prefix` is where `input` sits in the document. */
 export function reportZod(error: z.ZodError, prefix: Path, input: unknown, at: Report): void {
   for (const issue of error.issues) {
