@@ -25,13 +25,13 @@ const RANDOM_FAULTS: Record<string, { fault: Record<string, unknown>; http?: boo
 
 /** Fault types and scenario names random mode can draw. */
 export function randomFaultTypes(): string[] {
-  return [...Object.keys(RANDOM_FAULTS), ...scenarioRegistry.keys()];
+  return [...new Set([...Object.keys(RANDOM_FAULTS), ...scenarioRegistry.keys()])];
 }
 
 /** The rule one draw of `type` applies, matching `match`. */
 export function randomRule(name: string, type: string, match: Record<string, unknown> = {}): Record<string, unknown> {
-  if (scenarioRegistry.has(type)) return { name, match, scenario: type };
-  const entry = RANDOM_FAULTS[type] as { fault: Record<string, unknown>; http?: boolean };
+  const entry = RANDOM_FAULTS[type];
+  if (!entry) return { name, match, scenario: type };
   const l7 = entry.http && match.protocol === undefined && match.http === undefined && match.grpc === undefined;
   return { name, match: l7 ? { ...match, protocol: 'http' } : match, faults: [{ ...entry.fault }] };
 }

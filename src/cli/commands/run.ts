@@ -27,6 +27,8 @@ interface RunFlags {
   probeTcp?: string;
   probeInterval?: string;
   maxLatency?: string;
+  before?: string;
+  after?: string;
   name: string;
 }
 
@@ -61,7 +63,7 @@ function experimentFromFlags(flags: RunFlags): Record<string, unknown> {
     metadata: { name: flags.name },
     spec: {
       targets: flags.target.map((url, i) => ({ name: `sidecar-${i + 1}`, admin: { url, ...(flags.tokenFile ? { tokenFile: flags.tokenFile } : {}) } })),
-      steadyState: { probes: [probe] },
+      steadyState: { probes: [probe], ...(flags.before ? { before: durationFlag(flags.before) } : {}), ...(flags.after ? { after: durationFlag(flags.after) } : {}) },
       random: randomFrom(flags),
     },
   };
@@ -159,6 +161,8 @@ export function register(program: Command): void {
     .option('--probe-tcp <host:port>', 'random: the steady-state probe, a TCP connect')
     .option('--probe-interval <duration>', 'random: how often to probe (default 1s)')
     .option('--max-latency <duration>', 'random: a probe slower than this fails')
+    .option('--before <duration>', 'random: steady state watched before (default 5s)')
+    .option('--after <duration>', 'random: recovery watched after (default 5s)')
     .addOption(new Option('--name <name>', 'random: the experiment name (rule prefix exp.NAME.)').default('random'))
     .exitOverride((err) => {
       throw err.exitCode === 0 ? err : new CommanderError(2, err.code, err.message);

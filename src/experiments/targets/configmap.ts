@@ -77,7 +77,8 @@ export class ConfigMapTarget implements Target {
     for (let attempt = 1; ; attempt++) {
       const { configMap, doc } = await this.read();
       edit(doc);
-      const text = doc.toString();
+      const text = doc.toString({ flowCollectionPadding: false });
+      if (text === configMap.data?.[this.spec.key]) return; // nothing to change: no write
       try {
         compilePolicy(text, this.location);
       } catch (err) {
