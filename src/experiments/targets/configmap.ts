@@ -30,12 +30,12 @@ export class ConfigMapTarget implements Target {
       if (spec.kubeconfig) config.loadFromFile(spec.kubeconfig.replace(/^~(?=\/|$)/, homedir()));
       else config.loadFromDefault();
       if (spec.context) config.setCurrentContext(spec.context);
+      this.api = config.makeApiClient(CoreV1Api);
     } catch (err) {
       throw new TargetError(name, `cannot load the kubeconfig: ${(err as Error).message}`, { cause: err });
     }
     this.namespace = spec.namespace ?? config.getContextObject(config.getCurrentContext())?.namespace ?? 'default';
     this.location = `configmap ${this.namespace}/${spec.name} (${spec.key})`;
-    this.api = config.makeApiClient(CoreV1Api);
   }
 
   async apply(rules: Record<string, unknown>[], expiresAt: Date): Promise<void> {
