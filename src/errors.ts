@@ -20,13 +20,13 @@ export interface PolicyProblem {
   col: number;
 }
 
-/** A policy failed to parse or validate; `problems` are ordered by position in the file. */
-export class PolicyError extends FaultlineError {
+/** A YAML document (a policy, an experiment) failed to parse or validate; `problems` are in file order. */
+export class PositionedError extends FaultlineError {
   readonly file: string;
   readonly problems: PolicyProblem[];
-  constructor(file: string, problems: PolicyProblem[]) {
-    super('FL_ERR_POLICY_INVALID', problems.map((p) => `${file}:${p.line}:${p.col}: ${p.message}`).join('\n'));
-    this.name = 'PolicyError';
+  constructor(code: string, file: string, problems: PolicyProblem[]) {
+    super(code, problems.map((p) => `${file}:${p.line}:${p.col}: ${p.message}`).join('\n'));
+    this.name = 'PositionedError';
     this.file = file;
     this.problems = problems;
   }
@@ -34,6 +34,22 @@ export class PolicyError extends FaultlineError {
   /** `FILE:LINE:COL: message` lines, the format `faultline validate` prints. */
   lines(): string[] {
     return this.problems.map((p) => `${this.file}:${p.line}:${p.col}: ${p.message}`);
+  }
+}
+
+/** A policy failed to parse or validate. */
+export class PolicyError extends PositionedError {
+  constructor(file: string, problems: PolicyProblem[]) {
+    super('FL_ERR_POLICY_INVALID', file, problems);
+    this.name = 'PolicyError';
+  }
+}
+
+/** An experiment file failed to parse or validate. */
+export class ExperimentFileError extends PositionedError {
+  constructor(file: string, problems: PolicyProblem[]) {
+    super('FL_ERR_EXPERIMENT_INVALID', file, problems);
+    this.name = 'ExperimentFileError';
   }
 }
 
@@ -121,5 +137,15 @@ export class RequestError extends FaultlineError {
     this.status = status;
     this.error = error;
     this.details = details;
+  }
+}
+
+/** A target (a sidecar's admin API, a policy ConfigMap) refused or failed a change. */
+export class TargetError extends FaultlineError {
+  readonly target: string;
+  constructor(target: string, message: string, options?: { cause?: unknown }) {
+    super('FL_ERR_TARGET', `target ${target}: ${message}`, options);
+    this.name = 'TargetError';
+    this.target = target;
   }
 }

@@ -80,7 +80,7 @@ export class FaultEngine {
       meta,
       startedAt: this.clock(),
       decisions: new Map(),
-      pinned: this.current.rules.filter((r) => r.scope === 'new-connections' && r.match(meta)),
+      pinned: this.current.rules.filter((r) => r.scope === 'new-connections' && unexpired(r, this.clock()) && r.match(meta)),
     };
   }
 
@@ -91,8 +91,9 @@ export class FaultEngine {
   inspection(meta: ConnectionMeta): Inspection {
     let requests = false;
     let sni = false;
+    const now = this.clock();
     for (const rule of this.current.rules) {
-      if (!rule.request && !rule.sni) continue;
+      if ((!rule.request && !rule.sni) || !unexpired(rule, now)) continue;
       if (!rule.l4Match(meta)) continue;
       if (rule.request) requests = true;
       else sni = true;
@@ -109,13 +110,13 @@ export class FaultEngine {
     const now = this.clock();
     if (!this.faultsEnabled(now)) return [];
     const decisions: RequestDecision[] = [];
-    for (const rule of this.requestRules(state)) {
+    for (const rule of this.requestRules(state, now)) {
       if (!rule.request?.(request)) continue;
       for (const fault of rule.faults) {
         if (!fault.type.request || fault.type.layer === 'ws' || !this.inBounds(state, fault, now)) continue;
         const override = rule.allowHeaderOverrides ? envoyOverride(fault, request.headers) : undefined;
         if (!(this.random() < (override?.probability ?? fault.probability)) || !this.quota(fault)) continue;
-        const effect = fault.type.request(override?.options ?? fault.options, this.sharedFor(fault), now);
+        const effect = fault.type.request(override?.options ?? fault.options, this.sharedFor(fault), now, this.random);
         if (effect) decisions.push({ fault, effect });
       }
     }
@@ -125,7 +126,7 @@ export class FaultEngine {
   /** The ws faults of the rules a WebSocket handshake request matches; drawn per message by `drawMessage`. */
   messageFaults(state: ConnectionFaultState, request: RequestMeta): CompiledFault[] {
     const faults: CompiledFault[] = [];
-    for (const rule of this.requestRules(state)) {
+    for (const rule of this.requestRules(state, this.clock())) {
       if (rule.request?.(request)) faults.push(...rule.faults.filter((f) => f.type.layer === 'ws'));
     }
     return faults;
@@ -136,7 +137,7 @@ export class FaultEngine {
     const now = this.clock();
     if (!this.faultsEnabled(now) || !fault.streams.includes(direction) || !this.inBounds(state, fault, now)) return undefined;
     if (!(this.random() < fault.probability) || !this.quota(fault)) return undefined;
-    return fault.type.request?.(fault.options, this.sharedFor(fault), now);
+    return fault.type.request?.(fault.options, this.sharedFor(fault), now, this.random);
   }
 
   /**
@@ -145,7 +146,7 @@ export class FaultEngine {
    */
   learnSni(state: ConnectionFaultState, name: string): Admission {
     state.meta.sni = name;
-    const pinned = this.current.rules.filter((r) => r.sni && r.scope === 'new-connections' && r.match(state.meta));
+    const pinned = this.current.rules.filter((r) => r.sni && r.scope === 'new-connections' && unexpired(r, this.clock()) && r.match(state.meta));
     state.pinned = [...state.pinned, ...pinned];
     return this.admit(state, true);
   }
@@ -154,7 +155,7 @@ export class FaultEngine {
   admit(state: ConnectionFaultState, sniOnly = false): Admission {
     const now = this.clock();
     if (!this.faultsEnabled(now)) return {};
-    for (const fault of this.candidates(state, sniOnly)) {
+    for (const fault of this.candidates(state, now, sniOnly)) {
       if (!fault.type.admit || fault.after > 0 || !this.drew(state, fault)) continue;
       const reason = fault.type.admit(fault.options, this.sharedFor(fault), now);
       if (reason !== undefined) return { refused: { fault, reason } };
@@ -172,11 +173,11 @@ export class FaultEngine {
     const consider = (at: number) => {
       if (at > now && (nextChangeAt === undefined || at < nextChangeAt)) nextChangeAt = at;
     };
-    for (const fault of this.candidates(state)) {
+    for (const fault of this.candidates(state, now)) {
       if (!fault.type.stage && !fault.type.activate) continue;
       if (!this.drew(state, fault)) continue;
       const start = state.startedAt + fault.after;
-      const end = fault.for === undefined ? Infinity : start + fault.for;
+      const end = Math.min(fault.for === undefined ? Infinity : start + fault.for, fault.ruleExpiresAt ?? Infinity);
       consider(start);
       consider(end);
       if (now >= start && now < end) active.push(fault);
@@ -184,19 +185,19 @@ export class FaultEngine {
     return { active, nextChangeAt };
   }
 
-  /** Connection-level faults: those of L4 rules (L7 rules act per request). */
-  private *candidates(state: ConnectionFaultState, sniOnly = false): Iterable<CompiledFault> {
+  /** Connection-level faults: those of L4 rules (L7 rules act per request) that have not expired. */
+  private *candidates(state: ConnectionFaultState, now: number, sniOnly = false): Iterable<CompiledFault> {
     for (const rule of this.current.rules) {
-      if (!rule.request && (!sniOnly || rule.sni) && rule.scope === 'live' && rule.match(state.meta)) yield* rule.faults;
+      if (!rule.request && (!sniOnly || rule.sni) && rule.scope === 'live' && unexpired(rule, now) && rule.match(state.meta)) yield* rule.faults;
     }
-    for (const rule of state.pinned) if (!rule.request && (!sniOnly || rule.sni)) yield* rule.faults;
+    for (const rule of state.pinned) if (!rule.request && (!sniOnly || rule.sni) && unexpired(rule, now)) yield* rule.faults;
   }
 
-  private *requestRules(state: ConnectionFaultState): Iterable<CompiledRule> {
+  private *requestRules(state: ConnectionFaultState, now: number): Iterable<CompiledRule> {
     for (const rule of this.current.rules) {
-      if (rule.request && rule.scope === 'live' && rule.match(state.meta)) yield rule;
+      if (rule.request && rule.scope === 'live' && unexpired(rule, now) && rule.match(state.meta)) yield rule;
     }
-    for (const rule of state.pinned) if (rule.request) yield rule;
+    for (const rule of state.pinned) if (rule.request && unexpired(rule, now)) yield rule;
   }
 
   private inBounds(state: ConnectionFaultState, fault: CompiledFault, now: number): boolean {
@@ -233,4 +234,9 @@ export class FaultEngine {
     }
     return drawn;
   }
+}
+
+/** A rule without `expiresAt`, or whose `expiresAt` is still ahead. */
+function unexpired(rule: CompiledRule, now: number): boolean {
+  return rule.expiresAt === undefined || now < rule.expiresAt;
 }

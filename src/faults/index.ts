@@ -2,7 +2,9 @@ import { bandwidth } from './bandwidth.js';
 import { blackhole } from './blackhole.js';
 import { httpAbort } from './http-abort.js';
 import { httpDelay } from './http-delay.js';
+import { httpReset } from './http-reset.js';
 import { httpThrottle } from './http-throttle.js';
+import { httpTimeout } from './http-timeout.js';
 import { latency } from './latency.js';
 import { limitData } from './limit-data.js';
 import { loss } from './loss.js';
@@ -24,7 +26,7 @@ export const connectionFaults: FaultType<any>[] = [
 ];
 
 /** Every L7 fault type (per request or per WebSocket message), listed explicitly. */
-export const requestFaults: FaultType<any>[] = [httpAbort, httpDelay, httpThrottle, wsDelay, wsDrop, wsClose];
+export const requestFaults: FaultType<any>[] = [httpAbort, httpDelay, httpThrottle, httpTimeout, httpReset, wsDelay, wsDrop, wsClose];
 
 /** The registry: policy `type:` → fault type. */
 export const faultRegistry: ReadonlyMap<string, FaultType<any>> = new Map([...connectionFaults, ...requestFaults].map((f) => [f.type, f]));

@@ -37,6 +37,8 @@ export interface AbortEffect {
   grpcStatus?: number | undefined;
   grpcMessage?: string | undefined;
   retryable?: boolean;
+  /** Hold the request this long before answering (http_timeout). */
+  afterMs?: number | undefined;
 }
 
 /**
@@ -51,6 +53,8 @@ export interface RequestEffect {
   wsDelay?: number;
   wsDrop?: boolean;
   wsClose?: { code: number; reason: string };
+  /** End the connection with a TCP RST instead of answering (HTTP/2: reset the stream). */
+  reset?: boolean;
 }
 
 /** Where an L7 fault acts: on HTTP/gRPC requests, or on WebSocket messages. */
@@ -78,7 +82,7 @@ export interface FaultType<O extends object = object> {
    * Per request or message, once the engine drew the fault: what it does. Faults with this hook
    * and no `layer` (rate_limit) act per connection in L4 rules and per request in L7 rules.
    */
-  request?(options: O, shared: SharedState, now: number): RequestEffect | undefined;
+  request?(options: O, shared: SharedState, now: number, random: () => number): RequestEffect | undefined;
   /** Checked once per new connection before the upstream is dialled; a string refuses it (RST). */
   admit?(options: O, shared: SharedState, now: number): string | undefined;
   /** Runs when the fault starts to apply to a connection, new or live (reset, partition). */

@@ -34,7 +34,7 @@ export function envoyOverride(fault: CompiledFault, headers: Record<string, stri
       const status = integer(headers[`${PREFIX}abort-request`], 200, 599);
       const grpcStatus = integer(headers[`${PREFIX}abort-grpc-request`], 0, 16);
       if (status === undefined && grpcStatus === undefined) return undefined;
-      const next = { ...options, ...(status !== undefined ? { status } : {}), ...(grpcStatus !== undefined ? { grpcStatus } : {}) };
+      const next = { ...options, ...(status !== undefined ? { status, statuses: undefined } : {}), ...(grpcStatus !== undefined ? { grpcStatus } : {}) };
       const name = status !== undefined ? 'abort-request' : 'abort-grpc-request';
       return { options: next, probability: percentage(headers, name, fault.probability) };
     }

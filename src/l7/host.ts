@@ -16,9 +16,9 @@ export interface L7Host {
   reset(reason: string): void;
 }
 
-/** The fault that answers a request instead of the upstream, if any (the first abort wins). */
+/** The fault that answers (or resets) a request instead of the upstream, if any: the first one wins. */
 export function abortOf(decisions: RequestDecision[]): RequestDecision | undefined {
-  return decisions.find((d) => d.effect.abort);
+  return decisions.find((d) => d.effect.abort || d.effect.reset);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

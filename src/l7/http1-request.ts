@@ -110,7 +110,15 @@ export class Http1RequestFramer extends Transform {
     this.body = body.done ? undefined : body;
     const aborted = abortOf(decisions);
     const pending: PendingResponse = { method: head.method, faulted: decisions.length > 0, delayMs: 0, throttle: undefined, upgrade: undefined, requestId };
+    if (aborted?.effect.reset) {
+      this.mode = 'closed';
+      this.input = EMPTY;
+      return this.host.reset(`${aborted.fault.rule}/${aborted.fault.type.type}`);
+    }
     if (aborted) {
+      const holdMs = aborted.effect.abort?.afterMs ?? 0;
+      if (holdMs > 0) await sleep(holdMs);
+      if (this.destroyed) return;
       // The body is read and dropped; a client waiting for 100-continue never sends it, so close after.
       const closeAfter = !body.done && /100-continue/i.test(head.headers.expect ?? '');
       this.forwarding = false;

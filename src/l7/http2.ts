@@ -63,7 +63,13 @@ async function relayStream(host: L7Host, session: ClientHttp2Session, stream: Se
   const decisions = host.engine.evaluateRequest(host.state, meta);
   for (const d of decisions) host.countFault(d.fault);
   const aborted = abortOf(decisions);
-  if (aborted) return abortStream(host, stream, meta, aborted);
+  if (aborted?.effect.reset) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  if (aborted) {
+    const holdMs = aborted.effect.abort?.afterMs ?? 0;
+    if (holdMs > 0) await sleep(holdMs);
+    if (stream.destroyed || stream.closed) return;
+    return abortStream(host, stream, meta, aborted);
+  }
   const delay = (phase: 'request' | 'response') => decisions.reduce((ms, d) => ms + (d.effect.delay?.phase === phase ? d.effect.delay.ms : 0), 0);
   const throttle = decisions.reduce<number | undefined>((r, d) => (d.effect.throttle === undefined ? r : Math.min(r ?? Infinity, d.effect.throttle)), undefined);
   if (delay('request') > 0) await sleep(delay('request'));

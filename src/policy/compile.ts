@@ -16,6 +16,8 @@ export interface CompiledFault {
   readonly after: number;
   readonly for: number | undefined;
   readonly firstConnections: number | undefined;
+  /** The rule's `expiresAt` (epoch ms): the fault ends then on live connections too. */
+  readonly ruleExpiresAt: number | undefined;
 }
 
 export interface CompiledRule {
@@ -31,6 +33,8 @@ export interface CompiledRule {
   readonly sni: boolean;
   /** Envoy's x-envoy-fault-* request headers may steer this rule's L7 faults. */
   readonly allowHeaderOverrides: boolean;
+  /** Epoch ms after which this rule no longer applies. */
+  readonly expiresAt: number | undefined;
 }
 
 /**
@@ -70,6 +74,7 @@ export function compilePolicy(text: string, source: string, options?: LoadOption
         after: fault.common.after,
         for: fault.common.for,
         firstConnections: fault.common.firstConnections,
+        ruleExpiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),
       });
     });
     const { sni, ...l4 } = rule.match;
@@ -82,6 +87,7 @@ export function compilePolicy(text: string, source: string, options?: LoadOption
       l4Match: compileMatch(l4),
       sni: sni !== undefined,
       allowHeaderOverrides: rule.allowHeaderOverrides === true,
+      expiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),
     });
   });
   return Object.freeze({

@@ -1,7 +1,7 @@
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import type { z } from 'zod';
-import { PolicyError, type PolicyProblem } from '../errors.js';
+import { PolicyError } from '../errors.js';
 import { faultRegistry, type FaultType } from '../faults/index.js';
+import { expandScenarios } from '../scenarios/expand.js';
+import { parseRequired, reportZod, type Path, type Report } from './positions.js';
 import { COMMON_FAULT_KEYS, commonFaultSchema, policySchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
 
 /** A fault entry after validation: the common fields and the type's own options, apart. */
@@ -17,8 +17,6 @@ export interface ValidatedPolicy {
   faults: ValidatedFault[][];
 }
 
-type Path = (string | number)[];
-
 export interface LoadOptions {
   /** Listener names defined elsewhere (the runtime layer) that rules may refer to. */
   knownListeners?: readonly string[];
@@ -26,32 +24,20 @@ export interface LoadOptions {
 
 /**
  * Parses and validates a policy. Throws a PolicyError listing every problem found, each with
- * the line and column of the offending field, in file order.
+ * the line and column of the offending field, in file order. Rules with a `scenario:` are
+ * expanded first (src/scenarios/); problems in what they expand to point at what the user wrote.
  */
 export function loadPolicy(text: string, file: string, options: LoadOptions = {}): ValidatedPolicy {
-  const lineCounter = new LineCounter();
-  const yamlDoc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const problems: PolicyProblem[] = [];
-  const at = (path: Path, message: string, key?: string): void => {
-    const offset = locate(yamlDoc, path, key);
-    const { line, col } = lineCounter.linePos(offset);
-    problems.push({ path, message: `${describe(path, key)}${message}`, line, col });
-  };
+  const positioned = parseRequired(text, 'the policy is empty: expected apiVersion, kind, metadata and spec', (problems) => new PolicyError(file, problems));
   const fail = (): never => {
-    problems.sort((a, b) => a.line - b.line || a.col - b.col);
-    throw new PolicyError(file, problems);
+    throw new PolicyError(file, positioned.sorted());
   };
-
-  for (const error of yamlDoc.errors) {
-    const { line, col } = lineCounter.linePos(error.pos[0]);
-    problems.push({ path: [], message: `YAML: ${error.message.split('\n')[0]}`, line, col });
-  }
-  if (problems.length > 0) fail();
-  const raw: unknown = yamlDoc.toJS();
-  if (raw === null || raw === undefined) {
-    at([], 'the policy is empty: expected apiVersion, kind, metadata and spec');
-    fail();
-  }
+  const expansion = expandScenarios(positioned.raw, positioned.report);
+  const raw = expansion.doc;
+  const at: Report = (path, message, key) => {
+    const mapped = expansion.remap(path);
+    if (mapped) positioned.report(mapped, message, key);
+  };
 
   const parsed = policySchema.safeParse(raw);
   if (!parsed.success) reportZod(parsed.error, [], raw, at);
@@ -70,11 +56,11 @@ export function loadPolicy(text: string, file: string, options: LoadOptions = {}
     });
   }
   checkReferences(raw as Loose, at, options.knownListeners ?? []);
-  if (problems.length > 0 || !parsed.success) fail();
+  if (positioned.problems.length > 0 || !parsed.success) fail();
   return { doc: (parsed as { data: PolicyDocument }).data, faults };
 }
 
-function validateFault(entry: unknown, path: Path, at: (path: Path, message: string, key?: string) => void): ValidatedFault | undefined {
+function validateFault(entry: unknown, path: Path, at: Report): ValidatedFault | undefined {
   if (!entry || typeof entry !== 'object' || typeof (entry as { type?: unknown }).type !== 'string') return undefined;
   const typeName = (entry as { type: string }).type;
   const type = faultRegistry.get(typeName);
@@ -112,7 +98,7 @@ interface Loose {
   };
 }
 
-function checkReferences(doc: Loose, at: (path: Path, message: string, key?: string) => void, knownListeners: readonly string[]): void {
+function checkReferences(doc: Loose, at: Report, knownListeners: readonly string[]): void {
   const rules = Array.isArray(doc?.spec?.rules) ? doc.spec.rules : [];
   const listeners = Array.isArray(doc?.spec?.listeners) ? doc.spec.listeners : [];
   const seen = new Map<unknown, number>();
@@ -148,7 +134,7 @@ const SNI = /^[A-Za-z0-9*?][A-Za-z0-9.*?-]*$/;
  * faults in rules without one (rate_limit goes in both: per request in L7 rules); ws faults need
  * `protocol: ws`; `sni` and `protocol: ws|tcp` do not mix with request matches they cannot see.
  */
-function checkLayers(rule: { faults?: unknown; allowHeaderOverrides?: unknown }, match: Record<string, unknown>, path: Path, at: (path: Path, message: string, key?: string) => void): void {
+function checkLayers(rule: { faults?: unknown; allowHeaderOverrides?: unknown }, match: Record<string, unknown>, path: Path, at: Report): void {
   const protocol = match.protocol;
   const l7 = (typeof protocol === 'string' && protocol !== 'tcp') || match.http !== undefined || match.grpc !== undefined;
   if (protocol === 'tcp' && (match.http !== undefined || match.grpc !== undefined)) {
@@ -182,55 +168,5 @@ function checkLayers(rule: { faults?: unknown; allowHeaderOverrides?: unknown },
   });
 }
 
-function reportZod(error: z.ZodError, prefix: Path, input: unknown, at: (path: Path, message: string, key?: string) => void): void {
-  for (const issue of error.issues) {
-    const path = [...prefix, ...(issue.path as Path)];
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) at(path, `unknown field "${key}"`, key);
-    } else if (valueAt(input, issue.path as Path) === undefined && issue.path.length > 0) {
-      at(path, 'required field is missing');
-    } else {
-      at(path, issue.message);
-    }
-  }
-}
-
-function valueAt(input: unknown, path: Path): unknown {
-  let value = input;
-  for (const key of path) value = value !== null && typeof value === 'object' ? (value as Record<string | number, unknown>)[key] : undefined;
-  return value;
-}
-
-/** "spec.rules[0].faults[1].latency: " */
-function describe(path: Path, key?: string): string {
-  const full = key === undefined ? path : [...path, key];
-  if (full.length === 0) return '';
-  return `${full.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('')}: `;
-}
-
-/** Offset of the node at `path` (or of `key` inside it), else of its deepest existing parent. */
-function locate(doc: Document, path: Path, key?: string): number {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = depth === 0 ? doc.contents : (doc.getIn(path.slice(0, depth), true) as Node | undefined);
-    if (!node || typeof node !== 'object' || !('range' in node) || !node.range) continue;
-    if (depth === path.length && key !== undefined && isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
-      const keyRange = pair && isScalar(pair.key) ? pair.key.range : undefined;
-      if (keyRange) return keyRange[0];
-    }
-    if (depth < path.length && isMap(node)) {
-      // The field is missing or not a node: point at the key that should hold it, if present.
-      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === path[depth]);
-      if (pair && isScalar(pair.key) && pair.key.range) return pair.key.range[0];
-    }
-    return node.range[0];
-  }
-  return 0;
-}
-
 /** Line and column of a field in policy text, for errors found after validation (bind failures). */
-export function locateField(text: string, path: Path): { line: number; col: number } {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter });
-  return lineCounter.linePos(locate(doc, path));
-}
+export { locateField } from './positions.js';

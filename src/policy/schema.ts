@@ -64,9 +64,15 @@ const match = z.strictObject({
 
 const faultEntry = z.looseObject({ type: z.string({ message: 'every fault needs a type' }) });
 
+const expiresAt = z.iso.datetime({ offset: true, message: 'expiresAt must be an RFC 3339 time, e.g. "2026-11-22T12:00:00Z"' });
+
 const rule = z.strictObject({
   name: name('rule name'),
   match: match.default({}),
+  /** A named scenario (src/scenarios/) expanded into `faults` by load.ts; `faults` entries merge over it. */
+  scenario: z.string().optional(),
+  /** After it this rule no longer applies (the rest of the policy does). */
+  expiresAt: expiresAt.optional(),
   /** `new-connections`: a policy change leaves connections opened before it as they were. */
   scope: z.enum(['live', 'new-connections']).default('live'),
   allowHeaderOverrides: z.boolean().optional(),
@@ -79,7 +85,7 @@ export const policySchema = z.strictObject({
   metadata: z.looseObject({ name: name('metadata.name') }),
   spec: z.strictObject({
     enabled: z.boolean().default(true),
-    expiresAt: z.iso.datetime({ offset: true, message: 'expiresAt must be an RFC 3339 time, e.g. "2026-11-22T12:00:00Z"' }).optional(),
+    expiresAt: expiresAt.optional(),
     // `listeners:` with nothing under it is YAML null: read it as an empty list.
     listeners: z.preprocess((v) => v ?? undefined, z.array(listener).default([])),
     rules: z.preprocess((v) => v ?? undefined, z.array(rule).default([])),

@@ -1,15 +1,10 @@
-import { existsSync } from 'node:fs';
-import { chromium } from 'playwright-core';
 import t from 'tap';
+import { launchChromium, needsChromium } from '../helpers/browser.js';
 import { request } from 'undici';
 import { dial, echoServer, roundTrip } from '../helpers/net.js';
 import { startAdmin } from '../helpers/admin.js';
-import { tempDir } from '../helpers/sidecar.js';
 
-/** Debian's chromium (`apt-get install chromium`); CI installs it. */
-const CHROMIUM = process.env.FAULTLINE_CHROMIUM ?? '/usr/bin/chromium';
-
-t.test('/ui loads in headless Chromium and shows a live connection, rules and counters', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, async (t) => {
+t.test('/ui loads in headless Chromium and shows a live connection, rules and counters', needsChromium(), async (t) => {
   const { port: echo } = await echoServer(t);
   const h = await startAdmin(t, echo, `    - name: slow
       match: {listener: up}
@@ -19,12 +14,7 @@ t.test('/ui loads in headless Chromium and shows a live connection, rules and co
   await page.body.dump();
 
   // A fresh profile directory each run.
-  const browser = await chromium.launchPersistentContext(tempDir(t), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  t.teardown(() => browser.close());
+  const browser = await launchChromium(t);
   const tab = await browser.newPage();
   const errors: string[] = [];
   tab.on('pageerror', (err) => errors.push(err.message));

@@ -3,6 +3,8 @@ import { register as demo } from './demo.js';
 import { register as inject } from './inject.js';
 import { register as iptables } from './iptables.js';
 import { register as manifests } from './manifests.js';
+import { register as run } from './run.js';
+import { register as scenarios } from './scenarios.js';
 import { register as sidecar } from './sidecar.js';
 import { register as validate } from './validate.js';
 import { register as webhook } from './webhook.js';
@@ -10,4 +12,4 @@ import { register as webhook } from './webhook.js';
 /** A sub-command registers itself on the program. One file per command in this folder. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [sidecar, validate, demo, iptables, inject, webhook, manifests];
+export const commands: RegisterCommand[] = [sidecar, validate, demo, iptables, inject, webhook, manifests, scenarios, run];

@@ -1,0 +1,180 @@
+import { randomInt } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { ExperimentFileError, UsageError } from '../../errors.js';
+import { loadExperiment, validateExperiment } from '../../experiments/load.js';
+import { Progress } from '../../experiments/progress.js';
+import { renderHtml } from '../../experiments/report-html.js';
+import type { Report } from '../../experiments/report.js';
+import { ExperimentRunner } from '../../experiments/runner.js';
+import type { ExperimentDocument } from '../../experiments/schema.js';
+
+interface RunFlags {
+  output?: string;
+  html?: string;
+  seed?: string;
+  quiet?: boolean;
+  random?: boolean;
+  probability?: string;
+  types?: string;
+  interval?: string;
+  duration?: string;
+  faultDuration?: string;
+  target?: string[];
+  tokenFile?: string;
+  listener?: string;
+  probeUrl?: string;
+  probeTcp?: string;
+  probeInterval?: string;
+  maxLatency?: string;
+  before?: string;
+  after?: string;
+  name: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const durationFlag = (v: string | undefined) => (v === undefined ? undefined : /^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
+
+/** spec.random from the flags (over the file's, when there is one). */
+function randomFrom(flags: RunFlags, base: Record<string, unknown> = {}): Record<string, unknown> {
+  const random: Record<string, unknown> = { ...base };
+  if (flags.probability !== undefined) random.probability = Number(flags.probability);
+  if (flags.types !== undefined) random.types = flags.types.split(',').map((s) => s.trim()).filter(Boolean);
+  if (flags.interval !== undefined) random.interval = durationFlag(flags.interval);
+  if (flags.duration !== undefined) random.duration = durationFlag(flags.duration);
+  if (flags.faultDuration !== undefined) random.faultDuration = durationFlag(flags.faultDuration);
+  if (flags.listener !== undefined) random.match = { listener: flags.listener };
+  return random;
+}
+
+/** An experiment from the flags alone: random mode against admin targets, one probe. */
+function experimentFromFlags(flags: RunFlags): Record<string, unknown> {
+  if (!flags.target?.length) throw new UsageError('--random without a file needs --target URL (a sidecar admin API; repeat for more)');
+  if (!flags.probeUrl === !flags.probeTcp) throw new UsageError('--random without a file needs one probe: --probe-url URL or --probe-tcp HOST:PORT');
+  const probe = {
+    name: 'probe',
+    ...(flags.probeUrl ? { http: { url: flags.probeUrl } } : { tcp: { address: flags.probeTcp } }),
+    ...(flags.probeInterval ? { interval: durationFlag(flags.probeInterval) } : {}),
+    ...(flags.maxLatency ? { maxLatency: durationFlag(flags.maxLatency) } : {}),
+  };
+  return {
+    apiVersion: 'faultline.dev/v1alpha1',
+    kind: 'Experiment',
+    metadata: { name: flags.name },
+    spec: {
+      targets: flags.target.map((url, i) => ({ name: `sidecar-${i + 1}`, admin: { url, ...(flags.tokenFile ? { tokenFile: flags.tokenFile } : {}) } })),
+      steadyState: { probes: [probe], ...(flags.before ? { before: durationFlag(flags.before) } : {}), ...(flags.after ? { after: durationFlag(flags.after) } : {}) },
+      random: randomFrom(flags),
+    },
+  };
+}
+
+async function experimentOf(file: string | undefined, flags: RunFlags): Promise<ExperimentDocument> {
+  if (file === undefined && !flags.random) throw new UsageError('give an experiment file, or --random with its flags (see faultline run --help)');
+  let raw: Record<string, unknown>;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message}`);
+    }
+    const doc = loadExperiment(text, file);
+    if (!flags.random) return doc;
+    raw = { ...doc, spec: { ...doc.spec, random: randomFrom(flags, doc.spec.random as Record<string, unknown> | undefined) } };
+  } else {
+    raw = experimentFromFlags(flags);
+  }
+  const checked = validateExperiment(raw);
+  if ('problems' in checked) throw new UsageError(`the random experiment is not valid:\n  ${checked.problems.join('\n  ')}`);
+  return checked.doc;
+}
+
+function summary(report: Report, written: string[]): string {
+  const lines = [`verdict: ${report.verdict.result.toUpperCase()}: ${report.verdict.reason}`];
+  for (const p of report.probes) {
+    const f = (v: number | null) => (v === null ? '-' : `${(v * 100).toFixed(1)}%`);
+    lines.push(`probe ${p.name}: availability before ${f(p.before.availability)}, during ${f(p.during.availability)}, after ${f(p.after.availability)}; p99 during ${p.during.p99 ?? '-'} ms`);
+  }
+  lines.push(`rollback: ${report.rollback.completed ? 'complete' : 'INCOMPLETE'}; seed ${report.seed}`);
+  for (const file of written) lines.push(`report: ${file}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs the experiment; resolves with the exit code: 0 passed, 1 failed or aborted. */
+export async function runExperiment(file: string | undefined, flags: RunFlags): Promise<number> {
+  const doc = await experimentOf(file, flags);
+  const seed = flags.seed !== undefined ? Number(flags.seed) : (doc.spec.random?.seed ?? randomInt(2 ** 31));
+  if (!Number.isInteger(seed)) throw new UsageError(`--seed: expected a whole number, got "${flags.seed}"`);
+  const progress = new Progress(process.stdout, flags.quiet === true);
+  const runner = new ExperimentRunner({ doc, file: file ?? '(flags)', seed, onEvent: (e) => progress.event(e), onSample: (s) => progress.sample(s) });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) return runner.interrupt(`interrupted by ${signal}`);
+    if (signals >= 3) process.exit(130);
+    process.stderr.write('faultline: rolling back the faults; once more to quit at once (the rules expire by themselves)\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const report = await runner.run();
+    progress.end();
+    const written: string[] = [];
+    if (flags.output) {
+      await writeFile(flags.output, `${JSON.stringify(report, null, 2)}\n`);
+      written.push(flags.output);
+    }
+    const html = flags.html ?? (flags.output ? flags.output.replace(/\.json$/i, '') + '.html' : undefined);
+    if (html) {
+      await writeFile(html, renderHtml(report));
+      written.push(html);
+    }
+    process.stdout.write(summary(report, written));
+    return report.verdict.result === 'passed' && report.rollback.completed ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `faultline run [FILE]`: a chaos experiment, with a report. Exit 0 passed, 1 failed or aborted, 2 usage error. */
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('run a chaos experiment (steady-state probes, a method of fault steps, abort conditions, rollback) and report')
+    .argument('[file]', 'experiment file (kind: Experiment)')
+    .option('--output <file>', 'write the JSON report here (and the HTML page beside it, .html)')
+    .option('--html <file>', 'write the HTML report here')
+    .option('--seed <n>', 'seed of random mode (a run is reproduced by its seed)')
+    .option('--quiet', 'print only the verdict and the summary')
+    .option('--random', 'random mode (game day): faults drawn at each interval; flags below, or spec.random in the file')
+    .option('--probability <p>', 'random: chance of a fault at each interval (0-1)')
+    .option('--types <list>', 'random: fault types or scenario names to draw from, comma-separated')
+    .option('--interval <duration>', 'random: how often to draw, e.g. 10s')
+    .option('--duration <duration>', 'random: how long to go on, e.g. 5m')
+    .option('--fault-duration <duration>', 'random: how long a drawn fault stays (default half the interval)')
+    .option('--target <url>', 'random: a sidecar admin API (repeatable)', collect)
+    .option('--token-file <file>', 'random: the admin token file of the targets')
+    .option('--listener <name>', 'random: only this listener\'s traffic')
+    .option('--probe-url <url>', 'random: the steady-state probe, an HTTP GET')
+    .option('--probe-tcp <host:port>', 'random: the steady-state probe, a TCP connect')
+    .option('--probe-interval <duration>', 'random: how often to probe (default 1s)')
+    .option('--max-latency <duration>', 'random: a probe slower than this fails')
+    .option('--before <duration>', 'random: steady state watched before (default 5s)')
+    .option('--after <duration>', 'random: recovery watched after (default 5s)')
+    .addOption(new Option('--name <name>', 'random: the experiment name (rule prefix exp.NAME.)').default('random'))
+    .exitOverride((err) => {
+      throw err.exitCode === 0 ? err : new CommanderError(2, err.code, err.message);
+    })
+    .action(async (file: string | undefined, flags: RunFlags) => {
+      try {
+        process.exitCode = await runExperiment(file, flags);
+      } catch (err) {
+        if (err instanceof ExperimentFileError) process.stderr.write(`${err.lines().join('\n')}\n`);
+        else if (err instanceof UsageError) process.stderr.write(`faultline: ${err.message}\n`);
+        else throw err;
+        process.exitCode = 2;
+      }
+    });
+}

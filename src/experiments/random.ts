@@ -1,0 +1,68 @@
+import { scenarioRegistry } from '../scenarios/index.js';
+import type { RandomSpec } from './schema.js';
+
+/**
+ * Random mode, for game days: every `interval`, with `probability`, one fault type of `types`
+ * is drawn and applied for `faultDuration`. The draws come from a seeded generator, so a run
+ * is reproduced by its seed (printed in the report); they are made up front, as a plan.
+ */
+
+/** What each drawable type applies: a fault entry, and whether it needs an L7 rule. */
+const RANDOM_FAULTS: Record<string, { fault: Record<string, unknown>; http?: boolean }> = {
+  latency: { fault: { type: 'latency', latency: '300ms', jitter: '50ms' } },
+  bandwidth: { fault: { type: 'bandwidth', rate: '64KiB/s' } },
+  reset: { fault: { type: 'reset' } },
+  timeout: { fault: { type: 'timeout', timeout: '5s' } },
+  loss: { fault: { type: 'loss', probability: 0.1 } },
+  blackhole: { fault: { type: 'blackhole' } },
+  partition: { fault: { type: 'partition' } },
+  refuse: { fault: { type: 'refuse' } },
+  http_abort: { fault: { type: 'http_abort', status: 503 }, http: true },
+  http_delay: { fault: { type: 'http_delay', delay: '1s' }, http: true },
+  http_timeout: { fault: { type: 'http_timeout', timeout: '5s' }, http: true },
+  http_reset: { fault: { type: 'http_reset' }, http: true },
+};
+
+/** Fault types and scenario names random mode can draw. */
+export function randomFaultTypes(): string[] {
+  return [...new Set([...Object.keys(RANDOM_FAULTS), ...scenarioRegistry.keys()])];
+}
+
+/** The rule one draw of `type` applies, matching `match`. */
+export function randomRule(name: string, type: string, match: Record<string, unknown> = {}): Record<string, unknown> {
+  const entry = RANDOM_FAULTS[type];
+  if (!entry) return { name, match, scenario: type };
+  const l7 = entry.http && match.protocol === undefined && match.http === undefined && match.grpc === undefined;
+  return { name, match: l7 ? { ...match, protocol: 'http' } : match, faults: [{ ...entry.fault }] };
+}
+
+/** mulberry32: a small, fast, seedable generator of uniform numbers in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One tick of random mode: a fault drawn (type) or not (null). */
+export interface RandomDraw {
+  tick: number;
+  type: string | null;
+}
+
+/** The draws of a random run: one per whole interval within `duration`. */
+export function drawRandom(spec: RandomSpec, seed: number): RandomDraw[] {
+  const random = seededRandom(seed);
+  const ticks = Math.floor(spec.duration / spec.interval);
+  const draws: RandomDraw[] = [];
+  for (let tick = 0; tick < ticks; tick++) {
+    const hit = random() < spec.probability;
+    const pick = random();
+    draws.push({ tick, type: hit ? (spec.types[Math.floor(pick * spec.types.length)] as string) : null });
+  }
+  return draws;
+}

@@ -1,0 +1,25 @@
+import type { TargetSpec } from '../schema.js';
+import { AdminTarget } from './admin.js';
+import { ConfigMapTarget } from './configmap.js';
+
+/**
+ * Where an experiment's faults go. Every method is idempotent: applying a rule again replaces
+ * it, removing one that is not there is done. Rule names come with the experiment's prefix.
+ */
+export interface Target {
+  readonly name: string;
+  /** Where it is, for reports: a URL, or namespace/name of a ConfigMap. */
+  readonly location: string;
+  /** Adds or replaces these rules, each with its `expiresAt`. */
+  apply(rules: Record<string, unknown>[], expiresAt: Date): Promise<void>;
+  /** Removes the rules of these names (absent ones are fine). */
+  remove(names: string[]): Promise<void>;
+  /** The names of the rules on the target that start with `prefix`. */
+  list(prefix: string): Promise<string[]>;
+}
+
+/** The target a spec describes. */
+export function createTarget(spec: TargetSpec): Target {
+  if (spec.admin) return new AdminTarget(spec.name, spec.admin);
+  return new ConfigMapTarget(spec.name, spec.configMap as NonNullable<TargetSpec['configMap']>);
+}
