@@ -84,7 +84,7 @@ export class ExperimentRunner {
     };
     const probes = doc.spec.steadyState.probes.map((p) => this.probeLoop(p));
     try {
-      this.targets = this.options.targets ?? doc.spec.targets.map(createTarget);
+      this.targets = this.options.targets ?? (await Promise.all(doc.spec.targets.map(createTarget)));
       await this.cleanup(prefix);
       record.phases.before.start = this.now();
       this.event('phase', `steady state: watching ${probes.length} probe(s) for ${doc.spec.steadyState.before} ms`);

@@ -1,6 +1,5 @@
 import type { TargetSpec } from '../schema.js';
 import { AdminTarget } from './admin.js';
-import { ConfigMapTarget } from './configmap.js';
 
 /**
  * Where an experiment's faults go. Every method is idempotent: applying a rule again replaces
@@ -18,8 +17,12 @@ export interface Target {
   list(prefix: string): Promise<string[]>;
 }
 
-/** The target a spec describes. */
-export function createTarget(spec: TargetSpec): Target {
+/**
+ * The target a spec describes. The Kubernetes client is loaded only for a ConfigMap target: it
+ * takes most of a second to load, which no other command (the sidecar above all) should pay.
+ */
+export async function createTarget(spec: TargetSpec): Promise<Target> {
   if (spec.admin) return new AdminTarget(spec.name, spec.admin);
+  const { ConfigMapTarget } = await import('./configmap.js');
   return new ConfigMapTarget(spec.name, spec.configMap as NonNullable<TargetSpec['configMap']>);
 }
