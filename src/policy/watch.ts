@@ -3,10 +3,20 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
+ * New text is read again this long after it was first seen, and applied only once two reads
+ * agree: an editor or `cat > policy.yaml` writes a file in pieces, and a piece that happens to
+ * be valid YAML must not become the policy in force, even for a moment.
+ */
+const SETTLE_MS = 20;
+/** At most this many re-reads of a file still changing; then the latest text is taken. */
+const MAX_SETTLE_READS = 25;
+
+/**
  * Watches a policy file for new content, the way Kubernetes updates it: the kubelet swaps the
  * `..data` symlink of the ConfigMap volume atomically, which inotify on the file itself misses.
  * So the file is re-read by path (following the symlinks anew) on every directory event and
- * on a short poll, and `onChange` runs only when the text differs from the last text seen.
+ * on a short poll, and `onChange` runs only when the text differs from the last text seen and
+ * has stopped changing (SETTLE_MS).
  */
 export class PolicyWatcher {
   private last: string | undefined;
@@ -60,6 +70,12 @@ export class PolicyWatcher {
         let text: string;
         try {
           text = await readFile(this.file, 'utf8');
+          for (let reads = 0; text !== this.last && reads < MAX_SETTLE_READS && !this.stopped; reads++) {
+            await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+            const again = await readFile(this.file, 'utf8');
+            if (again === text) break;
+            text = again;
+          }
         } catch (err) {
           // Reported once per kind of failure, not on every poll; the last good policy stays.
           const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
