@@ -73,8 +73,9 @@ export function renderDemand(config: InterceptionConfig, demand: Demand, family:
 /**
  * The `iptables-restore --noflush` input that turns `previous` (what is installed; undefined:
  * nothing) into `next` (undefined: nothing). Declaring a chain creates or flushes it; each
- * table is one transaction, so no connection ever sees half of a change. Jumps go first in
- * their built-in chain, so that no earlier rule of anyone else's lets traffic past ours.
+ * table is one transaction, so no connection ever sees half of a change (a renewal included).
+ * Jumps go first in their built-in chain, so that no earlier rule of anyone else's lets
+ * traffic past ours.
  */
 export function restoreInput(next: RenderedFamily | undefined, previous: RenderedFamily | undefined): string {
   const lines: string[] = [];
@@ -82,15 +83,15 @@ export function restoreInput(next: RenderedFamily | undefined, previous: Rendere
     const want = next?.tables[table] ?? new Map<string, string[][]>();
     const had = previous?.tables[table] ?? new Map<string, string[][]>();
     if (want.size === 0 && had.size === 0) continue;
-    const key = (j: (typeof JUMPS)[number]) => `${j.from}>${j.to}`;
-    const wantJumps = (next?.jumps ?? []).filter((j) => j.table === table);
-    const hadJumps = (previous?.jumps ?? []).filter((j) => j.table === table);
     lines.push(`*${table}`);
     for (const chain of new Set([...had.keys(), ...want.keys()])) lines.push(`:${chain} - [0:0]`);
-    for (const j of hadJumps.filter((h) => !wantJumps.some((w) => key(w) === key(h)))) lines.push(`-D ${j.from} -p tcp -j ${j.to}`);
+    // Every jump we think is there is deleted, and the wanted ones inserted again: a jump someone
+    // removed by hand makes the whole transaction fail (the keeper then starts afresh), and ours
+    // stay first.
+    for (const j of previous?.jumps ?? []) if (j.table === table) lines.push(`-D ${j.from} -p tcp -j ${j.to}`);
     for (const chain of had.keys()) if (!want.has(chain)) lines.push(`-X ${chain}`);
     for (const [chain, rules] of want) for (const rule of rules) lines.push(`-A ${chain} ${rule.join(' ')}`);
-    for (const j of wantJumps.filter((w) => !hadJumps.some((h) => key(w) === key(h)))) lines.push(`-I ${j.from} 1 -p tcp -j ${j.to}`);
+    for (const j of next?.jumps ?? []) if (j.table === table) lines.push(`-I ${j.from} 1 -p tcp -j ${j.to}`);
     lines.push('COMMIT');
   }
   return lines.length ? `${lines.join('\n')}\n` : '';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { sleep } from '../helpers/net.js';
 import { canUseNetns, echoProbe, heldConnection, nsExec, nsSpawn, threeHosts } from '../helpers/netns.js';
-import { BIN } from '../helpers/process.js';
+import { BIN, runCli } from '../helpers/process.js';
 import { policyText, tempDir } from '../helpers/sidecar.js';
 
 const skip = canUseNetns();
@@ -234,4 +234,33 @@ t.test('the exit guarantee: SIGTERM and SIGKILL leave no redirect behind, and a 
   f.write(undefined);
   await f.start(t);
   t.notMatch(f.nat(), /FAULTLINE/, 'the next sidecar removes the stale rules before anything else');
+});
+
+t.test('faultline sidecar refuses on-demand settings it cannot honour, before it starts anything', async (t) => {
+  const dir = tempDir(t);
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(policy, policyText({ listeners: [] }));
+  const cases: [string[], RegExp][] = [
+    [['--inbound-ports', '80', '--proxy-uid', '1000'], /--inbound-ports, --proxy-uid: only with --interception on-demand/],
+    [['--interception-lease', '5s'], /--interception-lease: only with --interception on-demand/],
+    [['--interception', 'sometimes'], /--interception: "sometimes" must be always or on-demand/],
+    [['--interception', 'on-demand', '--interception-lease', '1s'], /--interception-lease: "1s" must be a duration from 3s to 1h/],
+    [['--interception', 'on-demand', '--exclude-outbound-cidrs', '0/0 -j ACCEPT'], /--exclude-outbound-cidrs: "0\/0 -j ACCEPT" is not an IP or CIDR/],
+    [['--interception', 'on-demand', '--ipv6', 'maybe'], /--ipv6: "maybe" must be auto, on or off/],
+  ];
+  for (const [args, message] of cases) {
+    const { code, stderr } = await runCli(['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', ...args]);
+    t.equal(code, 1, args.join(' '));
+    t.match(stderr, message);
+  }
+  // Not root: the helper could not keep root, so on-demand refuses to start at all.
+  const asUser = process.getuid?.() === 0 ? ['setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups'] : [];
+  let refused: { status?: number; stderr?: string } = {};
+  try {
+    execFileSync(asUser[0] ?? process.execPath, [...asUser.slice(1), ...(asUser.length ? [process.execPath] : []), BIN, 'sidecar', '--policy', policy, '--interception', 'on-demand'], { stdio: 'pipe', env: { ...process.env, HOME: '/tmp' } });
+  } catch (err) {
+    refused = err as typeof refused;
+  }
+  t.equal(refused.status, 1, 'not root: exit 1');
+  t.match(String(refused.stderr), /--interception on-demand starts as root \(with NET_ADMIN and NET_RAW\)/);
 });
