@@ -108,7 +108,8 @@ export function sidecarContainer(settings: InjectionSettings, options: InjectOpt
     ...(settings.nativeSidecar ? { startupProbe: probe('/readyz', 1, 60) } : {}),
     readinessProbe: probe('/readyz', 2),
     livenessProbe: probe('/healthz', 10),
-    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
+    // On-demand adds the root helper, a second Node process of about 20 MiB of its own.
+    resources: { requests: { cpu: '50m', memory: settings.interception === 'on-demand' ? '96Mi' : '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
     volumeMounts: [{ name: POLICY_VOLUME, mountPath: POLICY_DIR, readOnly: true }],
   };
 }

@@ -159,6 +159,7 @@ t.test('on-demand interception: no rule without a fault, exactly the rules a fau
   t.match(f.nat(), /--dport 8081/, 'and clearing it puts them back');
   t.equal(f.admin('DELETE', '/rules/api-slow').status, 204);
   t.notMatch(f.nat(), /-j FAULTLINE/, 'DELETE /rules/NAME removes its rules');
+  if (hasNft) t.ok(await until(() => !/hook/.test(f.inPod(['nft', 'list', 'ruleset']))), 'and with no redirected connection left, no netfilter hook is left either: the pod is as it was');
 
   // Policy-level expiry ends the rules on time.
   const expiresAt = new Date(Date.now() + 2500).toISOString();

@@ -94,7 +94,12 @@ t.test('interception on-demand: no init container; the sidecar starts as root wi
     readOnlyRootFilesystem: true,
     capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SETUID', 'SETGID'] },
   }, 'root at start (Kubernetes gives non-root processes no added capability), four capabilities, no escalation, never privileged');
+  t.match(sidecar.resources, { requests: { memory: '96Mi' }, limits: { memory: '256Mi' } }, 'its request counts the helper');
   t.match(JSON.parse(annotationsOf(object)['faultline.dev/status'] ?? '{}'), { interception: 'on-demand' });
+
+  annotations['faultline.dev/native-sidecar'] = 'true';
+  const native = specOf(injectObject(pod, options).object);
+  t.same(native.initContainers?.map((c) => c.name), ['faultline'], 'as a native sidecar: the sidecar alone among the init containers, no faultline-init');
 });
 
 t.test('interception none: no init container, no capture, no capability at all', async (t) => {
