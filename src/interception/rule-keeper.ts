@@ -86,7 +86,8 @@ export class RuleKeeper {
    * redirected connection is left: without them conntrack stops, and with it their address
    * translation); then the built-in chains our jumps lived in, where they are empty now
    * (iptables-nft creates them on first use and keeps them), so that the kernel runs no
-   * netfilter hook for the pod's packets at all. A chain with someone else's rules is never deleted.
+   * netfilter hook for the pod's packets at all. A chain with someone else's rules in it, or a
+   * policy other than ACCEPT, is never deleted (iptables refuses: "Directory not empty").
    */
   prune(tables: ('nat' | 'filter')[]): Installed {
     for (const family of this.families) {

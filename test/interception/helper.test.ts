@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { handle } from '../../src/interception/helper.js';
+import { configFromFlags, flagsToArgs } from '../../src/interception/config.js';
+import { handle, HELPER_OPTIONS } from '../../src/interception/helper.js';
 import { DEFAULT_CONFIG } from '../../src/interception/iptables.js';
 import { RuleKeeper } from '../../src/interception/rule-keeper.js';
 import { canUseNetns, nsExec, oneNamespace } from '../helpers/netns.js';
@@ -50,6 +51,17 @@ t.test('the helper validates every message whole before anything runs', async (t
 
   const failing = fakeKeeper(true).keeper;
   t.match(handle(failing, { type: 'apply', id: 30, demand: { redirect: [{ direction: 'inbound' }], partition: [] } }), { id: 30, ok: false, error: /line 3 failed/ }, 'a failing iptables is an answer, not a crash');
+});
+
+t.test('the sidecar passes its validated flags to the helper, which knows every one of them', async (t) => {
+  const flags = {
+    inboundPorts: '8080', excludeInboundPorts: '22', excludeOutboundPorts: '5432', includeOutboundCidrs: '10.0.0.0/8', excludeOutboundCidrs: '10.96.0.0/12',
+    proxyUid: '1337', proxyGid: '1338', ipv6: 'off', inboundCapturePort: '15106', outboundCapturePort: '15101', sidecarPorts: '15000,15020,15100',
+  };
+  const args = flagsToArgs(flags);
+  t.same(args.filter((a) => a.startsWith('--')).map((a) => a.slice(2)), HELPER_OPTIONS.filter((o) => o !== 'lease-ms'), 'the same options, in the same order');
+  t.match(configFromFlags(flags), { proxyGid: 1338, inboundCapturePort: 15106, outboundCapturePort: 15101, sidecarPorts: [15000, 15020, 15100], inboundPorts: [8080] });
+  t.notOk(flagsToArgs({ ...flags, proxyGid: undefined }).includes('--proxy-gid'), 'an absent flag is not passed');
 });
 
 t.test('faultline interception-helper is not for humans', async (t) => {

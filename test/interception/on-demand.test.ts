@@ -1,91 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
-import { sleep } from '../helpers/net.js';
-import { canUseNetns, echoProbe, heldConnection, nsExec, nsSpawn, threeHosts } from '../helpers/netns.js';
+import t from 'tap';
+import { canUseNetns, echoProbe, heldConnection } from '../helpers/netns.js';
+import { delayed, fast, hasNft, podFixture, status, until } from '../helpers/on-demand.js';
 import { BIN, runCli } from '../helpers/process.js';
 import { policyText, tempDir } from '../helpers/sidecar.js';
 
 const skip = canUseNetns();
-const hasNft = (() => {
-  try {
-    execFileSync('nft', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const TOKEN = 'on-demand-test-token';
-const ECHO = (host: string, ports: number[]) =>
-  `const net = require('net'); for (const p of ${JSON.stringify(ports)}) net.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(p, '${host}');`;
-
-/** Polls `check` every 50 ms for up to `ms`; resolves whether it held. */
-async function until(check: () => boolean, ms = 5000): Promise<boolean> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(50)) {
-    try {
-      if (check()) return true;
-    } catch {
-      // not yet
-    }
-  }
-  return false;
-}
-
-/** The pod: echo servers, a remote, a policy file, and on-demand sidecars started in it. */
-function podFixture(t: Test) {
-  const hosts = threeHosts(t);
-  const dir = tempDir(t);
-  chmodSync(dir, 0o755);
-  const policy = join(dir, 'policy.yaml');
-  const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, TOKEN, { mode: 0o644 });
-  const write = (rules: string | undefined, extra?: string) => {
-    writeFileSync(policy, policyText({ listeners: [], rules, extra }));
-    chmodSync(policy, 0o644);
-  };
-  nsSpawn(t, hosts.remote, [process.execPath, '-e', ECHO('10.202.0.2', [9090])]);
-  nsSpawn(t, hosts.pod, [process.execPath, '-e', ECHO('0.0.0.0', [8080, 8081])]);
-  const inPod = (args: string[]) => nsExec(hosts.pod, args);
-  const nat = () => inPod(['iptables', '-t', 'nat', '-S']);
-  const filter = () => inPod(['iptables', '-t', 'filter', '-S']);
-  const admin = (method: string, path: string, body?: unknown) => {
-    const args = ['curl', '-s', '-X', method, '-H', `authorization: Bearer ${TOKEN}`, '-w', '\n%{http_code}', `http://127.0.0.1:15000${path}`];
-    if (body !== undefined) args.push('-H', 'content-type: application/json', '--data', JSON.stringify(body));
-    const [text = '', code = ''] = inPod(args).split(/\n(?=\d+$)/);
-    return { status: Number(code), json: text ? (JSON.parse(text) as Record<string, any>) : undefined };
-  };
-  const metric = (name: string) => {
-    const m = new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(inPod(['curl', '-sf', 'http://127.0.0.1:15020/metrics']));
-    return m ? Number(m[1]) : undefined;
-  };
-  /** Starts an on-demand sidecar as root (as its container does) and waits until it is ready. */
-  const start = async (t: Test, lease = '3s') => {
-    const sidecar = nsSpawn(
-      t,
-      hosts.pod,
-      [process.execPath, BIN, 'sidecar', '--policy', policy, '--interception', 'on-demand', '--interception-lease', lease, '--metrics', '0.0.0.0:15020', '--admin-token-file', tokenFile],
-      { FAULTLINE_LOG_LEVEL: 'info', HOME: '/tmp' },
-    );
-    const ready = await until(() => inPod(['curl', '-sf', 'http://127.0.0.1:15020/readyz']).includes('ready'), 20_000);
-    if (!ready) throw new Error(`the on-demand sidecar did not become ready:\n${sidecar.output()}`);
-    const children = readFileSync(`/proc/${sidecar.pid}/task/${sidecar.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
-    const helper = children[0] as number;
-    t.teardown(() => {
-      try {
-        process.kill(helper, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    });
-    return { sidecar, helper };
-  };
-  return { ...hosts, write, inPod, nat, filter, admin, metric, start };
-}
-
-const fast = (r: ReturnType<typeof echoProbe>) => 'medianMs' in r && r.medianMs < 50;
-const delayed = (r: ReturnType<typeof echoProbe>, ms: number) => 'medianMs' in r && r.medianMs >= ms - 5 && r.medianMs < ms + 100;
-const status = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8');
 
 t.test('on-demand interception: no rule without a fault, exactly the rules a fault needs, removed when it stops', { skip }, async (t) => {
   const f = podFixture(t);
@@ -196,45 +118,6 @@ t.test('kernel partitions cut live direct connections: reject resets them, black
   t.equal(f.admin('DELETE', '/rules/cut-blackhole').status, 204);
   const resumed = await quiet.ping(8000);
   t.ok('ms' in resumed, `once the partition ends, the connection carries data again (${JSON.stringify(resumed)})`);
-});
-
-t.test('the exit guarantee: SIGTERM and SIGKILL leave no redirect behind, and a dead pair goes inert with its lease', { skip }, async (t) => {
-  const f = podFixture(t);
-  f.write(`    - name: slow
-      match: {direction: inbound, ports: [8080]}
-      faults: [{type: latency, latency: 100ms}]`);
-
-  const first = await f.start(t);
-  t.match(f.nat(), /FAULTLINE_IN_REDIRECT/, 'rules installed at start for an active fault');
-  const exited = new Promise<number | null>((resolve) => first.sidecar.once('exit', resolve));
-  first.sidecar.kill('SIGTERM');
-  t.equal(await exited, 0, 'SIGTERM: the sidecar exits 0');
-  t.notMatch(f.nat(), /FAULTLINE/, 'SIGTERM: no redirect left behind');
-  if (hasNft) t.ok(await until(() => !/hook/.test(f.inPod(['nft', 'list', 'ruleset']))), 'and once the helper is gone, not even an empty built-in chain');
-  t.ok(fast(echoProbe(f.client, '10.201.0.2', 8080)), 'the app is reached directly');
-
-  const second = await f.start(t);
-  t.match(f.nat(), /FAULTLINE_IN_REDIRECT/);
-  second.sidecar.kill('SIGKILL');
-  t.ok(await until(() => !/FAULTLINE/.test(f.nat()), 2000), 'SIGKILL of the sidecar: its helper removes the rules at once');
-  t.ok(fast(echoProbe(f.client, '10.201.0.2', 8080)));
-
-  const third = await f.start(t, '3s');
-  t.match(f.nat(), /FAULTLINE_IN_REDIRECT/);
-  process.kill(third.helper, 'SIGKILL');
-  third.sidecar.kill('SIGKILL');
-  const killedAt = Date.now();
-  await sleep(200);
-  t.match(f.nat(), /FAULTLINE_IN_REDIRECT/, 'SIGKILL of both: the rules stay for now');
-  t.same(echoProbe(f.client, '10.201.0.2', 8080), { error: 'ECONNREFUSED' }, 'and new connections are refused (the window the lease bounds)');
-  t.ok(await until(() => fast(echoProbe(f.client, '10.201.0.2', 8080)), 6000), 'until the lease runs out: then connections go direct');
-  const window = Date.now() - killedAt;
-  t.ok(window <= 3000 + 1500, `within the 3 s lease (+ a second of rounding and probing): ${window} ms`);
-  t.match(f.nat(), /FAULTLINE/, 'the inert rules are still there');
-
-  f.write(undefined);
-  await f.start(t);
-  t.notMatch(f.nat(), /FAULTLINE/, 'the next sidecar removes the stale rules before anything else');
 });
 
 t.test('faultline sidecar refuses on-demand settings it cannot honour, before it starts anything', async (t) => {
