@@ -69,6 +69,11 @@ export class InterceptionHelper implements RuleInstaller {
     return this.child.pid;
   }
 
+  /** Lets the helper go: it removes every rule and exits (as when the sidecar dies). */
+  close(): void {
+    if (this.child.connected) this.child.disconnect();
+  }
+
   /** Calls `listener` if the helper exits while the sidecar runs. */
   onExit(listener: (why: string) => void): void {
     this.child.once('exit', (code, signal) => listener(signal ?? `code ${code}`));

@@ -84,7 +84,7 @@ export function podFixture(t: Test) {
     });
     return { sidecar, helper };
   };
-  return { ...hosts, write, inPod, nat, filter, admin, metric, start };
+  return { ...hosts, policy, write, inPod, nat, filter, admin, metric, start };
 }
 
 /** An echo probe that went direct (well under any injected latency). */

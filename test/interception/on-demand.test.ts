@@ -120,6 +120,20 @@ t.test('kernel partitions cut live direct connections: reject resets them, black
   t.ok('ms' in resumed, `once the partition ends, the connection carries data again (${JSON.stringify(resumed)})`);
 });
 
+t.test('an on-demand sidecar that cannot start exits 1, and takes its helper with it', { skip }, async (t) => {
+  const f = podFixture(t);
+  f.write('    - {name: bad, faults: [{type: latency, latency: forever}]}');
+  let failure: { status?: number; stderr?: string } = {};
+  try {
+    execFileSync('ip', ['netns', 'exec', f.pod, process.execPath, BIN, 'sidecar', '--policy', f.policy, '--interception', 'on-demand', '--metrics', '127.0.0.1:0'], { stdio: 'pipe', timeout: 30_000, env: { ...process.env, HOME: '/tmp' } });
+  } catch (err) {
+    failure = err as typeof failure;
+  }
+  t.equal(failure.status, 1, 'exit 1, not a hang on the helper\'s channel');
+  t.match(String(failure.stderr), /latency/);
+  t.notMatch(f.nat(), /FAULTLINE/);
+});
+
 t.test('faultline sidecar refuses on-demand settings it cannot honour, before it starts anything', async (t) => {
   const dir = tempDir(t);
   const policy = join(dir, 'policy.yaml');

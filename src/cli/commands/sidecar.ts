@@ -122,9 +122,10 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
     await listenAdmin(adminServer, flags.admin);
     if (toxiproxyServer) await listenLogged(toxiproxyServer, flags.toxiproxyApi as string, 'toxiproxy-api');
   } catch (err) {
-    // Nothing may keep the process alive after a failed start.
+    // Nothing may keep the process alive after a failed start (the helper's IPC channel would).
     for (const server of servers) server.close();
     await sidecar.drain(0);
+    onDemand?.helper.close();
     throw err;
   }
   const controller = onDemand ? await startOnDemand(sidecar, onDemand, flags) : undefined;
