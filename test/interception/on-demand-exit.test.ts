@@ -44,3 +44,16 @@ t.test('the exit guarantee: SIGTERM and SIGKILL leave no redirect behind, and a 
   await f.start(t);
   t.notMatch(f.nat(), /FAULTLINE/, 'the next sidecar removes the stale rules before anything else');
 });
+
+t.test('the helper killed alone: the sidecar stops with exit 1 (to be restarted), its rules go inert with their lease', { skip }, async (t) => {
+  const f = podFixture(t);
+  f.write(`    - name: slow
+      match: {direction: inbound, ports: [8080]}
+      faults: [{type: latency, latency: 100ms}]`);
+  const { sidecar, helper } = await f.start(t, '3s');
+  const exited = new Promise<number | null>((resolve) => sidecar.once('exit', resolve));
+  process.kill(helper, 'SIGKILL');
+  t.equal(await exited, 1, 'exit 1: the container restarts, with a new helper');
+  t.match(sidecar.output(), /the interception helper exited: stopping/);
+  t.ok(await until(() => fast(echoProbe(f.client, '10.201.0.2', 8080)), 6000), 'the rules nobody renews go inert: connections go direct');
+});
