@@ -1,31 +1,91 @@
 /**
  * Transparent interception vs none, in network namespaces, in one run: a client namespace sends
  * HTTP/1.1 keep-alive requests (one connection, sequential) and 64-byte echo round trips to an
- * app in a "pod" namespace, first with faultline's iptables rules and sidecar (no fault active),
- * then without, alternating for 3 rounds. Needs root, ip and iptables.
+ * app in a "pod" namespace, through three paths in 5 rounds (3 with --quick), direct and
+ * on-demand twice a round in alternating order:
+ *
+ *   - intercepted: faultline's iptables rules (always) and its sidecar, no fault active;
+ *   - direct: no rule at all (the baseline);
+ *   - on-demand: an on-demand sidecar running beside the app, its policy without a fault; before
+ *     each measurement a fault is added and removed again through its admin API, so the
+ *     measurement is of the state a fault leaves behind.
+ *
+ * Then the time from a policy change to the on-demand rules being installed (or removed): by the
+ * policy file (watched) and by the admin API, several changes each. Needs root, ip, iptables.
  *
  *   node --import tsx bench/transparent.ts [--quick]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { realpathSync } from 'node:fs';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export interface TransparentResult {
-  direct: { rps: number; p50us: number; echoP50us: number };
-  intercepted: { rps: number; p50us: number; echoP50us: number };
+interface Figures {
+  rps: number;
+  p50us: number;
+  echoP50us: number;
 }
+
+export interface TransparentResult {
+  direct: Figures;
+  intercepted: Figures;
+  onDemand?: Figures;
+  /** Policy change → on-demand rules changed (ms), median and max over `changes` each. */
+  onDemandChange?: { changes: number; fileInstallMedianMs: number; fileInstallMaxMs: number; fileRemoveMedianMs: number; apiInstallMedianMs: number; apiInstallMaxMs: number; apiRemoveMedianMs: number };
+}
+
+const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
+const TOKEN = 'bench-token';
+/** The on-demand sidecar's policy: with its one fault, or with none. */
+const POLICY = (fault: boolean) =>
+  `apiVersion: faultline.dev/v1alpha1\nkind: FaultPolicy\nmetadata: {name: bench}\nspec:\n  rules:${fault ? '\n    - {name: slow-app, match: {direction: inbound, ports: [8080]}, faults: [{type: latency, latency: 1s}]}' : ' []'}\n`;
+
+/** Inside the pod: policy changes by file and by admin API, each timed to the sidecar's `changedAt`. */
+const CHANGES = (policy: string, changes: number) => `
+const fs = require('fs');
+const admin = 'http://127.0.0.1:15100';
+const auth = { authorization: 'Bearer ${TOKEN}', 'content-type': 'application/json' };
+const state = async () => (await (await fetch(admin + '/policy')).json()).interception;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function settle(t0, installed) {
+  for (const end = Date.now() + 5000; Date.now() < end; await sleep(5)) {
+    const s = await state();
+    if (s.installed === installed && Date.parse(s.changedAt) >= t0) return Date.parse(s.changedAt) - t0;
+  }
+  throw new Error('no change within 5 s');
+}
+const text = (fault) => (fault ? ${JSON.stringify(POLICY(true))} : ${JSON.stringify(POLICY(false))});
+(async () => {
+  const out = { fileInstall: [], fileRemove: [], apiInstall: [], apiRemove: [] };
+  for (let i = 0; i < ${changes}; i++) {
+    for (const on of [true, false]) {
+      await sleep(300);
+      const t0 = Date.now();
+      fs.writeFileSync(${JSON.stringify(policy)}, text(on));
+      (on ? out.fileInstall : out.fileRemove).push(await settle(t0, on));
+    }
+    for (const on of [true, false]) {
+      await sleep(50);
+      const t0 = Date.now();
+      const res = on
+        ? await fetch(admin + '/rules', { method: 'POST', headers: auth, body: JSON.stringify({ name: 'api', match: { direction: 'inbound', ports: [8081] }, faults: [{ type: 'latency', latency: '1s' }] }) })
+        : await fetch(admin + '/rules/api', { method: 'DELETE', headers: auth });
+      if (!res.ok) throw new Error('admin API: ' + res.status);
+      (on ? out.apiInstall : out.apiRemove).push(await settle(t0, on));
+    }
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });`;
 
 /** Runs the comparison; needs root, ip, iptables and setpriv. */
 export async function measureTransparent(quick: boolean): Promise<TransparentResult> {
   const SECONDS = quick ? 2 : 5;
-  const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
+  const ROUNDS = quick ? 3 : 5;
   const id = String(process.pid % 100000);
   const [client, pod] = [`fbc${id}`, `fbp${id}`];
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
-  const inNs = (ns: string, args: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' });
+  const inNs = (ns: string, args: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const children: ChildProcess[] = [];
   const cleanup = () => {
     for (const c of children) c.kill('SIGKILL');
@@ -60,13 +120,25 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
   const policy = join(dir, 'policy.yaml');
   writeFileSync(policy, 'apiVersion: faultline.dev/v1alpha1\nkind: FaultPolicy\nmetadata: {name: bench}\nspec:\n  rules:\n    - {name: never, match: {ports: [1]}, faults: [{type: latency, latency: 1s}]}\n');
   chmodSync(policy, 0o644);
+  const env = { ...process.env, FAULTLINE_LOG_LEVEL: 'warn', HOME: '/tmp' };
   children.push(
-    spawn('ip', ['netns', 'exec', pod, 'taskset', '-c', '0', 'setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups', process.execPath, BIN, 'sidecar', '--policy', policy, '--inbound-port', '15006', '--outbound-port', '15001', '--metrics', '127.0.0.1:15020'], {
-      env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn', HOME: '/tmp' },
-      stdio: 'inherit',
-    }),
+    spawn('ip', ['netns', 'exec', pod, 'taskset', '-c', '0', 'setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups', process.execPath, BIN, 'sidecar', '--policy', policy, '--inbound-port', '15006', '--outbound-port', '15001', '--metrics', '127.0.0.1:15020'], { env, stdio: 'inherit' }),
   );
-  await new Promise((r) => setTimeout(r, 3000));
+  // The on-demand sidecar starts as root (its helper keeps root, the proxy drops to 1337), on
+  // ports of its own, its policy without a fault; its policy file belongs to the proxy user.
+  const onDemandPolicy = join(dir, 'on-demand.yaml');
+  const tokenFile = join(dir, 'token');
+  writeFileSync(onDemandPolicy, POLICY(false));
+  writeFileSync(tokenFile, TOKEN);
+  execFileSync('chown', ['1337:1337', onDemandPolicy, tokenFile, dir]);
+  children.push(
+    spawn(
+      'ip',
+      ['netns', 'exec', pod, 'taskset', '-c', '0', process.execPath, BIN, 'sidecar', '--policy', onDemandPolicy, '--interception', 'on-demand', '--inbound-port', '15106', '--outbound-port', '15101', '--metrics', '127.0.0.1:15120', '--admin', '127.0.0.1:15100', '--admin-token-file', tokenFile],
+      { env, stdio: 'inherit' },
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 4000));
 
   const CLIENT = `const http = require('http'), net = require('net');
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -84,7 +156,7 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
   async function echo() {
     const s = net.connect(9000, '10.203.0.2'); s.setNoDelay(true); await new Promise((r) => s.once('connect', r));
     const lat = []; const msg = Buffer.alloc(64);
-    for (let i = 0; i < ${quick ? 2000 : 10000}; i++) {
+    for (let i = 0; i < ${quick ? 2000 : 20000}; i++) {
       const t0 = performance.now();
       await new Promise((r) => { let got = 0; const on = (d) => { got += d.length; if (got >= 64) { s.off('data', on); r(); } }; s.on('data', on); s.write(msg); });
       lat.push(performance.now() - t0);
@@ -93,26 +165,82 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
   }
   (async () => { const h = await httpRate(); const e = await echo(); console.log(JSON.stringify({ ...h, echoP50us: e })); process.exit(0); })();`;
 
-  const measure = () => JSON.parse(inNs(client, ['taskset', '-c', '0', process.execPath, '-e', CLIENT]).trim()) as { rps: number; p50us: number; echoP50us: number };
-  const runs: Record<'intercepted' | 'direct', { rps: number; p50us: number; echoP50us: number }[]> = { intercepted: [], direct: [] };
-  for (let round = 0; round < 3; round++) {
+  const measure = () => JSON.parse(inNs(client, ['taskset', '-c', '0', process.execPath, '-e', CLIENT]).trim()) as Figures;
+  // `faultline iptables --cleanup` leaves the empty built-in nat chains (and so conntrack) in
+  // place; the baseline is a namespace with no netfilter hook at all, like a pod before any rule.
+  const pristine = () => {
+    inNs(pod, [process.execPath, BIN, 'iptables', '--cleanup']);
+    for (const chain of ['PREROUTING', 'OUTPUT', 'INPUT', 'POSTROUTING']) {
+      try {
+        inNs(pod, ['iptables', '-t', 'nat', '-X', chain]);
+      } catch {
+        // absent, or not empty: then it is someone else's and stays
+      }
+    }
+  };
+  const admin = (method: string, path: string, body?: unknown) =>
+    inNs(pod, ['curl', '-sf', '-X', method, '-H', `authorization: Bearer ${TOKEN}`, '-H', 'content-type: application/json', ...(body ? ['--data', JSON.stringify(body)] : []), `http://127.0.0.1:15100${path}`]);
+  const faultComesAndGoes = () => {
+    admin('POST', '/rules', { name: 'visit', match: { direction: 'inbound', ports: [8080] }, faults: [{ type: 'latency', latency: '1s' }] });
+    admin('DELETE', '/rules/visit');
+  };
+
+  const paths = ['intercepted', 'direct', 'onDemand'] as const;
+  const runs: Record<(typeof paths)[number], Figures[]> = { intercepted: [], direct: [], onDemand: [] };
+  const settle = () => execFileSync('sleep', ['0.5']);
+  const steps = {
+    direct: () => {
+      settle();
+      runs.direct.push(measure());
+    },
+    onDemand: () => {
+      faultComesAndGoes();
+      settle();
+      runs.onDemand.push(measure());
+    },
+  };
+  pristine();
+  // Direct and on-demand twice a round, ABBA then BAAB: neither gains from its place in a round.
+  for (let round = 0; round < ROUNDS; round++) {
     inNs(pod, [process.execPath, BIN, 'iptables']);
     runs.intercepted.push(measure());
-    inNs(pod, [process.execPath, BIN, 'iptables', '--cleanup']);
-    runs.direct.push(measure());
+    pristine();
+    const { direct: d, onDemand: o } = steps;
+    for (const step of round % 2 === 0 ? [d, o, o, d] : [o, d, d, o]) step();
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1] as number;
-  const summary = (k: 'intercepted' | 'direct') => ({ rps: median(runs[k].map((r) => r.rps)), p50us: median(runs[k].map((r) => r.p50us)), echoP50us: median(runs[k].map((r) => r.echoP50us)) });
+  const changes = JSON.parse(inNs(pod, ['setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups', process.execPath, '-e', CHANGES(onDemandPolicy, quick ? 3 : 8)]).trim()) as Record<'fileInstall' | 'fileRemove' | 'apiInstall' | 'apiRemove', number[]>;
+  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const summary = (k: (typeof paths)[number]): Figures => ({ rps: mid(runs[k].map((r) => r.rps)), p50us: mid(runs[k].map((r) => r.p50us)), echoP50us: mid(runs[k].map((r) => r.echoP50us)) });
   cleanup();
   children.length = 0;
-  return { direct: summary('direct'), intercepted: summary('intercepted') };
+  return {
+    direct: summary('direct'),
+    intercepted: summary('intercepted'),
+    onDemand: summary('onDemand'),
+    onDemandChange: {
+      changes: changes.fileInstall.length,
+      fileInstallMedianMs: mid(changes.fileInstall),
+      fileInstallMaxMs: Math.max(...changes.fileInstall),
+      fileRemoveMedianMs: mid(changes.fileRemove),
+      apiInstallMedianMs: mid(changes.apiInstall),
+      apiInstallMaxMs: Math.max(...changes.apiInstall),
+      apiRemoveMedianMs: mid(changes.apiRemove),
+    },
+  };
 }
 
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { direct: d, intercepted: i } = await measureTransparent(process.argv.includes('--quick'));
-  console.log('placement: client, app and sidecar on cpu 0; 3 rounds alternating, medians; no fault active');
-  console.log(`direct:      ${d.rps.toFixed(0)} req/s, HTTP p50 ${d.p50us.toFixed(0)} us, echo p50 ${d.echoP50us.toFixed(0)} us`);
-  console.log(`intercepted: ${i.rps.toFixed(0)} req/s, HTTP p50 ${i.p50us.toFixed(0)} us, echo p50 ${i.echoP50us.toFixed(0)} us`);
-  console.log(`ratios (intercepted / direct): req/s ${(i.rps / d.rps).toFixed(2)}x, HTTP p50 ${(i.p50us / d.p50us).toFixed(2)}x, echo p50 ${(i.echoP50us / d.echoP50us).toFixed(2)}x`);
+  const r = await measureTransparent(process.argv.includes('--quick'));
+  const { direct: d, intercepted: i } = r;
+  const line = (name: string, f: Figures) => `${name.padEnd(12)} ${f.rps.toFixed(0)} req/s, HTTP p50 ${f.p50us.toFixed(0)} us, echo p50 ${f.echoP50us.toFixed(0)} us`;
+  const ratios = (name: string, f: Figures) => `${name} / direct: req/s ${(f.rps / d.rps).toFixed(3)}x, HTTP p50 ${(f.p50us / d.p50us).toFixed(3)}x, echo p50 ${(f.echoP50us / d.echoP50us).toFixed(3)}x`;
+  console.log('placement: client, app and sidecars on cpu 0; rounds alternating, medians; no fault active');
+  console.log([line('direct:', d), line('intercepted:', i), ...(r.onDemand ? [line('on-demand:', r.onDemand)] : [])].join('\n'));
+  console.log(ratios('intercepted', i));
+  if (r.onDemand) console.log(ratios('on-demand', r.onDemand));
+  const c = r.onDemandChange;
+  if (c) {
+    console.log(`policy change -> on-demand rules, ${c.changes} changes each: file install median ${c.fileInstallMedianMs} ms / max ${c.fileInstallMaxMs} ms, file removal median ${c.fileRemoveMedianMs} ms; admin API install median ${c.apiInstallMedianMs} ms / max ${c.apiInstallMaxMs} ms, removal median ${c.apiRemoveMedianMs} ms`);
+  }
   process.exit(0);
 }

@@ -30,6 +30,8 @@ export class Metrics {
   readonly policyReloads: Counter<'result'>;
   readonly policyInfo: Gauge<'name' | 'hash'>;
   readonly httpRequests: Counter<'code' | 'faulted' | 'listener' | 'direction'>;
+  readonly interceptionChanges: Counter<'action'>;
+  readonly interceptionRules: Gauge;
 
   constructor(options: MetricsOptions = {}) {
     if (options.enabled === false) {
@@ -42,6 +44,8 @@ export class Metrics {
       this.policyReloads = disabledMetric();
       this.policyInfo = disabledMetric();
       this.httpRequests = disabledMetric();
+      this.interceptionChanges = disabledMetric();
+      this.interceptionRules = disabledMetric();
       return;
     }
     const registers = [this.registry];
@@ -76,6 +80,13 @@ export class Metrics {
       labelNames: ['code', 'faulted', 'listener', 'direction'],
       registers,
     });
+    this.interceptionChanges = new Counter({
+      name: `${prefix}interception_changes_total`,
+      help: 'On-demand interception: rules installed (none before), updated, removed (none after), or a change that failed',
+      labelNames: ['action'],
+      registers,
+    });
+    this.interceptionRules = new Gauge({ name: `${prefix}interception_rules`, help: 'On-demand interception: iptables rules faultline has installed now', registers });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix });
   }
 

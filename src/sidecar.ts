@@ -60,6 +60,10 @@ export class Sidecar {
   private fileText = '';
   private fileSource = '(none)';
   private layered: PolicyOverlay = { listeners: [], rules: [] };
+  private readonly changeHooks: (() => Promise<void>)[] = [];
+  private settling: Promise<unknown> = Promise.resolve();
+  /** On-demand interception, when the sidecar runs it (`GET /policy` shows its state). */
+  interception: { view(): object } | undefined;
   /** The last reload failure, for the admin API and logs. */
   lastError: { at: Date; message: string } | undefined;
   ready = false;
@@ -123,6 +127,7 @@ export class Sidecar {
       'policy applied',
     );
     this.refreshAll();
+    await this.settled();
   }
 
   /** The runtime layer over the file policy. */
@@ -145,9 +150,20 @@ export class Sidecar {
     }
   }
 
-  /** Re-plans every live connection (policy swap, kill switch). */
+  /** Re-plans every live connection (policy swap, kill switch), then runs the change hooks. */
   refreshAll(): void {
     for (const conn of this.connections) conn.refresh();
+    if (this.changeHooks.length > 0) this.settling = Promise.all(this.changeHooks.map((hook) => hook()));
+  }
+
+  /** Runs `hook` after every policy change and kill-switch flip; `apply` waits for it. It must not throw. */
+  onChange(hook: () => Promise<void>): void {
+    this.changeHooks.push(hook);
+  }
+
+  /** Resolves when the change hooks of the last change are done. */
+  async settled(): Promise<void> {
+    await this.settling;
   }
 
   /** Adds a listener whose sockets are routed by `resolve` (transparent capture). */

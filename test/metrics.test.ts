@@ -89,6 +89,8 @@ t.test('scripted traffic, then exact counter values from /metrics', async (t) =>
     'faultline_policy_reloads_total{result="success"}': 2,
     'faultline_policy_reloads_total{result="error"}': 1,
     [`faultline_policy_info{name="test",hash="${sidecar.policy.hash}"}`]: 1,
+    // On-demand interception (counted by src/interception/on-demand.ts): none here.
+    faultline_interception_rules: 0,
     'faultline_http_requests_total{listener="web",direction="outbound",code="200",faulted="false"}': 2,
   };
   for (const [sample, value] of Object.entries(expected)) t.equal(m.get(sample), value, sample);

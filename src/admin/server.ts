@@ -60,9 +60,10 @@ export function createAdminServer(options: AdminServerOptions): Server {
   const token = new AdminToken(options.tokenFile);
   const log = options.log.child({ component: 'admin' });
 
-  const setKillSwitch = (on: boolean): Answer => {
+  const setKillSwitch = async (on: boolean): Promise<Answer> => {
     sidecar.engine.killSwitch = on;
     sidecar.refreshAll();
+    await sidecar.settled();
     return { status: 200, body: { killSwitch: on }, action: on ? 'killswitch.on' : 'killswitch.off' };
   };
 

@@ -58,6 +58,8 @@ function fill(table, rows) {
   }));
 }
 
+const interception = (i) => i.mode !== 'on-demand' ? i.mode
+  : 'on-demand: ' + (i.installed ? i.rules.length + ' rules installed until ' + i.leaseUntil : 'no rule installed') + (i.lastError ? ' (last change failed: ' + i.lastError.message + ')' : '');
 const age = (ms) => (ms < 1000 ? ms + ' ms' : ms < 60000 ? (ms / 1000).toFixed(1) + ' s' : Math.round(ms / 60000) + ' min');
 const json = (path) => fetch(path, { cache: 'no-store' }).then((r) => r.json());
 
@@ -66,7 +68,7 @@ async function refresh() {
     const [policy, conns, faults] = await Promise.all([json('/policy'), json('/connections?limit=500'), json('/faults')]);
     const state = policy.killSwitch ? 'KILL SWITCH ON: no fault applies' : policy.faultsEnabled ? 'faults enabled' : 'faults disabled';
     $('policy').textContent = 'policy ' + policy.name + ' (' + policy.hash + ') from ' + policy.source + ', loaded ' + policy.loadedAt + ': ' + state
-      + (policy.lastError ? '; last reload failed: ' + policy.lastError.message : '');
+      + (policy.lastError ? '; last reload failed: ' + policy.lastError.message : '') + '; interception ' + interception(policy.interception);
     $('policy').className = policy.killSwitch || policy.lastError ? 'off' : 'muted';
     $('connection-count').textContent = '(' + conns.total + ')';
     fill('connections', conns.connections.map((c) => [c.id, c.listener, c.direction, c.source, c.destination, c.protocol, age(c.ageMs),

@@ -35,6 +35,8 @@ export function policyView(sidecar: Sidecar, layers: RuntimeLayers): Record<stri
     killSwitch: sidecar.engine.killSwitch,
     faultsEnabled: sidecar.engine.faultsEnabled(),
     lastError: sidecar.lastError ? { at: sidecar.lastError.at.toISOString(), message: sidecar.lastError.message } : null,
+    // Without on-demand interception, capture listeners mean the init container's rules (always).
+    interception: sidecar.interception?.view() ?? { mode: address('inbound') ?? address('outbound') ? 'always' : 'none' },
     listeners: p.listeners.map((l) => ({ ...l, address: address(l.name), layer: layerOf(layers, 'listeners', l.name) })),
     rules: p.document.spec.rules.map((r) => ({ ...r, layer: layerOf(layers, 'rules', r.name) })),
   };

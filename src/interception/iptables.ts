@@ -45,40 +45,69 @@ export const CHAINS = {
   redirect: 'FAULTLINE_REDIRECT',
 } as const;
 
-/** The two jumps from the built-in chains into ours. */
-const JUMPS: [string, string][] = [
-  ['PREROUTING', CHAINS.inbound],
-  ['OUTPUT', CHAINS.output],
+/** The chains of on-demand kernel partitions, in the filter table (src/interception/on-demand-rules.ts). */
+export const FILTER_CHAINS = {
+  input: 'FAULTLINE_PART_IN',
+  output: 'FAULTLINE_PART_OUT',
+} as const;
+
+/** The jumps from the built-in chains into ours, per table. */
+export const JUMPS: { table: 'nat' | 'filter'; from: string; to: string }[] = [
+  { table: 'nat', from: 'PREROUTING', to: CHAINS.inbound },
+  { table: 'nat', from: 'OUTPUT', to: CHAINS.output },
+  { table: 'filter', from: 'INPUT', to: FILTER_CHAINS.input },
+  { table: 'filter', from: 'OUTPUT', to: FILTER_CHAINS.output },
 ];
+const NAT_JUMPS = JUMPS.filter((j) => j.table === 'nat');
+
+/** Inbound ports never captured: the capture ports, the sidecar's own ports and the excluded ones, sorted. */
+export function neverInboundPorts(config: InterceptionConfig): number[] {
+  const ports = new Set([config.inboundCapturePort, config.outboundCapturePort, ...config.sidecarPorts, ...config.excludeInboundPorts]);
+  return [...ports].sort((a, b) => a - b);
+}
+
+/**
+ * The RETURN rules (argument vectors after `-A CHAIN`) that exempt outbound traffic: the proxy's
+ * own connections (else they would loop back into it), loopback, the excluded ports and CIDRs.
+ */
+export function outboundExemptions(config: InterceptionConfig, family: 4 | 6): string[][] {
+  // The whole of 127/8 is loopback; `-o lo` covers it too unless the route says otherwise.
+  const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
+  return [
+    ['-m', 'owner', '--uid-owner', String(config.proxyUid), '-j', 'RETURN'],
+    ['-m', 'owner', '--gid-owner', String(config.proxyGid), '-j', 'RETURN'],
+    ['-o', 'lo', '-j', 'RETURN'],
+    ['-d', loopback, '-j', 'RETURN'],
+    ...config.excludeOutboundPorts.map((port) => ['-p', 'tcp', '--dport', String(port), '-j', 'RETURN']),
+    ...config.excludeOutboundCidrs.filter((c) => c.family === family).map(({ cidr }) => ['-d', cidr, '-j', 'RETURN']),
+  ];
+}
+
+/** The rules that send what reaches FAULTLINE_IN_REDIRECT and FAULTLINE_REDIRECT to the capture ports. */
+export function redirectRules(config: InterceptionConfig): string[][] {
+  return [
+    ['-A', CHAINS.inRedirect, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(config.inboundCapturePort)],
+    ['-A', CHAINS.redirect, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(config.outboundCapturePort)],
+  ];
+}
 
 /** The rules of our own chains for one IP family, as `-A CHAIN ...` argument vectors. */
 export function buildRules(config: InterceptionConfig, family: 4 | 6): string[][] {
-  const rules: string[][] = [];
+  const rules = redirectRules(config);
   const add = (chain: string, ...args: string[]) => rules.push(['-A', chain, ...args]);
-  // The whole of 127/8 is loopback; `-o lo` above covers it too unless the route says otherwise.
-  const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
-
-  add(CHAINS.inRedirect, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(config.inboundCapturePort));
-  add(CHAINS.redirect, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(config.outboundCapturePort));
 
   // Inbound: never the capture ports or the sidecar's own ports, nor excluded ports.
-  const neverInbound = new Set([config.inboundCapturePort, config.outboundCapturePort, ...config.sidecarPorts, ...config.excludeInboundPorts]);
+  const never = neverInboundPorts(config);
   if (config.inboundPorts === '*') {
-    for (const port of [...neverInbound].sort((a, b) => a - b)) add(CHAINS.inbound, '-p', 'tcp', '--dport', String(port), '-j', 'RETURN');
+    for (const port of never) add(CHAINS.inbound, '-p', 'tcp', '--dport', String(port), '-j', 'RETURN');
     add(CHAINS.inbound, '-p', 'tcp', '-j', CHAINS.inRedirect);
   } else {
     for (const port of config.inboundPorts) {
-      if (!neverInbound.has(port)) add(CHAINS.inbound, '-p', 'tcp', '--dport', String(port), '-j', CHAINS.inRedirect);
+      if (!never.includes(port)) add(CHAINS.inbound, '-p', 'tcp', '--dport', String(port), '-j', CHAINS.inRedirect);
     }
   }
 
-  // Outbound: the proxy's own connections go out untouched (else they would loop back into it).
-  add(CHAINS.output, '-m', 'owner', '--uid-owner', String(config.proxyUid), '-j', 'RETURN');
-  add(CHAINS.output, '-m', 'owner', '--gid-owner', String(config.proxyGid), '-j', 'RETURN');
-  add(CHAINS.output, '-o', 'lo', '-j', 'RETURN');
-  add(CHAINS.output, '-d', loopback, '-j', 'RETURN');
-  for (const port of config.excludeOutboundPorts) add(CHAINS.output, '-p', 'tcp', '--dport', String(port), '-j', 'RETURN');
-  for (const { cidr } of config.excludeOutboundCidrs.filter((c) => c.family === family)) add(CHAINS.output, '-d', cidr, '-j', 'RETURN');
+  for (const exemption of outboundExemptions(config, family)) add(CHAINS.output, ...exemption);
   const include = config.includeOutboundCidrs.filter((c) => c.family === family);
   if (config.includeOutboundCidrs.length === 0) add(CHAINS.output, '-p', 'tcp', '-j', CHAINS.redirect);
   else for (const { cidr } of include) add(CHAINS.output, '-p', 'tcp', '-d', cidr, '-j', CHAINS.redirect);
@@ -109,20 +138,24 @@ export function applyPlan(config: InterceptionConfig, family: 4 | 6): Step[] {
   const steps: Step[] = [];
   for (const chain of Object.values(CHAINS)) steps.push({ bin, args: ['-t', 'nat', '-N', chain], mode: 'try' }, { bin, args: ['-t', 'nat', '-F', chain], mode: 'must' });
   for (const rule of buildRules(config, family)) steps.push({ bin, args: ['-t', 'nat', ...rule], mode: 'must' });
-  for (const [from, to] of JUMPS) {
+  for (const { from, to } of NAT_JUMPS) {
     const jump = [from, '-p', 'tcp', '-j', to];
     steps.push({ bin, args: ['-t', 'nat', '-A', ...jump], mode: 'must', unless: ['-t', 'nat', '-C', ...jump] });
   }
   return steps;
 }
 
-/** What `cleanup` runs for one family: the jumps removed, then our chains flushed and deleted. */
+/**
+ * What `cleanup` runs for one family: the jumps removed, then our chains flushed and deleted, in
+ * the nat table and (on-demand partitions) the filter table. Every step may fail harmlessly.
+ */
 export function cleanupPlan(family: 4 | 6): Step[] {
   const bin = binOf(family);
   const steps: Step[] = [];
-  for (const [from, to] of JUMPS) steps.push({ bin, args: ['-t', 'nat', '-D', from, '-p', 'tcp', '-j', to], mode: 'try', repeat: true });
-  for (const chain of Object.values(CHAINS)) steps.push({ bin, args: ['-t', 'nat', '-F', chain], mode: 'try' });
-  for (const chain of Object.values(CHAINS)) steps.push({ bin, args: ['-t', 'nat', '-X', chain], mode: 'try' });
+  const chains: [string, string][] = [...Object.values(CHAINS).map((c): [string, string] => ['nat', c]), ...Object.values(FILTER_CHAINS).map((c): [string, string] => ['filter', c])];
+  for (const { table, from, to } of JUMPS) steps.push({ bin, args: ['-t', table, '-D', from, '-p', 'tcp', '-j', to], mode: 'try', repeat: true });
+  for (const [table, chain] of chains) steps.push({ bin, args: ['-t', table, '-F', chain], mode: 'try' });
+  for (const [table, chain] of chains) steps.push({ bin, args: ['-t', table, '-X', chain], mode: 'try' });
   return steps;
 }
 
@@ -141,10 +174,10 @@ export function describeApply(config: InterceptionConfig, families: (4 | 6)[] = 
   return families.flatMap((family) => describePlan(applyPlan(config, family)));
 }
 
-/** Runs a command with an argument vector (never a shell); its failure with stderr, or undefined. */
-function exec(bin: string, args: string[]): Error | undefined {
+/** Runs a command with an argument vector (never a shell), `input` on its stdin; its failure with stderr, or undefined. */
+export function exec(bin: string, args: string[], input?: string): Error | undefined {
   try {
-    execFileSync(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(bin, args, input === undefined ? { stdio: ['ignore', 'ignore', 'pipe'] } : { input, stdio: ['pipe', 'ignore', 'pipe'] });
     return undefined;
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();

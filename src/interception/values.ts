@@ -61,6 +61,18 @@ function networkOf(bytes: number[], prefix: number): number[] {
   });
 }
 
+/** An IP or CIDR read apart: its bytes, family and prefix; or why it is not one. */
+function readCidr(text: string): { bytes: number[]; family: 4 | 6; prefix: number } | string {
+  const m = /^([0-9a-fA-F:.]+)(?:\/(0|[1-9]\d{0,2}))?$/.exec(text);
+  const address = m?.[1] ?? '';
+  const family = isIP(address);
+  if (!m || (family !== 4 && family !== 6)) return 'is not an IP or CIDR';
+  const max = family === 4 ? 32 : 128;
+  const prefix = m[2] === undefined ? max : Number(m[2]);
+  if (prefix > max) return `has a prefix over /${max}`;
+  return { bytes: addressBytes(address, family), family, prefix };
+}
+
 /**
  * "10.0.0.0/8,192.168.1.1" → [{cidr: "10.0.0.0/8", family: 4}, {cidr: "192.168.1.1/32", ...}].
  * Strict: dotted quads without leading zeros, IPv6 without zone, prefix within the family's
@@ -68,21 +80,39 @@ function networkOf(bytes: number[], prefix: number): number[] {
  */
 export function parseCidrs(value: string, what: string): Cidr[] {
   const cidrs = splitList(value, what, '10.0.0.0/8,fd00::/8').map((item): Cidr => {
+    const read = readCidr(item);
     const bad = (why: string) => new InvalidValueError(what, item, why, 'a comma-separated list of IPs or CIDRs such as "10.0.0.0/8,192.168.0.1"');
-    const m = /^([0-9a-fA-F:.]+)(?:\/(0|[1-9]\d{0,2}))?$/.exec(item);
-    const address = m?.[1] ?? '';
-    const family = isIP(address);
-    if (!m || (family !== 4 && family !== 6)) throw bad('is not an IP or CIDR');
-    const max = family === 4 ? 32 : 128;
-    const prefix = m[2] === undefined ? max : Number(m[2]);
-    if (prefix > max) throw bad(`has a prefix over /${max}`);
-    const bytes = addressBytes(address, family);
+    if (typeof read === 'string') throw bad(read);
+    const { bytes, family, prefix } = read;
     const network = networkOf(bytes, prefix);
     if (network.some((byte, i) => byte !== bytes[i])) throw bad(`has host bits set (did you mean ${formatAddress(network, family)}/${prefix}?)`);
     return { cidr: `${formatAddress(bytes, family)}/${prefix}`, family };
   });
   return cidrs.filter((c, i) => cidrs.findIndex((d) => d.cidr === c.cidr) === i);
 }
+
+/**
+ * A policy's IP or CIDR as the kernel will see it: normalized, host bits cleared (the policy
+ * matcher ignores them too: "10.0.0.1/8" matches 10.0.0.0/8). Undefined for anything that is not
+ * an IP or CIDR (a host name), which no iptables rule can express.
+ */
+export function networkCidr(text: string): Cidr | undefined {
+  // The matcher reads the prefix as a number, so "/08" is /8 there too.
+  const read = readCidr(text.replace(/\/0+(?=\d)/, '/'));
+  if (typeof read === 'string') return undefined;
+  return { cidr: `${formatAddress(networkOf(read.bytes, read.prefix), read.family)}/${read.prefix}`, family: read.family };
+}
+
+/** The addresses two CIDRs have in common, as a CIDR (the narrower one), or undefined. */
+export function intersectCidrs(a: Cidr, b: Cidr): Cidr | undefined {
+  if (a.family !== b.family) return undefined;
+  const [narrow, wide] = [a, b].sort((x, y) => prefixOf(y) - prefixOf(x)) as [Cidr, Cidr];
+  const [address] = narrow.cidr.split('/') as [string];
+  const inside = networkOf(addressBytes(address, narrow.family), prefixOf(wide));
+  return formatAddress(inside, wide.family) === wide.cidr.split('/')[0] ? narrow : undefined;
+}
+
+const prefixOf = (c: Cidr) => Number(c.cidr.split('/')[1]);
 
 /** A numeric user id (the proxy's UID). */
 export function parseUid(value: string, what: string): number {

@@ -31,13 +31,18 @@ export interface InjectionSettings {
   includeOutboundCidrs: Cidr[];
   excludeOutboundCidrs: Cidr[];
   /**
-   * `always`: iptables capture set up by the init container. `on-demand`: no capture and no init
-   * container (so no NET_ADMIN, which Pod Security "baseline" forbids); traffic goes through the
-   * sidecar only where the app dials a listener of the policy (explicit, Toxiproxy-style mode).
+   * `always`: iptables capture set up by the init container, for the pod's whole life.
+   * `on-demand`: no init container; the sidecar (starting as root with NET_ADMIN, running the
+   * proxy as 1337) installs redirect rules only while a fault of its policy needs them.
+   * `none`: no capture at all and no NET_ADMIN anywhere (fits Pod Security "baseline"); traffic
+   * goes through the sidecar only where the app dials a listener of the policy (explicit mode).
    */
-  interception: 'always' | 'on-demand';
+  interception: Interception;
   nativeSidecar: boolean;
 }
+
+export const INTERCEPTION_MODES = ['always', 'on-demand', 'none'] as const;
+export type Interception = (typeof INTERCEPTION_MODES)[number];
 
 type Strings = Record<string, string> | undefined;
 
@@ -85,8 +90,8 @@ export function readSettings(annotations: Strings): InjectionSettings {
 
   const policy = get(ANNOTATIONS.policy) ?? DEFAULT_POLICY_CONFIGMAP;
   if (!isDns1123Subdomain(policy)) throw new AnnotationError(ANNOTATIONS.policy, policy, 'is not a ConfigMap name (a lower-case DNS-1123 subdomain such as "checkout-faults")');
-  const interception = get(ANNOTATIONS.interception) ?? 'always';
-  if (interception !== 'always' && interception !== 'on-demand') throw new AnnotationError(ANNOTATIONS.interception, interception, 'must be "always" or "on-demand"');
+  const interception = (get(ANNOTATIONS.interception) ?? 'always') as Interception;
+  if (!INTERCEPTION_MODES.includes(interception)) throw new AnnotationError(ANNOTATIONS.interception, interception, 'must be "always", "on-demand" or "none"');
   const native = get(ANNOTATIONS.nativeSidecar) ?? 'false';
   if (native !== 'true' && native !== 'false') throw new AnnotationError(ANNOTATIONS.nativeSidecar, native, 'must be "true" or "false"');
   const include = get(ANNOTATIONS.includeInboundPorts);

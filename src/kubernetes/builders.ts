@@ -39,17 +39,22 @@ export interface Volume {
 
 const join = (values: (number | { cidr: string })[]) => values.map((v) => (typeof v === 'number' ? String(v) : v.cidr)).join(',');
 
+/** The flags of `faultline iptables` (and of an on-demand sidecar) that shape what is captured. */
+function captureFlags(settings: InjectionSettings): string[] {
+  const args = ['--inbound-ports', settings.includeInboundPorts === '*' ? '*' : join(settings.includeInboundPorts)];
+  if (settings.excludeInboundPorts.length) args.push('--exclude-inbound-ports', join(settings.excludeInboundPorts));
+  if (settings.excludeOutboundPorts.length) args.push('--exclude-outbound-ports', join(settings.excludeOutboundPorts));
+  if (settings.includeOutboundCidrs.length) args.push('--include-outbound-cidrs', join(settings.includeOutboundCidrs));
+  if (settings.excludeOutboundCidrs.length) args.push('--exclude-outbound-cidrs', join(settings.excludeOutboundCidrs));
+  return args;
+}
+
 /**
  * The init container: sets up interception with `faultline iptables`, with NET_ADMIN and NET_RAW
  * and nothing else. Every argument comes from validated, normalized values.
  */
 export function initContainer(settings: InjectionSettings, options: InjectOptions): Container {
-  const args = ['iptables', '--proxy-uid', String(PROXY_UID), '--inbound-capture-port', String(INBOUND_CAPTURE_PORT), '--outbound-capture-port', String(OUTBOUND_CAPTURE_PORT)];
-  args.push('--inbound-ports', settings.includeInboundPorts === '*' ? '*' : join(settings.includeInboundPorts));
-  if (settings.excludeInboundPorts.length) args.push('--exclude-inbound-ports', join(settings.excludeInboundPorts));
-  if (settings.excludeOutboundPorts.length) args.push('--exclude-outbound-ports', join(settings.excludeOutboundPorts));
-  if (settings.includeOutboundCidrs.length) args.push('--include-outbound-cidrs', join(settings.includeOutboundCidrs));
-  if (settings.excludeOutboundCidrs.length) args.push('--exclude-outbound-cidrs', join(settings.excludeOutboundCidrs));
+  const args = ['iptables', '--proxy-uid', String(PROXY_UID), '--inbound-capture-port', String(INBOUND_CAPTURE_PORT), '--outbound-capture-port', String(OUTBOUND_CAPTURE_PORT), ...captureFlags(settings)];
   return {
     name: INIT_NAME,
     image: options.image,
@@ -67,15 +72,31 @@ export function initContainer(settings: InjectionSettings, options: InjectOption
   };
 }
 
+/** The sidecar's security context: UID/GID 1337 and no capability, or on-demand's root start. */
+function sidecarSecurity(settings: InjectionSettings): Record<string, unknown> {
+  const common = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true };
+  if (settings.interception !== 'on-demand') {
+    return { runAsUser: PROXY_UID, runAsGroup: PROXY_UID, runAsNonRoot: true, ...common, capabilities: { drop: ['ALL'] } };
+  }
+  // Kubernetes gives a non-root container's processes no added capability (no ambient set), so
+  // the container starts as root with these four only: NET_ADMIN and NET_RAW for the helper's
+  // iptables, SETUID and SETGID for the proxy's drop to 1337, after which it holds none.
+  // allowPrivilegeEscalation stays false: nothing ever gains a privilege, it only sheds them.
+  return { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, ...common, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SETUID', 'SETGID'] } };
+}
+
 /**
  * The sidecar: UID/GID 1337, read-only root, no capabilities, probes on 15020. With interception
- * `always` it also runs the capture listeners that the init container's rules redirect to. As a
- * native sidecar (an init container with `restartPolicy: Always`, Kubernetes 1.29+) the kubelet
- * starts the app only once the startup probe passes, and a Job's pod completes when the app does.
+ * `always` it also runs the capture listeners that the init container's rules redirect to; with
+ * `on-demand` it starts as root and installs its own rules while a fault needs them (see
+ * sidecarSecurity). As a native sidecar (an init container with `restartPolicy: Always`,
+ * Kubernetes 1.29+) the kubelet starts the app only once the startup probe passes, and a Job's
+ * pod completes when the app does.
  */
 export function sidecarContainer(settings: InjectionSettings, options: InjectOptions): Container {
   const probe = (path: string, periodSeconds: number, failureThreshold = 3) => ({ httpGet: { path, port: METRICS_PORT }, periodSeconds, timeoutSeconds: 2, failureThreshold });
-  const capture = settings.interception === 'always' ? ['--inbound-port', String(INBOUND_CAPTURE_PORT), '--outbound-port', String(OUTBOUND_CAPTURE_PORT)] : [];
+  const ports = ['--inbound-port', String(INBOUND_CAPTURE_PORT), '--outbound-port', String(OUTBOUND_CAPTURE_PORT)];
+  const capture = { always: ports, 'on-demand': ['--interception', 'on-demand', ...ports, '--proxy-uid', String(PROXY_UID), ...captureFlags(settings)], none: [] }[settings.interception];
   return {
     name: SIDECAR_NAME,
     image: options.image,
@@ -83,18 +104,12 @@ export function sidecarContainer(settings: InjectionSettings, options: InjectOpt
     ...(settings.nativeSidecar ? { restartPolicy: 'Always' } : {}),
     ports: [{ name: 'faultline-metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
     env: [{ name: 'FAULTLINE_LOG_LEVEL', value: 'info' }],
-    securityContext: {
-      runAsUser: PROXY_UID,
-      runAsGroup: PROXY_UID,
-      runAsNonRoot: true,
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ['ALL'] },
-    },
+    securityContext: sidecarSecurity(settings),
     ...(settings.nativeSidecar ? { startupProbe: probe('/readyz', 1, 60) } : {}),
     readinessProbe: probe('/readyz', 2),
     livenessProbe: probe('/healthz', 10),
-    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
+    // On-demand adds the root helper, a second Node process of about 20 MiB of its own.
+    resources: { requests: { cpu: '50m', memory: settings.interception === 'on-demand' ? '96Mi' : '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
     volumeMounts: [{ name: POLICY_VOLUME, mountPath: POLICY_DIR, readOnly: true }],
   };
 }

@@ -39,18 +39,19 @@ export function plainAddress(address: string): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
+/** A peer pattern's host part (IP, CIDR or name) and port: "[::1]:80" → {host: "::1", port: 80}. */
+export function splitPeer(pattern: string): { host: string; port: number | undefined } {
+  const withPort = /^(?:\[([^\]]+)\]|([^:/[\]]+)):(\d+)$/.exec(pattern);
+  if (!withPort) return { host: pattern, port: undefined };
+  return { host: (withPort[1] ?? withPort[2]) as string, port: Number(withPort[3]) };
+}
+
 /**
  * A peer pattern: "10.0.0.0/8", "10.1.2.3", "10.1.2.3:5432", "[::1]:80", "db.svc", "db.svc:5432".
  * Names compare with the name an upstream was configured with (no DNS lookups on the hot path).
  */
 function compilePeer(pattern: string): (peer: { address: string; port: number; host?: string | undefined }) => boolean {
-  let host = pattern;
-  let port: number | undefined;
-  const withPort = /^(?:\[([^\]]+)\]|([^:/[\]]+)):(\d+)$/.exec(pattern);
-  if (withPort) {
-    host = (withPort[1] ?? withPort[2]) as string;
-    port = Number(withPort[3]);
-  }
+  const { host, port } = splitPeer(pattern);
   const portOk = (p: number) => port === undefined || p === port;
   const slash = host.indexOf('/');
   const ip = slash >= 0 ? host.slice(0, slash) : host;

@@ -117,7 +117,7 @@ t.test('GET /policy, /connections, /faults', async (t) => {
       match: {listener: up}
       faults: [{type: latency, latency: 1ms}, {type: slicer, averageSize: 8, probability: 0}]`);
   const policy = (await h.call('GET', '/policy')).json;
-  t.match(policy, { name: 'test', hash: /^[0-9a-f]{16}$/, source: /policy\.yaml$/, loadedAt: String, enabled: true, killSwitch: false, lastError: null });
+  t.match(policy, { name: 'test', hash: /^[0-9a-f]{16}$/, source: /policy\.yaml$/, loadedAt: String, enabled: true, killSwitch: false, lastError: null, interception: { mode: 'none' } });
   t.match(policy.listeners, [{ name: 'up', address: `127.0.0.1:${h.port}`, layer: 'file' }]);
 
   const a = await dial(t, h.port);

@@ -33,7 +33,7 @@ t.test('/ui loads in headless Chromium and shows a live connection, rules and co
   t.match(text, /127\.0\.0\.1/, 'with its peers');
   t.match(text, /slow\/latency x1/, 'and the fault that fired');
   t.match(await tab.locator('#faults tbody').innerText(), /slow\s+latency\s+1\s+1/, 'the fault counters');
-  t.match(await tab.locator('#policy').innerText(), /policy test \([0-9a-f]{16}\)/);
+  t.match(await tab.locator('#policy').innerText(), /policy test \([0-9a-f]{16}\).*; interception none$/);
 
   await h.call('POST', '/killswitch');
   await tab.locator('#policy', { hasText: 'KILL SWITCH ON' }).waitFor({ timeout: 10_000 });

@@ -123,3 +123,52 @@ export function ip6NatWorks(ns: string): boolean {
     return false;
   }
 }
+
+/** What one round trip on a held connection gave: its time, the socket's error, or no answer in time. */
+export type HeldReply = { ms: number } | { error: string } | { timeout: true };
+
+/**
+ * An echo connection from namespace `ns` to host:port that stays open (a node process driven
+ * over stdin), for what happens to a live connection while rules change. Killed at teardown.
+ */
+export async function heldConnection(t: Test, ns: string, host: string, port: number): Promise<{ ping(timeoutMs?: number): Promise<HeldReply>; close(): void }> {
+  const script = `
+const s = require('net').connect(${port}, '${host}');
+let t0 = 0, waiting = false, timer;
+const say = (o) => console.log(JSON.stringify(o));
+s.on('connect', () => say({ connected: true }));
+s.on('data', () => { if (!waiting) return; waiting = false; clearTimeout(timer); say({ ms: performance.now() - t0 }); });
+s.on('error', (e) => { waiting = false; clearTimeout(timer); say({ error: e.code || e.message }); });
+const rl = require('readline').createInterface({ input: process.stdin });
+rl.on('close', () => s.end());
+rl.on('line', (ms) => {
+  if (s.destroyed) return say({ error: 'closed' });
+  t0 = performance.now(); waiting = true; s.write('ping');
+  timer = setTimeout(() => { if (waiting) { waiting = false; say({ timeout: true }); } }, Number(ms));
+});`;
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.teardown(() => void child.kill('SIGKILL'));
+  const lines: Record<string, unknown>[] = [];
+  const waiters: ((line: Record<string, unknown>) => void)[] = [];
+  let buffered = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buffered += d;
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
+      buffered = buffered.slice(nl + 1);
+      const waiter = waiters.shift();
+      if (waiter) waiter(line);
+      else lines.push(line);
+    }
+  });
+  const next = () => new Promise<Record<string, unknown>>((resolve) => (lines.length ? resolve(lines.shift() as Record<string, unknown>) : waiters.push(resolve)));
+  const first = await next();
+  if (!first.connected) throw new Error(`held connection to ${host}:${port} failed: ${JSON.stringify(first)}`);
+  return {
+    async ping(timeoutMs = 2000) {
+      child.stdin.write(`${timeoutMs}\n`);
+      return (await next()) as HeldReply;
+    },
+    close: () => void child.stdin.end(),
+  };
+}

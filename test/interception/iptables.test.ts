@@ -31,7 +31,8 @@ t.test('the plans: what apply and cleanup run, printed as shell lines', async (t
   t.same(applyPlan(DEFAULT_CONFIG, 4).filter((s) => s.mode === 'must' && !s.unless).length, buildRules(DEFAULT_CONFIG, 4).length + 4, 'every rule and every flush must succeed');
   const cleanup = describePlan(cleanupPlan(4));
   t.equal(cleanup[0], 'while iptables -t nat -D PREROUTING -p tcp -j FAULTLINE_INBOUND 2>/dev/null; do :; done');
-  t.equal(cleanup.at(-1), 'iptables -t nat -X FAULTLINE_REDIRECT 2>/dev/null || true');
+  t.ok(cleanup.includes('iptables -t nat -X FAULTLINE_REDIRECT 2>/dev/null || true'), 'our nat chains are deleted');
+  t.equal(cleanup.at(-1), 'iptables -t filter -X FAULTLINE_PART_OUT 2>/dev/null || true', 'and the filter chains of on-demand partitions too');
 });
 
 t.test('values are validated before they reach iptables', async (t) => {

@@ -39,6 +39,7 @@ t.test('defaults and every SPEC annotation, normalized', async (t) => {
   t.same(settings.excludeOutboundCidrs.map((c) => c.cidr), ['10.96.0.0/12', '169.254.169.254/32']);
   t.equal(settings.interception, 'on-demand');
   t.equal(settings.nativeSidecar, true);
+  t.equal(readSettings({ [ANNOTATIONS.interception]: 'none' }).interception, 'none');
   t.equal(readSettings({ [ANNOTATIONS.includeInboundPorts]: ' * ' }).includeInboundPorts, '*');
   t.same(readSettings({ [ANNOTATIONS.includeInboundPorts]: '' }).includeInboundPorts, [], 'an empty list: no inbound capture');
 });
@@ -56,7 +57,7 @@ t.test('hostile and bad values are refused with a message that names the annotat
     [ANNOTATIONS.policy, 'a..b', /not a ConfigMap name/],
     [ANNOTATIONS.policy, '-leading', /not a ConfigMap name/],
     [ANNOTATIONS.policy, 'x'.repeat(254), /not a ConfigMap name/],
-    [ANNOTATIONS.interception, 'sometimes', /must be "always" or "on-demand"/],
+    [ANNOTATIONS.interception, 'sometimes', /must be "always", "on-demand" or "none"/],
     [ANNOTATIONS.nativeSidecar, 'yes', /must be "true" or "false"/],
   ];
   for (const [annotation, value, why] of cases) {

@@ -69,9 +69,42 @@ t.test('pods that do not ask, and host-network pods, are left alone', async (t) 
   t.same(injectObject({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: {} }, options).injected, false, 'a workload without a template passes');
 });
 
-t.test('interception on-demand: no init container, no capture, no capability at all', async (t) => {
+t.test('interception on-demand: no init container; the sidecar starts as root with four capabilities and installs its own rules', async (t) => {
   const pod = reviewFixture('pod').request.object;
-  (pod.metadata?.annotations as Record<string, string>)['faultline.dev/interception'] = 'on-demand';
+  const annotations = pod.metadata?.annotations as Record<string, string>;
+  annotations['faultline.dev/interception'] = 'on-demand';
+  annotations['faultline.dev/include-inbound-ports'] = '8080';
+  const { object, injected } = injectObject(pod, options);
+  t.ok(injected);
+  t.doesNotThrow(() => validateObject(object), 'the result validates against the Kubernetes schema');
+  const spec = specOf(object);
+  t.equal(spec.initContainers, undefined, 'no init container: no rule exists until a fault needs one');
+  const sidecar = spec.containers[1] as Container;
+  t.same(sidecar.args, [
+    'sidecar', '--policy', '/etc/faultline/policy.yaml',
+    '--interception', 'on-demand', '--inbound-port', '15006', '--outbound-port', '15001', '--proxy-uid', '1337',
+    '--inbound-ports', '8080', '--exclude-outbound-ports', '5432', '--exclude-outbound-cidrs', '10.96.0.0/12',
+    '--metrics', '0.0.0.0:15020',
+  ], 'the capture listeners, and the same validated capture settings the init container would take');
+  t.same(sidecar.securityContext, {
+    runAsUser: 0,
+    runAsGroup: 0,
+    runAsNonRoot: false,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SETUID', 'SETGID'] },
+  }, 'root at start (Kubernetes gives non-root processes no added capability), four capabilities, no escalation, never privileged');
+  t.match(sidecar.resources, { requests: { memory: '96Mi' }, limits: { memory: '256Mi' } }, 'its request counts the helper');
+  t.match(JSON.parse(annotationsOf(object)['faultline.dev/status'] ?? '{}'), { interception: 'on-demand' });
+
+  annotations['faultline.dev/native-sidecar'] = 'true';
+  const native = specOf(injectObject(pod, options).object);
+  t.same(native.initContainers?.map((c) => c.name), ['faultline'], 'as a native sidecar: the sidecar alone among the init containers, no faultline-init');
+});
+
+t.test('interception none: no init container, no capture, no capability at all', async (t) => {
+  const pod = reviewFixture('pod').request.object;
+  (pod.metadata?.annotations as Record<string, string>)['faultline.dev/interception'] = 'none';
   const { object, injected } = injectObject(pod, options);
   t.ok(injected);
   t.doesNotThrow(() => validateObject(object));
@@ -79,6 +112,7 @@ t.test('interception on-demand: no init container, no capture, no capability at 
   t.equal(spec.initContainers, undefined, 'no init container');
   t.same(spec.containers[1]?.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--metrics', '0.0.0.0:15020'], 'the sidecar runs the policy\'s listeners only');
   t.notMatch(JSON.stringify(object), /NET_ADMIN/);
+  t.match(spec.containers[1]?.securityContext, { runAsUser: 1337, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
 });
 
 t.test('native sidecar: first among the init containers, restartPolicy Always, a startup probe', async (t) => {

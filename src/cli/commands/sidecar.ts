@@ -2,14 +2,19 @@ import type { Server } from 'node:http';
 import type { Command } from 'commander';
 import { RuntimeLayers } from '../../admin/layers.js';
 import { createAdminServer } from '../../admin/server.js';
-import { parseHostPort } from '../../errors.js';
+import { parseHostPort, UsageError } from '../../errors.js';
+import { configFromFlags, flagsToArgs, INTERCEPTION_OPTIONS, type InterceptionFlags } from '../../interception/config.js';
+import type { InterceptionHelper } from '../../interception/helper-client.js';
+import { OnDemandInterception } from '../../interception/on-demand.js';
 import { parsePorts } from '../../interception/values.js';
 import { logger } from '../../log.js';
 import { createMetricsServer } from '../../metrics-server.js';
+import { parseDuration } from '../../policy/units.js';
 import { Sidecar } from '../../sidecar.js';
 import { createToxiproxyServer } from '../../toxiproxy/server.js';
+import { interceptionOptions } from './iptables.js';
 
-export interface SidecarFlags {
+export interface SidecarFlags extends Partial<InterceptionFlags> {
   policy: string;
   metrics: string;
   drainTimeout: string;
@@ -19,6 +24,15 @@ export interface SidecarFlags {
   toxiproxyApi?: string;
   inboundPort?: string;
   outboundPort?: string;
+  /** `always` (the init container's rules, or none) or `on-demand` (the sidecar's own, while faults need them). */
+  interception?: string;
+  interceptionLease?: string;
+}
+
+/** On-demand interception's start: its helper runs, and this process has dropped to the proxy's UID. */
+interface OnDemandStart {
+  helper: InterceptionHelper;
+  leaseMs: number;
 }
 
 /** Listens on HOST:PORT and logs the address actually bound (port 0 picks one). */
@@ -51,8 +65,47 @@ async function listenAdmin(server: Server, flag: string | undefined): Promise<vo
   }
 }
 
+/**
+ * `--interception on-demand`: every value validated, the root helper started, then this process
+ * drops to the proxy's UID/GID for good, before it reads a file or binds a socket. The capture
+ * ports default to 15006/15001 when neither is given.
+ */
+async function prepareOnDemand(flags: SidecarFlags): Promise<OnDemandStart> {
+  if (flags.inboundPort === undefined && flags.outboundPort === undefined) Object.assign(flags, { inboundPort: '15006', outboundPort: '15001' });
+  const leaseMs = parseDuration(flags.interceptionLease ?? '10s');
+  if (leaseMs === undefined || leaseMs < 3000 || leaseMs > 3_600_000) throw new UsageError(`--interception-lease: "${flags.interceptionLease}" must be a duration from 3s to 1h`);
+  const own = [flags.metrics, flags.admin ?? DEFAULT_ADMIN, flags.toxiproxyApi].filter((v): v is string => v !== undefined).map((v) => parseHostPort(v, 'address').port);
+  const interception: InterceptionFlags = {
+    inboundPorts: flags.inboundPorts ?? '*',
+    excludeInboundPorts: flags.excludeInboundPorts ?? '',
+    excludeOutboundPorts: flags.excludeOutboundPorts ?? '',
+    includeOutboundCidrs: flags.includeOutboundCidrs ?? '',
+    excludeOutboundCidrs: flags.excludeOutboundCidrs ?? '',
+    proxyUid: flags.proxyUid ?? '1337',
+    proxyGid: flags.proxyGid,
+    ipv6: flags.ipv6 ?? 'auto',
+    // A direction without a listener is never redirected; its port only stays exempt.
+    inboundCapturePort: flags.inboundPort ?? '15006',
+    outboundCapturePort: flags.outboundPort ?? '15001',
+    sidecarPorts: [...new Set([15000, 15020, ...own.filter((p) => p !== 0)])].join(','),
+  };
+  const config = configFromFlags(interception);
+  if (process.getuid?.() !== 0) {
+    throw new UsageError('--interception on-demand starts as root (with NET_ADMIN and NET_RAW): it keeps a root helper for iptables and runs the proxy itself as --proxy-uid (see the README, "On-demand interception")');
+  }
+  const { InterceptionHelper } = await import('../../interception/helper-client.js');
+  const { dropPrivileges } = await import('../../interception/privileges.js');
+  const helper = await InterceptionHelper.start([...flagsToArgs(interception), '--lease-ms', String(leaseMs)]);
+  dropPrivileges(config.proxyUid, config.proxyGid);
+  logger.info({ component: 'interception', helper: helper.pid, uid: config.proxyUid, gid: config.proxyGid, families: helper.families, leaseMs }, 'on-demand interception: helper ready, running as the proxy user');
+  return { helper, leaseMs };
+}
+
 /** Runs a sidecar until SIGTERM/SIGINT, then drains. */
 export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
+  const mode = flags.interception ?? 'always';
+  if (mode !== 'always' && mode !== 'on-demand') throw new UsageError(`--interception: "${mode}" must be always or on-demand`);
+  const onDemand = mode === 'on-demand' ? await prepareOnDemand(flags) : undefined;
   const drainTimeoutMs = Number(flags.drainTimeout);
   const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs });
   // Ready once the policy is loaded and every listener and API is bound.
@@ -69,25 +122,45 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
     await listenAdmin(adminServer, flags.admin);
     if (toxiproxyServer) await listenLogged(toxiproxyServer, flags.toxiproxyApi as string, 'toxiproxy-api');
   } catch (err) {
-    // Nothing may keep the process alive after a failed start.
+    // Nothing may keep the process alive after a failed start (the helper's IPC channel would).
     for (const server of servers) server.close();
     await sidecar.drain(0);
+    onDemand?.helper.close();
     throw err;
   }
+  const controller = onDemand ? await startOnDemand(sidecar, onDemand, flags) : undefined;
   bound = true;
-  const stop = (signal: string) => {
+  let stopping = false;
+  const stop = async (signal: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    // Rules first: new connections go direct while the live ones drain through us.
+    await controller?.stop();
     logger.info({ signal }, 'stopping: draining live connections');
-    void sidecar.drain().then(() => {
-      for (const server of servers) {
-        server.close();
-        server.closeAllConnections();
-      }
-      process.exit(0);
-    });
+    await sidecar.drain();
+    await controller?.close();
+    for (const server of servers) {
+      server.close();
+      server.closeAllConnections();
+    }
+    process.exit(code);
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  onDemand?.helper.onExit((why) => {
+    logger.fatal({ component: 'interception', why }, 'the interception helper exited: stopping (its rules are removed, or inert once their lease ends)');
+    void stop('helper exit', 1);
+  });
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
   return sidecar;
+}
+
+/** Starts following the policy with on-demand rules, once every listener is bound. */
+async function startOnDemand(sidecar: Sidecar, { helper, leaseMs }: OnDemandStart, flags: SidecarFlags): Promise<OnDemandInterception> {
+  const capture = { inbound: flags.inboundPort !== undefined, outbound: flags.outboundPort !== undefined };
+  const controller = new OnDemandInterception(sidecar, helper, { leaseMs, capture, log: logger.child({ component: 'interception' }) });
+  sidecar.interception = controller;
+  await controller.start();
+  return controller;
 }
 
 /** Loads the policy and binds its listeners, then the capture listeners when their ports are given. */
@@ -105,8 +178,17 @@ async function startListeners(sidecar: Sidecar, flags: SidecarFlags): Promise<vo
   }
 }
 
+/** The shared interception options only mean something with on-demand interception. */
+function refuseStrayOptions(command: Command, flags: SidecarFlags): void {
+  if (flags.interception === 'on-demand') return;
+  const names = INTERCEPTION_OPTIONS.map(([flag]) => flag.split(' ')[0] as string);
+  const given = names.filter((name) => command.getOptionValueSource(name.slice(2).replace(/-(\w)/g, (_, c: string) => c.toUpperCase())) === 'cli');
+  if (flags.interceptionLease !== undefined) given.push('--interception-lease');
+  if (given.length > 0) throw new UsageError(`${given.join(', ')}: only with --interception on-demand (with always, the init container's \`faultline iptables\` takes them)`);
+}
+
 export function register(program: Command): void {
-  program
+  const command = program
     .command('sidecar')
     .description('run the sidecar: the policy\'s listeners with its faults, hot-reloading the policy file')
     .requiredOption('--policy <file>', 'policy file (YAML); re-read when it changes')
@@ -117,7 +199,10 @@ export function register(program: Command): void {
     .option('--toxiproxy-api <host:port>', 'serve the Toxiproxy v2 HTTP API here (usually 127.0.0.1:8474); off by default')
     .option('--inbound-port <port>', 'transparent inbound capture listener (15006 in a pod)')
     .option('--outbound-port <port>', 'transparent outbound capture listener (15001 in a pod)')
-    .action(async (flags: SidecarFlags) => {
-      await runSidecar(flags);
-    });
+    .option('--interception <mode>', 'always: the init container redirects; on-demand: the sidecar installs redirect rules only while a fault needs them (starts as root)', 'always')
+    .option('--interception-lease <duration>', 'on-demand: rules go inert this long after the sidecar stops renewing them (default 10s)');
+  interceptionOptions(command).action(async (flags: SidecarFlags, cmd: Command) => {
+    refuseStrayOptions(cmd, flags);
+    await runSidecar(flags);
+  });
 }
