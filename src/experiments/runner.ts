@@ -82,10 +82,13 @@ export class ExperimentRunner {
       endedAt: this.startedAt,
       durationMs: 0,
     };
-    const probes = doc.spec.steadyState.probes.map((p) => this.probeLoop(p));
+    let probes: Promise<void>[] = [];
     try {
       this.targets = this.options.targets ?? (await Promise.all(doc.spec.targets.map(createTarget)));
       await this.cleanup(prefix);
+      // Probes start once the targets are ready: loading a target's client (the Kubernetes one
+      // takes most of a second of CPU) must not count as the probes' latency.
+      probes = doc.spec.steadyState.probes.map((p) => this.probeLoop(p));
       record.phases.before.start = this.now();
       this.event('phase', `steady state: watching ${probes.length} probe(s) for ${doc.spec.steadyState.before} ms`);
       await this.pause(doc.spec.steadyState.before);

@@ -51,7 +51,7 @@ t.test('a ConfigMap target: rules added with expiresAt through the Kubernetes AP
 
   const doc = loadExperiment(yamlOf(experiment(api.kubeconfig, sidecar.address('up').port)), 'e.yaml');
   const report = await new ExperimentRunner({ doc, file: 'e.yaml', seed: 1 }).run();
-  t.equal(report.verdict.result, 'passed', report.verdict.reason);
+  t.equal(report.verdict.result, 'passed', `${report.verdict.reason}; failed samples: ${JSON.stringify(report.samples.filter((x) => !x.ok))}`);
   t.ok((report.probes[0]?.during.p50 as number) >= 60, `the sidecar applied the rule from the ConfigMap (p50 during ${report.probes[0]?.during.p50} ms)`);
 
   const puts = api.requests.filter((r) => r.method === 'PUT');
