@@ -53,17 +53,17 @@ type Detail = 'all' | 'no-sources' | 'ports' | 'directions';
 /**
  * The interception a policy needs now. Only rules that can match transparently captured traffic
  * count: not those of an explicit `listener`, and none at all while faults are off (`enabled:
- * false`, expired, kill switch). A rule's L4 part (direction, ports, IP/CIDR destinations and
+ * false`, expired, kill switch), nor rules past their own `expiresAt`. A rule's L4 part (direction, ports, IP/CIDR destinations and
  * sources) becomes selections; its L7 or `sni` part is left to the sidecar. A rule whose faults
  * include an unconditional partition is cut in the kernel instead of being redirected.
  * `capture` says which directions have a capture listener to redirect to.
  */
-export function interceptionDemand(policy: CompiledPolicy, faultsEnabled: boolean, capture: Record<Direction, boolean>): DemandReport {
+export function interceptionDemand(policy: CompiledPolicy, faultsEnabled: boolean, capture: Record<Direction, boolean>, now = Date.now()): DemandReport {
   if (!faultsEnabled) return { ...EMPTY_DEMAND, notes: [] };
   const notes: string[] = [];
   const relevant = policy.rules
     .map((rule, i) => ({ rule, match: policy.document.spec.rules[i]?.match ?? {} }))
-    .filter(({ match }) => match.listener === undefined);
+    .filter(({ rule, match }) => match.listener === undefined && (rule.expiresAt === undefined || now < rule.expiresAt));
   for (const { rule, match } of relevant) {
     for (const [field, patterns] of [['destinations', match.destinations], ['sources', match.sources]] as const) {
       const names = (patterns ?? []).filter((p) => !peerOf(p));

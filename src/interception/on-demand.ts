@@ -131,9 +131,11 @@ export class OnDemandInterception {
     if (this.stopped) return;
     const now = this.clock();
     const policy = this.sidecar.policy;
-    const report = interceptionDemand(policy, this.sidecar.engine.faultsEnabled(now), this.options.capture);
+    const report = interceptionDemand(policy, this.sidecar.engine.faultsEnabled(now), this.options.capture, now);
     this.report = report;
-    this.scheduleExpiry(policy.expiresAt, now);
+    // The next moment the demand changes by itself: the policy's expiry, or a rule's.
+    const expiries = [policy.expiresAt, ...policy.rules.map((r) => r.expiresAt)].filter((at): at is number => at !== undefined && at > now);
+    this.scheduleExpiry(expiries.length > 0 ? Math.min(...expiries) : undefined, now);
     const key = JSON.stringify({ redirect: report.redirect, partition: report.partition });
     if (key === this.installedKey && !(renew && key !== EMPTY_KEY)) return;
     await this.install(report, key, true);

@@ -22,6 +22,16 @@ t.test('no active fault, no demand; explicit listeners never count', async (t) =
   t.same(explicit, { redirect: [], partition: [], notes: [] }, 'a rule of an explicit listener needs no interception');
 });
 
+t.test('a rule past its own expiresAt needs nothing; one before it does', async (t) => {
+  const rule = (at: string) => `    - name: timed
+      expiresAt: "${at}"
+      match: {direction: outbound, ports: [6379]}
+      faults: [{type: latency, latency: 10ms}]`;
+  const now = Date.parse('2026-12-01T12:00:00Z');
+  t.same(interceptionDemand(policy(rule('2026-12-01T11:59:59Z')), true, both, now).redirect, [], 'expired: no selection');
+  t.same(interceptionDemand(policy(rule('2026-12-01T12:00:01Z')), true, both, now).redirect, [{ direction: 'outbound', ports: [6379] }], 'not yet: captured');
+});
+
 t.test('direction, ports, destinations and sources become selections', async (t) => {
   const { redirect, notes } = demandOf(`    - name: db
       match: {direction: outbound, ports: [5432, 6432], destinations: ["10.0.0.0/8", "10.1.2.3:6432", "192.168.1.7:80", "fd00::1/64"]}

@@ -106,6 +106,16 @@ t.test('expiresAt removes the rules on time', async (t) => {
   t.ok(Date.now() - Date.parse(expiresAt) < 300, 'within the expiry timer, not a renewal later');
 });
 
+t.test('a rule\'s own expiresAt removes its rules on time too', async (t) => {
+  const expiresAt = new Date(Date.now() + 600).toISOString();
+  const h = await setup(t);
+  h.write(SLOW.replace('    - name: slow\n', `    - name: slow\n      expiresAt: "${expiresAt}"\n`));
+  t.ok(await waitFor(() => h.installer.applied.length === 1));
+  t.same(h.installer.applied[0]?.redirect, [{ direction: 'outbound', ports: [6379] }], 'installed while the rule lives');
+  t.ok(await waitFor(() => h.installer.applied.at(-1)?.redirect.length === 0, 1500), 'removed at the rule\'s expiry');
+  t.ok(Date.now() - Date.parse(expiresAt) < 300, 'within the expiry timer, not a renewal later');
+});
+
 t.test('a failed change is an error to see and is retried at the next renewal', async (t) => {
   const h = await setup(t);
   h.installer.failing = true;
