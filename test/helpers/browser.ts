@@ -6,8 +6,8 @@ import { tempDir } from './sidecar.js';
 /** Debian's chromium (`apt-get install chromium`); CI installs it. */
 export const CHROMIUM = process.env.FAULTLINE_CHROMIUM ?? '/usr/bin/chromium';
 
-/** The tap `skip` option for tests that need Chromium. */
-export const needsChromium = (): { skip: string | false } => ({ skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` });
+/** The tap `skip` option for tests that need Chromium; never skipped under CI, which installs it. */
+export const needsChromium = (): { skip: string | false } => ({ skip: existsSync(CHROMIUM) || process.env.CI === 'true' ? false : `no Chromium at ${CHROMIUM}` });
 
 /** Headless Chromium with a fresh profile directory; closed at teardown. */
 export async function launchChromium(t: Test): Promise<BrowserContext> {

@@ -1,8 +1,13 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
 
-/** Whether this process may create network namespaces and run iptables (root, tools present). */
+/**
+ * Why this process cannot create network namespaces and run iptables (not root, a tool missing),
+ * or false when it can. Under CI (`CI=true`) it is always false: CI installs everything, so a
+ * missing tool must fail the tests rather than skip them.
+ */
 export function canUseNetns(): string | false {
+  if (process.env.CI === 'true') return false;
   if (process.getuid?.() !== 0) return 'needs root';
   for (const tool of ['ip', 'iptables', 'setpriv']) {
     try {
