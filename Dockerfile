@@ -20,7 +20,7 @@ COPY bin/ bin/
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts
 
-# --- runtime: Node, iptables for the init container, nothing else ---
+# --- runtime: Node, iptables (the init container, and the on-demand sidecar's root helper) ---
 FROM node:20-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables \
@@ -33,7 +33,9 @@ COPY --from=build /app/dist/ dist/
 COPY --from=build /app/bin/ bin/
 COPY --from=build /app/sidecar/native/build/Release/original_dst.node sidecar/native/build/Release/original_dst.node
 # The sidecar runs as UID/GID 1337: its own traffic is what the interception rules exempt.
-# (The init container overrides this with runAsUser 0 and NET_ADMIN/NET_RAW only.)
+# (The init container overrides this with runAsUser 0 and NET_ADMIN/NET_RAW only; an on-demand
+# sidecar starts as root with NET_ADMIN/NET_RAW/SETUID/SETGID, forks its iptables helper and
+# drops itself to 1337 before it reads a file or binds a socket.)
 USER 1337:1337
 EXPOSE 15001 15006 15020 8443
 ENTRYPOINT ["node", "/app/bin/faultline.js"]
