@@ -26,6 +26,8 @@ export interface InspectorHost extends L7Host {
   attach(toUpstream: Writable, fromUpstream: Readable): void;
   /** The TLS server name is known: admission and connection faults are decided again. */
   learnedSni(name: string): void;
+  /** What the first bytes showed (once per connection), for the connection's `protocol`. */
+  classified(kind: FirstBytes['kind']): void;
 }
 
 /**
@@ -102,6 +104,7 @@ export class ConnectionInspector {
   private decide(kind: FirstBytes): void {
     if (this.kind || this.done) return;
     this.kind = kind;
+    this.host.classified(kind.kind);
     clearTimeout(this.timer);
     const { client } = this.host;
     client.off('data', this.onData);

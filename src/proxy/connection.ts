@@ -6,7 +6,6 @@ import type { ConnectionControl, StreamDirection } from '../faults/types.js';
 import type { Metrics } from '../metrics.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { ConnectionMeta } from '../policy/match.js';
-import { classify } from '../l7/detect.js';
 import { ConnectionInspector, type InspectorHost } from '../l7/inspect.js';
 import { connectionLogBudget } from './close-log.js';
 import { Link, type StageEntry } from './link.js';
@@ -93,11 +92,7 @@ export class Connection implements ConnectionControl {
 
     // Only connections an L7 or SNI rule could apply to are inspected; the rest are plain pipes.
     const inspection = engine.inspection(this.meta);
-    if (inspection.requests || inspection.sni) {
-      this.inspector = new ConnectionInspector(this.l7Host(), inspection);
-      // The inspector reads the first bytes anyway; name the protocol from the same chunk.
-      this.client.once('data', (chunk: Buffer) => this.detect(chunk));
-    }
+    if (inspection.requests || inspection.sni) this.inspector = new ConnectionInspector(this.l7Host(), inspection);
     const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     this.upstream = upstream;
     upstream.setTimeout(this.ctx.connectTimeoutMs, () => upstream.destroy(new Error(`connect timeout after ${this.ctx.connectTimeoutMs} ms`)));
@@ -138,6 +133,9 @@ export class Connection implements ConnectionControl {
       close: (reason) => this.close(reason),
       reset: (reason) => this.reset(reason),
       attach: (toUpstream, fromUpstream) => this.attach(toUpstream, fromUpstream),
+      classified: (kind) => {
+        this.detected ??= kind === 'http1' ? 'http' : kind === 'h2' ? 'h2c' : kind === 'tls' ? 'tls' : 'tcp';
+      },
       learnedSni: (name) => {
         this.detected = 'tls';
         const { refused } = engine.learnSni(this.state, name);
@@ -257,12 +255,6 @@ export class Connection implements ConnectionControl {
     const count = this.faultCounts.get(key);
     if (count) count.count++;
     else this.faultCounts.set(key, { rule: fault.rule, fault: fault.type.type, count: 1 });
-  }
-
-  private detect(chunk: Buffer): void {
-    if (this.detected) return;
-    const kind = classify(chunk)?.kind;
-    this.detected = kind === 'http1' ? 'http' : kind === 'h2' ? 'h2c' : kind === 'tls' ? 'tls' : 'tcp';
   }
 
   /** One line per closed connection: its totals and the faults that acted on it (rate-limited). */
