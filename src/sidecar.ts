@@ -211,6 +211,11 @@ export class Sidecar {
     return proxy;
   }
 
+  /** The transparent DNS proxy, when it runs. */
+  get transparentDns(): DnsProxy | undefined {
+    return this.extra.find((l): l is DnsProxy => l instanceof DnsProxy);
+  }
+
   /** The DNS proxies and UDP listeners, for the admin API. */
   get datagramListeners(): (DnsProxy | UdpRelay)[] {
     return [...[...this.explicit.values()].map((e) => e.listener), ...this.extra].filter((l): l is DnsProxy | UdpRelay => !(l instanceof ProxyListener));
