@@ -41,7 +41,7 @@ type Forward = (query: Buffer, done: (reply: Buffer | undefined) => void) => voi
  */
 export class DnsProxy {
   readonly queries = new QueryLog();
-  private readonly udp: UdpSocket;
+  private udp: UdpSocket;
   private readonly tcp: Server;
   private readonly forwarder: UdpForwarder;
   private readonly delayed = new Set<NodeJS.Timeout>();
@@ -55,9 +55,7 @@ export class DnsProxy {
     private readonly ctx: DnsProxyContext,
   ) {
     this.forwarder = new UdpForwarder(options.upstream);
-    this.udp = createSocket(isIP(at.host) === 6 ? 'udp6' : 'udp4');
-    this.udp.on('message', (message, rinfo) => this.onUdp(message, rinfo));
-    this.udp.on('error', (err) => ctx.log.warn({ listener: name, cause: err.message }, 'dns proxy: udp error'));
+    this.udp = this.udpSocket();
     this.tcp = createServer((socket) => {
       const client = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
       new TcpDnsSession(socket, options.upstream, (message, answer, forward, settled) => this.handle(message, client, 'tcp', answer, forward, settled));
@@ -70,21 +68,36 @@ export class DnsProxy {
     return this.bound;
   }
 
-  /** Binds UDP, then TCP on the same port (port 0: the one UDP got). */
+  /**
+   * Binds UDP, then TCP on the same port. With port 0 the TCP port the UDP socket got may be
+   * taken: then both are tried again on another one (a few times).
+   */
   async listen(): Promise<void> {
     const fail = (transport: string, err: NodeJS.ErrnoException) => new ListenError(`cannot listen on ${this.at.host}:${this.at.port}/${transport}: ${err.code ?? err.message}`, { cause: err });
-    const port = await new Promise<number>((resolve, reject) => {
-      this.udp.once('error', (err) => reject(fail('udp', err)));
-      this.udp.bind(this.at.port, this.at.host, () => resolve(this.udp.address().port));
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.tcp.once('error', (err) => {
-        this.udp.close();
-        reject(fail('tcp', err));
+    for (let attempt = 0; ; attempt++) {
+      const port = await new Promise<number>((resolve, reject) => {
+        this.udp.once('error', (err) => reject(fail('udp', err)));
+        this.udp.bind(this.at.port, this.at.host, () => resolve(this.udp.address().port));
       });
-      this.tcp.listen({ host: this.at.host, port }, () => resolve());
-    });
-    this.bound = { address: this.udp.address().address, port };
+      const tcpError = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+        this.tcp.once('error', resolve);
+        this.tcp.listen({ host: this.at.host, port }, () => resolve(undefined));
+      });
+      if (!tcpError) {
+        this.bound = { address: this.udp.address().address, port };
+        return;
+      }
+      this.udp.close();
+      this.udp = this.udpSocket();
+      if (this.at.port !== 0 || attempt >= 10) throw fail('tcp', tcpError);
+    }
+  }
+
+  private udpSocket(): UdpSocket {
+    const socket = createSocket(isIP(this.at.host) === 6 ? 'udp6' : 'udp4');
+    socket.on('message', (message, rinfo) => this.onUdp(message, rinfo));
+    socket.on('error', (err) => this.ctx.log.warn({ listener: this.name, cause: err.message }, 'dns proxy: udp error'));
+    return socket;
   }
 
   /** Nothing to re-plan: every query is decided when it arrives. */

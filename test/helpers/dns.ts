@@ -49,3 +49,24 @@ export async function startDnsmasq(t: Test, options: { address?: string; port?: 
   await sleep(50);
   return { port, address, queries: () => (output.match(/: query\[/g) ?? []).length };
 }
+
+/** Runs `dig` (bind9-dnsutils) without blocking the event loop (the proxy under test runs in this process). */
+export async function dig(args: string[]): Promise<string> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) => execFile('dig', args, { timeout: 15_000 }, (_err, stdout) => resolve(stdout)));
+}
+
+/** The status and the answer records (`NAME TTL IN TYPE DATA` lines) of a dig answer. */
+export function digAnswer(output: string): { status: string | undefined; records: string[] } {
+  const status = /status: (\w+)/.exec(output)?.[1];
+  const section = /;; ANSWER SECTION:\n([\s\S]*?)\n\n/.exec(output)?.[1] ?? '';
+  return { status, records: section.split('\n').filter(Boolean).map((l) => l.split(/\s+/).join(' ')) };
+}
+
+/** A node:dns Resolver (c-ares) asking only 127.0.0.1:port, once, with its own timeout. */
+export async function resolverFor(port: number, timeoutMs = 1000): Promise<import('node:dns').promises.Resolver> {
+  const { promises } = await import('node:dns');
+  const resolver = new promises.Resolver({ timeout: timeoutMs, tries: 1 });
+  resolver.setServers([`127.0.0.1:${port}`]);
+  return resolver;
+}
