@@ -58,8 +58,8 @@ class BandwidthStage extends FaultStage {
 
 /**
  * On a UDP flow: datagrams leave one after another at `rate`, each once the clock has paid for
- * the one before; those arriving faster wait in a bounded queue, and past its bound they are
- * dropped (tail drop, counted as overflow), as a router's queue would.
+ * the one before; those arriving faster wait in a queue of one second's worth (at least
+ * 16 KiB), and past it they are dropped (tail drop, counted as overflow), as a router's would.
  */
 class BandwidthDatagrams extends DatagramStageBase {
   private readonly queue: Buffer[] = [];
@@ -73,7 +73,7 @@ class BandwidthDatagrams extends DatagramStageBase {
 
   push(datagram: Buffer): void {
     if (this.interrupted) return this.ctx.emit(datagram);
-    if (!this.admit(datagram.length, this.queue.length, this.queuedBytes)) return;
+    if (!this.admit(datagram.length, this.queue.length, this.queuedBytes, Math.max(16 * 1024, this.options.rate))) return;
     this.queue.push(datagram);
     this.queuedBytes += datagram.length;
     this.pump();

@@ -26,9 +26,9 @@ export abstract class DatagramStageBase implements DatagramStage {
 
   abstract push(datagram: Buffer): void;
 
-  /** Whether one more datagram of this size fits; when not, it is counted as overflow. */
-  protected admit(size: number, count: number, bytes: number): boolean {
-    if (count < MAX_HELD_DATAGRAMS && bytes + size <= MAX_HELD_BYTES) return true;
+  /** Whether one more datagram of this size fits (within `maxBytes`); when not, it is counted as overflow. */
+  protected admit(size: number, count: number, bytes: number, maxBytes = MAX_HELD_BYTES): boolean {
+    if (count < MAX_HELD_DATAGRAMS && bytes + size <= maxBytes) return true;
     this.ctx.count('overflow');
     return false;
   }
