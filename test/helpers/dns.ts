@@ -70,3 +70,15 @@ export async function resolverFor(port: number, timeoutMs = 1000): Promise<impor
   resolver.setServers([`127.0.0.1:${port}`]);
   return resolver;
 }
+
+/**
+ * Points namespace `ns`'s resolver at `nameserver`: `ip netns exec` bind-mounts
+ * /etc/netns/NS/resolv.conf over /etc/resolv.conf for what it runs. Removed at teardown.
+ */
+export async function namespaceResolver(t: Test, ns: string, nameserver: string): Promise<void> {
+  const { mkdirSync, rmSync, writeFileSync } = await import('node:fs');
+  const dir = `/etc/netns/${ns}`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/resolv.conf`, `nameserver ${nameserver}\noptions timeout:1 attempts:1\n`);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+}
