@@ -1,9 +1,10 @@
+import { isIP } from 'node:net';
 import { PolicyError } from '../errors.js';
 import { faultRegistry, type FaultType } from '../faults/index.js';
 import { expandScenarios } from '../scenarios/expand.js';
 import { checkPacketLayers, type PacketLayerOptions } from './packet-layers.js';
 import { parseRequired, reportZod, type Path, type Report } from './positions.js';
-import { COMMON_FAULT_KEYS, commonFaultSchema, policySchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
+import { COMMON_FAULT_KEYS, commonFaultSchema, parseAddress, policySchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
 
 /** A fault entry after validation: the common fields and the type's own options, apart. */
 export interface ValidatedFault {
@@ -96,7 +97,7 @@ function validateFault(entry: unknown, path: Path, at: Report): ValidatedFault |
 /** The document before (or despite) schema validation: cross-field checks run on it too. */
 interface Loose {
   spec?: {
-    listeners?: { name?: unknown; listen?: unknown; protocol?: unknown; idleTimeout?: unknown }[];
+    listeners?: { name?: unknown; listen?: unknown; upstream?: unknown; protocol?: unknown; idleTimeout?: unknown }[];
     rules?: { name?: unknown; match?: Record<string, unknown>; faults?: unknown; allowHeaderOverrides?: unknown }[];
   };
 }
@@ -129,6 +130,8 @@ function checkReferences(doc: Loose, at: Report, knownListeners: readonly string
     }
     addresses.set(listener.listen, i);
     if (listener.idleTimeout !== undefined && listener.protocol !== 'udp') at(['spec', 'listeners', i, 'idleTimeout'], 'idleTimeout applies to protocol: udp listeners');
+    const upstream = typeof listener.upstream === 'string' ? parseAddress(listener.upstream) : undefined;
+    if (listener.protocol === 'dns' && upstream && isIP(upstream.host) === 0) at(['spec', 'listeners', i, 'upstream'], "a DNS listener forwards to a resolver's IP:PORT (a name would need a resolver to find it)");
   });
 }
 
