@@ -24,7 +24,7 @@ export function systemResolver(file = '/etc/resolv.conf'): DnsUpstream {
   for (const line of text.split('\n')) {
     const [keyword, address] = line.trim().split(/\s+/);
     // A zone index ("fe80::1%eth0") has no place in a socket address here.
-    if (keyword === 'nameserver' && address && isIP(address) !== 0) return { host: address, port: 53 };
+    if (keyword === 'nameserver' && address && !address.includes('%') && isIP(address) !== 0) return { host: address, port: 53 };
   }
   throw new UsageError(`no nameserver in ${file}: give --dns-upstream IP:PORT`);
 }

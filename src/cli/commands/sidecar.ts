@@ -197,7 +197,8 @@ async function startDnsProxy(sidecar: Sidecar, flags: SidecarFlags): Promise<voi
   const transparent = flags.inboundPort !== undefined || flags.outboundPort !== undefined || flags.interception === 'on-demand';
   if (flags.dnsPort === undefined && !transparent) return;
   const { parseDnsUpstream, systemResolver } = await import('../../dns/resolv.js');
-  const port = flags.dnsPort === undefined ? DEFAULT_DNS_PORT : (parsePorts(flags.dnsPort, '--dns-port')[0] as number);
+  // Port 0 picks a free port, as in every HOST:PORT.
+  const port = flags.dnsPort === undefined ? DEFAULT_DNS_PORT : parseHostPort(`127.0.0.1:${flags.dnsPort}`, '--dns-port').port;
   try {
     const upstream = flags.dnsUpstream === undefined ? systemResolver() : parseDnsUpstream(flags.dnsUpstream);
     await sidecar.addDnsProxy('127.0.0.1', port, upstream);
