@@ -35,6 +35,8 @@ export class Metrics {
   // DNS, UDP (src/dns/, src/udp/): counted per query and per datagram.
   readonly dnsQueries: Counter<'rule' | 'rcode' | 'faulted'>;
   readonly datagrams: Counter<'listener' | 'stream' | 'fate'>;
+  /** Run before `datagrams` is read: UDP listeners count in plain numbers and hand them over then. */
+  readonly datagramFlushes = new Set<() => void>();
 
   constructor(options: MetricsOptions = {}) {
     if (options.enabled === false) {
@@ -103,6 +105,9 @@ export class Metrics {
       help: 'UDP listener datagrams by fate: relayed, lost, duplicated (extra copies), reordered, blackholed, overflow (a bound hit), error; stream=upstream is client to server',
       labelNames: ['listener', 'stream', 'fate'],
       registers,
+      collect: () => {
+        for (const flush of this.datagramFlushes) flush();
+      },
     });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix });
   }

@@ -42,6 +42,10 @@ export class UdpFlow {
   private active: CompiledFault[] = [];
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly sendFailed: Record<StreamDirection, (err: Error | null) => void> = {
+    upstream: (err) => err && this.host.count('upstream', 'error'),
+    downstream: (err) => err && this.host.count('downstream', 'error'),
+  };
 
   constructor(
     readonly meta: ConnectionMeta,
@@ -147,9 +151,8 @@ export class UdpFlow {
   /** A socket whose send queue is full (the kernel's buffer too) drops the datagram, as a full NIC queue would. */
   private send(socket: Socket, stream: StreamDirection, datagram: Buffer, port?: number, address?: string): void {
     if (socket.getSendQueueCount() >= MAX_PENDING_DATAGRAMS) return this.host.count(stream, 'overflow');
-    const done = (err: Error | null) => err && this.host.count(stream, 'error');
-    if (port === undefined) socket.send(datagram, done);
-    else socket.send(datagram, port, address, done);
+    if (port === undefined) socket.send(datagram, this.sendFailed[stream]);
+    else socket.send(datagram, port, address, this.sendFailed[stream]);
     this.host.count(stream, 'relayed');
   }
 }

@@ -20,7 +20,11 @@ export interface UdpRelayContext {
   random: () => number;
 }
 
-type Counter = { inc(): void };
+/** Counts of one (stream, fate) not yet handed to prom-client. */
+interface Pending {
+  counter: { inc(value: number): void };
+  count: number;
+}
 
 /**
  * A `protocol: udp` listener: relays datagrams between each client address and the upstream,
@@ -35,7 +39,13 @@ export class UdpRelay {
   private readonly socket: Socket;
   private bound: { address: string; port: number } | undefined;
   private sweeper: NodeJS.Timeout | undefined;
-  private readonly counters = new Map<string, Counter>();
+  private readonly counters = new Map<string, Pending>();
+  private readonly flush = () => {
+    for (const pending of this.counters.values()) {
+      if (pending.count > 0) pending.counter.inc(pending.count);
+      pending.count = 0;
+    }
+  };
   private readonly host: FlowHost;
 
   constructor(
@@ -75,6 +85,7 @@ export class UdpRelay {
         const idle = this.spec().idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS;
         this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(1000, idle / 4)));
         this.sweeper.unref();
+        this.ctx.metrics.datagramFlushes.add(this.flush);
         resolve();
       });
     });
@@ -89,6 +100,8 @@ export class UdpRelay {
   close(): void {
     clearInterval(this.sweeper);
     for (const flow of [...this.flows.values()]) flow.close();
+    this.flush();
+    this.ctx.metrics.datagramFlushes.delete(this.flush);
     try {
       this.socket.close();
     } catch {
@@ -124,11 +137,11 @@ export class UdpRelay {
     for (const flow of [...this.flows.values()]) if (now - flow.lastSeen >= idle) flow.close();
   }
 
-  /** One prom-client child per (stream, fate), made once: a datagram costs an increment, not a label lookup. */
+  /** Counted in a plain number per (stream, fate); prom-client gets the sums when it is read (a datagram costs an addition). */
   private count(stream: StreamDirection, fate: DatagramFate): void {
     const key = `${stream}/${fate}`;
-    let counter = this.counters.get(key);
-    if (!counter) this.counters.set(key, (counter = this.ctx.metrics.datagrams.labels({ listener: this.name, stream, fate })));
-    counter.inc();
+    let pending = this.counters.get(key);
+    if (!pending) this.counters.set(key, (pending = { counter: this.ctx.metrics.datagrams.labels({ listener: this.name, stream, fate }), count: 0 }));
+    pending.count++;
   }
 }
