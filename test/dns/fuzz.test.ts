@@ -6,9 +6,11 @@ import { pino } from 'pino';
 import type { DnsProxy } from '../../src/dns/proxy.js';
 import { Metrics } from '../../src/metrics.js';
 import { Sidecar } from '../../src/sidecar.js';
-import { resolverFor, startDnsmasq } from '../helpers/dns.js';
+import { canUseDnsTools, resolverFor, startDnsmasq } from '../helpers/dns.js';
 import { sleep } from '../helpers/net.js';
 import { policyText } from '../helpers/sidecar.js';
+
+const skip = canUseDnsTools();
 
 /** A seeded generator (mulberry32): a failing run can be replayed. */
 function seeded(seed: number): () => number {
@@ -34,7 +36,7 @@ function fuzzed(random: () => number, i: number): Buffer {
   return copy;
 }
 
-t.test('10,000 fuzzed DNS messages over UDP and TCP: the proxy answers FORMERR or drops, and keeps working', async (t) => {
+t.test('10,000 fuzzed DNS messages over UDP and TCP: the proxy answers FORMERR or drops, and keeps working', { skip }, async (t) => {
   const upstream = await startDnsmasq(t);
   const sidecar = new Sidecar({ log: pino({ level: 'silent' }), metrics: new Metrics({ processMetrics: false }) });
   await sidecar.start();

@@ -1,8 +1,24 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import type { Test } from 'tap';
 import { sleep } from './net.js';
+
+/**
+ * Why the DNS tests cannot run here (dnsmasq from dnsmasq-base, dig from bind9-dnsutils
+ * missing), or false. Under CI (`CI=true`) always false: a missing tool fails the run.
+ */
+export function canUseDnsTools(): string | false {
+  if (process.env.CI === 'true') return false;
+  for (const tool of ['dnsmasq', 'dig']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return `needs ${tool}`;
+    }
+  }
+  return false;
+}
 
 /** A port free for both UDP and TCP on 127.0.0.1 right now (dnsmasq takes no port 0). */
 export async function freeDualPort(): Promise<number> {

@@ -1,13 +1,13 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { namespaceResolver, startDnsmasq } from '../helpers/dns.js';
+import { canUseDnsTools, namespaceResolver, startDnsmasq } from '../helpers/dns.js';
 import { canUseNetns, nsExec, nsSpawn, threeHosts } from '../helpers/netns.js';
 import { podFixture, until } from '../helpers/on-demand.js';
 import { BIN } from '../helpers/process.js';
 import { policyText, tempDir } from '../helpers/sidecar.js';
 
-const skip = canUseNetns();
+const skip = canUseNetns() || canUseDnsTools();
 
 const DNS_RULES = `    - name: pinned
       match: {dns: {names: ["api.example.test"]}}
