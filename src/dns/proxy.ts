@@ -123,6 +123,8 @@ export class DnsProxy {
   }
 
   private onUdp(message: Buffer, rinfo: RemoteInfo): void {
+    // Port 0 cannot be answered (and only a crafted packet comes from it).
+    if (rinfo.port === 0) return;
     const answer: Answer = (reply) => !this.closed && this.udp.send(reply, rinfo.port, rinfo.address);
     const forward: Forward = (query, done) => {
       if (!this.forwarder.forward(query, done)) done(undefined);
@@ -132,6 +134,17 @@ export class DnsProxy {
 
   /** One message, whichever transport: decided, then answered, forwarded or dropped; `settled` once it is done. */
   private handle(message: Buffer, client: { address: string; port: number }, transport: 'udp' | 'tcp', answer: Answer, forward: Forward, settled: () => void): void {
+    try {
+      this.decide(message, client, transport, answer, forward, settled);
+    } catch (err) {
+      // A message dns-packet decodes but cannot encode an answer to: dropped, never a crash.
+      this.ctx.log.debug({ listener: this.name, cause: (err as Error).message }, 'dns proxy: message dropped');
+      this.ctx.metrics.dnsQueries.inc({ rule: '', rcode: 'none', faulted: 'false' });
+      settled();
+    }
+  }
+
+  private decide(message: Buffer, client: { address: string; port: number }, transport: 'udp' | 'tcp', answer: Answer, forward: Forward, settled: () => void): void {
     const started = performance.now();
     const record: QueryRecord = { at: new Date().toISOString(), transport, client: `${client.address}:${client.port}`, name: null, type: null, rule: '', faults: [], rcode: 'none', ms: 0 };
     const finish = (rcode: string, reply?: Buffer) => {

@@ -110,6 +110,8 @@ export class UdpRelay {
   }
 
   private fromClient(datagram: Buffer, rinfo: RemoteInfo): void {
+    // Port 0 cannot be answered (and only a crafted packet comes from it).
+    if (rinfo.port === 0) return;
     const key = `${rinfo.address}|${rinfo.port}`;
     let flow = this.flows.get(key);
     if (!flow) {
