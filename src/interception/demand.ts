@@ -89,7 +89,8 @@ export function interceptionDemand(policy: CompiledPolicy, faultsEnabled: boolea
   let demand: Demand = EMPTY_DEMAND;
   for (const detail of ['all', 'no-sources', 'ports', 'directions'] as Detail[]) {
     demand = build(relevant, detail);
-    if (demand.redirect.length + demand.partition.length + (demand.loss?.length ?? 0) <= MAX_SELECTIONS) {
+    // Loss is bounded on its own (below): it is never widened.
+    if (demand.redirect.length + demand.partition.length <= MAX_SELECTIONS) {
       if (detail !== 'all') notes.push(`more than ${MAX_SELECTIONS} iptables selections: widened to ${detail} (the sidecar still matches every rule exactly)`);
       break;
     }
@@ -98,10 +99,11 @@ export function interceptionDemand(policy: CompiledPolicy, faultsEnabled: boolea
   for (const direction of ['inbound', 'outbound'] as const) {
     if (!capture[direction] && demand.redirect.some((s) => s.direction === direction)) notes.push(`no ${direction} capture listener: ${direction} rules apply only to explicit listeners`);
   }
+  if ((demand.loss?.length ?? 0) > MAX_SELECTIONS) notes.push(`packet_loss: more than ${MAX_SELECTIONS} iptables selections, only the first ${MAX_SELECTIONS} are installed (loss is never widened)`);
   // DNS rules need the DNS proxy; its queries are matched exactly there, so all of port 53 goes.
   const dns = relevant.some(({ rule }) => rule.dns !== undefined);
   if (dns && !capture.dns) notes.push('no DNS proxy: DNS rules apply only to protocol: dns listeners');
-  return { redirect, partition: demand.partition, dns: dns && capture.dns === true, loss: demand.loss ?? [], notes };
+  return { redirect, partition: demand.partition, dns: dns && capture.dns === true, loss: (demand.loss ?? []).slice(0, MAX_SELECTIONS), notes };
 }
 
 function build(rules: { rule: CompiledRule; match: MatchSpec }[], detail: Detail): Demand {
@@ -113,10 +115,11 @@ function build(rules: { rule: CompiledRule; match: MatchSpec }[], detail: Detail
     // DNS rules are the DNS proxy's (the dns flag), not connections to redirect.
     if (rule.dns) continue;
     const selections = selectionsOf(match, detail);
-    // Kernel faults (packet_loss) are applied by netfilter; the rule's other faults need the sidecar.
+    // Kernel faults (packet_loss) are applied by netfilter, exactly (a wider loss would drop
+    // packets no rule names, so it is never widened); the rule's other faults need the sidecar.
     for (const fault of rule.faults) {
       const effect = fault.type.kernel?.(fault.options);
-      if (effect && effect.dropProbability > 0) loss.push(...selections.map((s) => ({ ...s, probability: effect.dropProbability, streams: [...fault.streams] })));
+      if (effect && effect.dropProbability > 0) loss.push(...selectionsOf(match, 'all').map((s) => ({ ...s, probability: effect.dropProbability, streams: [...fault.streams] })));
     }
     if (rule.faults.every((f) => f.type.kernel)) continue;
     const mode = kernelPartition(rule);

@@ -37,6 +37,12 @@ t.test('the demand: DNS rules ask for the DNS redirect, packet_loss for kernel d
   t.equal(noProxy.dns, false);
   t.match(noProxy.notes, ['no DNS proxy: DNS rules apply only to protocol: dns listeners']);
   t.same(interceptionDemand(policy('    - {name: d, match: {dns: {}}, faults: [{type: dns_timeout}]}'), false, capture).dns, false, 'faults off: nothing');
+  const many = Array.from({ length: 130 }, (_, i) => `"10.9.${i}.1"`).join(', ');
+  const wide = interceptionDemand(policy(`    - {name: m, match: {destinations: [${many}]}, faults: [{type: packet_loss, probability: 0.1}, {type: latency, latency: 1ms}]}`), true, capture);
+  t.equal(wide.loss?.length, 128, 'loss is never widened: at most 128 selections, each exact');
+  t.ok(wide.loss?.every((s) => s.destination?.startsWith('10.9.')), 'each for its own destination');
+  t.match(wide.notes, [/widened/, /packet_loss: more than 128 iptables selections, only the first 128 are installed/]);
+  t.same(wide.redirect, [{ direction: 'inbound' }, { direction: 'outbound' }], 'while the redirect is widened (the sidecar matches exactly)');
 });
 
 t.test('rendered: the DNS chain (IPv4 only) and the loss chains, matched on the original tuple', async (t) => {
