@@ -32,6 +32,11 @@ export class Metrics {
   readonly httpRequests: Counter<'code' | 'faulted' | 'listener' | 'direction'>;
   readonly interceptionChanges: Counter<'action'>;
   readonly interceptionRules: Gauge;
+  // DNS, UDP (src/dns/, src/udp/): counted per query and per datagram.
+  readonly dnsQueries: Counter<'rule' | 'rcode' | 'faulted'>;
+  readonly datagrams: Counter<'listener' | 'stream' | 'fate'>;
+  /** Run before `datagrams` is read: UDP listeners count in plain numbers and hand them over then. */
+  readonly datagramFlushes = new Set<() => void>();
 
   constructor(options: MetricsOptions = {}) {
     if (options.enabled === false) {
@@ -46,6 +51,8 @@ export class Metrics {
       this.httpRequests = disabledMetric();
       this.interceptionChanges = disabledMetric();
       this.interceptionRules = disabledMetric();
+      this.dnsQueries = disabledMetric();
+      this.datagrams = disabledMetric();
       return;
     }
     const registers = [this.registry];
@@ -87,6 +94,21 @@ export class Metrics {
       registers,
     });
     this.interceptionRules = new Gauge({ name: `${prefix}interception_rules`, help: 'On-demand interception: iptables rules faultline has installed now', registers });
+    this.dnsQueries = new Counter({
+      name: `${prefix}dns_queries_total`,
+      help: 'DNS queries answered (or left unanswered, rcode="none") by the DNS proxy, by the rule whose fault acted ("" for none) and the rcode the client got',
+      labelNames: ['rule', 'rcode', 'faulted'],
+      registers,
+    });
+    this.datagrams = new Counter({
+      name: `${prefix}datagrams_total`,
+      help: 'UDP listener datagrams by fate: relayed, lost, duplicated (extra copies), reordered, blackholed, overflow (a bound hit), error; stream=upstream is client to server',
+      labelNames: ['listener', 'stream', 'fate'],
+      registers,
+      collect: () => {
+        for (const flush of this.datagramFlushes) flush();
+      },
+    });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix });
   }
 

@@ -12,6 +12,9 @@ import { PolicyWatcher } from './policy/watch.js';
 import { Connection } from './proxy/connection.js';
 import { captureResolver, type OriginalDestination } from './proxy/capture.js';
 import { ProxyListener, type Resolve } from './proxy/listener.js';
+import { DnsProxy } from './dns/proxy.js';
+import type { DnsUpstream } from './dns/resolv.js';
+import { UdpRelay } from './udp/relay.js';
 
 const OVERLAY_SUFFIX = ' + runtime';
 
@@ -26,6 +29,8 @@ export interface SidecarOptions {
   metrics?: Metrics;
   log?: Logger;
   random?: () => number;
+  /** Whether kernel faults (packet_loss) can be installed: on-demand interception only. Default false. */
+  kernelFaults?: boolean;
 }
 
 /**
@@ -37,8 +42,11 @@ export interface PolicyOverlay {
   rules: Record<string, unknown>[];
 }
 
+/** A bound listener: TCP (src/proxy/), UDP (src/udp/) or DNS (src/dns/). */
+type BoundListener = ProxyListener | UdpRelay | DnsProxy;
+
 interface ExplicitListener {
-  listener: ProxyListener;
+  listener: BoundListener;
   spec: ListenerSpec;
 }
 
@@ -54,7 +62,7 @@ export class Sidecar {
   readonly connections = new Set<Connection>();
   private readonly log: Logger;
   private readonly explicit = new Map<string, ExplicitListener>();
-  private readonly extra: ProxyListener[] = [];
+  private readonly extra: BoundListener[] = [];
   private watcher: PolicyWatcher | undefined;
   private draining = false;
   private fileText = '';
@@ -153,6 +161,7 @@ export class Sidecar {
   /** Re-plans every live connection (policy swap, kill switch), then runs the change hooks. */
   refreshAll(): void {
     for (const conn of this.connections) conn.refresh();
+    for (const { listener } of this.explicit.values()) if (!(listener instanceof ProxyListener)) listener.refresh();
     if (this.changeHooks.length > 0) this.settling = Promise.all(this.changeHooks.map((hook) => hook()));
   }
 
@@ -189,6 +198,29 @@ export class Sidecar {
     }
   }
 
+  /**
+   * The transparent DNS proxy (what `faultline iptables --intercept-dns` redirects port 53 to):
+   * UDP and TCP on host:port, forwarding to `upstream` (the pod's resolver). Its queries are
+   * `direction: outbound` with no listener name, like captured connections.
+   */
+  async addDnsProxy(host: string, port: number, upstream: DnsUpstream): Promise<DnsProxy> {
+    const proxy = new DnsProxy('dns', { host, port }, { direction: 'outbound', upstream: () => upstream }, this.datagramContext);
+    await proxy.listen();
+    this.extra.push(proxy);
+    this.log.info({ listener: 'dns', address: `${proxy.address.address}:${proxy.address.port}`, upstream: `${upstream.host}:${upstream.port}` }, 'listening (DNS, udp and tcp)');
+    return proxy;
+  }
+
+  /** The transparent DNS proxy, when it runs. */
+  get transparentDns(): DnsProxy | undefined {
+    return this.extra.find((l): l is DnsProxy => l instanceof DnsProxy);
+  }
+
+  /** The DNS proxies and UDP listeners, for the admin API. */
+  get datagramListeners(): (DnsProxy | UdpRelay)[] {
+    return [...[...this.explicit.values()].map((e) => e.listener), ...this.extra].filter((l): l is DnsProxy | UdpRelay => !(l instanceof ProxyListener));
+  }
+
   /** Bound address of a listener by name (capture listeners are "inbound" and "outbound"). */
   address(name: string): { address: string; port: number } {
     const listener = this.explicit.get(name)?.listener ?? this.extra.find((l) => l.name === name);
@@ -221,7 +253,8 @@ export class Sidecar {
   private compileEffective(text: string, source: string): CompiledPolicy {
     const { listeners, rules } = this.layered;
     const knownListeners = listeners.map((l) => String(l.name));
-    const base = text ? compilePolicy(text, source, { knownListeners }) : emptyPolicy();
+    const kernelFaults = this.options.kernelFaults === true;
+    const base = text ? compilePolicy(text, source, { knownListeners, kernelFaults }) : emptyPolicy();
     if (listeners.length === 0 && rules.length === 0) return base;
     const doc = (text ? parseYaml(text) : { apiVersion: base.document.apiVersion, kind: base.document.kind, metadata: base.document.metadata, spec: {} }) as {
       spec?: { listeners?: unknown[]; rules?: unknown[] };
@@ -229,7 +262,7 @@ export class Sidecar {
     doc.spec ??= {};
     doc.spec.listeners = [...(doc.spec.listeners ?? []), ...listeners];
     doc.spec.rules = [...(doc.spec.rules ?? []), ...rules];
-    return compilePolicy(stringifyYaml(doc), `${source}${OVERLAY_SUFFIX}`);
+    return compilePolicy(stringifyYaml(doc), `${source}${OVERLAY_SUFFIX}`, { kernelFaults });
   }
 
   private accept(socket: Socket, resolve: Resolve): void {
@@ -263,19 +296,35 @@ export class Sidecar {
     };
   }
 
+  /** A policy listener of its protocol; UDP and DNS ones read the entry's spec anew for each new flow or query. */
+  private explicitListener(entry: ExplicitListener, host: string, port: number): BoundListener {
+    const { spec } = entry;
+    if (spec.protocol === 'udp') return new UdpRelay(spec.name, { host, port }, () => entry.spec, this.datagramContext);
+    if (spec.protocol === 'dns') {
+      const upstream = () => parseAddress(entry.spec.upstream) as DnsUpstream;
+      return new DnsProxy(spec.name, { host, port }, { listener: spec.name, direction: spec.direction, upstream }, this.datagramContext);
+    }
+    return new ProxyListener(spec.name, host, port, (socket) => this.accept(socket, this.explicitResolver(entry)));
+  }
+
+  /** What the UDP and DNS listeners share with the sidecar. */
+  private get datagramContext(): { engine: FaultEngine; metrics: Metrics; log: Logger; random: () => number } {
+    return { engine: this.engine, metrics: this.metrics, log: this.log, random: this.options.random ?? Math.random };
+  }
+
   /** Binds new listeners first (all or none), then retires the ones the policy dropped. */
   private async reconcileListeners(policy: CompiledPolicy, text: string): Promise<void> {
     const added: ExplicitListener[] = [];
     const keep = new Set<string>();
     for (const [index, spec] of policy.listeners.entries()) {
       const current = this.explicit.get(spec.name);
-      if (current && current.spec.listen === spec.listen) {
+      if (current && current.spec.listen === spec.listen && current.spec.protocol === spec.protocol) {
         keep.add(spec.name);
         continue;
       }
       const { host, port } = parseAddress(spec.listen) as { host: string; port: number };
       const entry: ExplicitListener = { spec, listener: undefined as unknown as ProxyListener };
-      entry.listener = new ProxyListener(spec.name, host, port, (socket) => this.accept(socket, this.explicitResolver(entry)));
+      entry.listener = this.explicitListener(entry, host, port);
       try {
         await entry.listener.listen();
       } catch (err) {

@@ -9,6 +9,7 @@ import { RuntimeLayers } from './layers.js';
 import { RuntimeRules } from './rules.js';
 import { UI_HEADERS, UI_HTML, UI_SCRIPT } from './ui.js';
 import { connectionsView, faultsView, policyView } from './views.js';
+import { dnsView, flowsView } from './datagram-views.js';
 
 export interface AdminServerOptions {
   sidecar: Sidecar;
@@ -39,6 +40,8 @@ const ENDPOINTS = [
   'GET /policy',
   'GET /connections?limit=&listener=&direction=&protocol=&rule=&fault=&faulted=',
   'GET /faults',
+  'GET /dns',
+  'GET /flows',
   'GET /rules',
   'POST /rules',
   'DELETE /rules/NAME',
@@ -72,6 +75,8 @@ export function createAdminServer(options: AdminServerOptions): Server {
     policy: () => ({ status: 200, body: policyView(sidecar, layers) }),
     connections: (query) => ({ status: 200, body: connectionsView(sidecar, query) }),
     faults: async () => ({ status: 200, body: await faultsView(sidecar, layers) }),
+    dns: () => ({ status: 200, body: dnsView(sidecar) }),
+    flows: () => ({ status: 200, body: flowsView(sidecar) }),
     rules: () => ({ status: 200, body: { rules: rules.list() } }),
     killswitch: () => ({ status: 200, body: { killSwitch: sidecar.engine.killSwitch } }),
   };

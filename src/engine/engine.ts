@@ -1,4 +1,4 @@
-import type { RequestEffect, SharedState, StreamDirection } from '../faults/types.js';
+import type { DnsEffect, DnsQuestion, RequestEffect, SharedState, StreamDirection } from '../faults/types.js';
 import { envoyOverride } from '../l7/envoy-headers.js';
 import type { CompiledFault, CompiledPolicy, CompiledRule } from '../policy/compile.js';
 import { emptyPolicy } from '../policy/compile.js';
@@ -32,6 +32,12 @@ export interface RequestDecision {
   effect: RequestEffect;
 }
 
+/** A DNS fault drawn for one query, and what it does. */
+export interface DnsDecision {
+  fault: CompiledFault;
+  effect: DnsEffect;
+}
+
 /** What a new connection must be looked at for before it becomes a plain pipe. */
 export interface Inspection {
   /** An L7 rule could apply: classify the first bytes (HTTP/1, h2c) and frame requests. */
@@ -49,6 +55,8 @@ export class FaultEngine {
   private current: CompiledPolicy = emptyPolicy();
   private readonly shared = new Map<string, SharedState>();
   private readonly drawn = new Map<string, number>();
+  /** Per fault key, when it was loaded: DNS faults' `after`/`for` count from here (a query has no connection). */
+  private readonly loadedAt = new Map<string, number>();
   /** Every fault off, whatever the policy says, until cleared (admin API). */
   killSwitch = false;
 
@@ -65,7 +73,8 @@ export class FaultEngine {
     this.current = policy;
     // Counters and buckets belong to a fault's key: an edited fault starts afresh.
     const keys = new Set(policy.rules.flatMap((r) => r.faults.map((f) => f.key)));
-    for (const map of [this.shared, this.drawn]) for (const key of map.keys()) if (!keys.has(key)) map.delete(key);
+    for (const map of [this.shared, this.drawn, this.loadedAt]) for (const key of map.keys()) if (!keys.has(key)) map.delete(key);
+    for (const key of keys) if (!this.loadedAt.has(key)) this.loadedAt.set(key, this.clock());
   }
 
   /** Whether faults may apply at all right now. */
@@ -174,7 +183,7 @@ export class FaultEngine {
       if (at > now && (nextChangeAt === undefined || at < nextChangeAt)) nextChangeAt = at;
     };
     for (const fault of this.candidates(state, now)) {
-      if (!fault.type.stage && !fault.type.activate) continue;
+      if (!fault.type.stage && !fault.type.activate && !fault.type.datagram) continue;
       if (!this.drew(state, fault)) continue;
       const start = state.startedAt + fault.after;
       const end = Math.min(fault.for === undefined ? Infinity : start + fault.for, fault.ruleExpiresAt ?? Infinity);
@@ -183,6 +192,28 @@ export class FaultEngine {
       if (now >= start && now < end) active.push(fault);
     }
     return { active, nextChangeAt };
+  }
+
+  /**
+   * The DNS faults that apply to one query: DNS rules (`match.dns`) whose L4 part matches the
+   * query's peers and whose DNS part matches its question; probability drawn per query,
+   * `firstConnections` counts queries, `after`/`for` count from when the fault was loaded.
+   */
+  evaluateDns(meta: ConnectionMeta, question: DnsQuestion): DnsDecision[] {
+    const now = this.clock();
+    if (!this.faultsEnabled(now)) return [];
+    const decisions: DnsDecision[] = [];
+    for (const rule of this.current.rules) {
+      if (!rule.dns || !unexpired(rule, now) || !rule.match(meta) || !rule.dns(question)) continue;
+      for (const fault of rule.faults) {
+        const start = (this.loadedAt.get(fault.key) ?? now) + fault.after;
+        if (!fault.type.dns || now < start || (fault.for !== undefined && now >= start + fault.for)) continue;
+        if (!(this.random() < fault.probability) || !this.quota(fault)) continue;
+        const effect = fault.type.dns(fault.options, question, this.random);
+        if (effect) decisions.push({ fault, effect });
+      }
+    }
+    return decisions;
   }
 
   /** Connection-level faults: those of L4 rules (L7 rules act per request) that have not expired. */

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { rate } from '../policy/units.js';
+import { DatagramStageBase } from './datagram-stage.js';
 import { FaultStage } from './stage.js';
-import { defineFault, type StageContext } from './types.js';
+import { defineFault, type DatagramContext, type StageContext } from './types.js';
 
 /** How far behind real time the pacing clock may fall before it forgets (ms). */
 const CATCH_UP_MS = 20;
@@ -55,6 +56,67 @@ class BandwidthStage extends FaultStage {
   }
 }
 
+/**
+ * On a UDP flow: datagrams leave one after another at `rate`, each once the clock has paid for
+ * the one before; those arriving faster wait in a queue of one second's worth (at least
+ * 16 KiB), and past it they are dropped (tail drop, counted as overflow), as a router's would.
+ */
+class BandwidthDatagrams extends DatagramStageBase {
+  private readonly queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private next = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: BandwidthOptions, ctx: DatagramContext) {
+    super(ctx);
+  }
+
+  push(datagram: Buffer): void {
+    if (this.interrupted) return this.ctx.emit(datagram);
+    if (!this.admit(datagram.length, this.queue.length, this.queuedBytes, Math.max(16 * 1024, this.options.rate))) return;
+    this.queue.push(datagram);
+    this.queuedBytes += datagram.length;
+    this.pump();
+  }
+
+  override interrupt(): void {
+    super.interrupt();
+    this.stop();
+    for (const datagram of this.queue.splice(0)) this.ctx.emit(datagram);
+    this.queuedBytes = 0;
+  }
+
+  override destroy(): void {
+    super.destroy();
+    this.stop();
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+  }
+
+  private stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private pump(): void {
+    if (this.timer) return;
+    while (this.queue.length > 0) {
+      const now = performance.now();
+      if (this.next > now + 1) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.pump();
+        }, this.next - now);
+        return;
+      }
+      const datagram = this.queue.shift() as Buffer;
+      this.queuedBytes -= datagram.length;
+      this.next = Math.max(this.next, now - CATCH_UP_MS) + (datagram.length / this.options.rate) * 1000;
+      this.ctx.emit(datagram);
+    }
+  }
+}
+
 export const bandwidth = defineFault<BandwidthOptions>({
   type: 'bandwidth',
   summary: 'cap the throughput at rate (e.g. "64KiB/s")',
@@ -62,4 +124,5 @@ export const bandwidth = defineFault<BandwidthOptions>({
   defaultStream: 'downstream',
   timeBounds: true,
   stage: (options, ctx) => new BandwidthStage(options, ctx),
+  datagram: (options, ctx) => new BandwidthDatagrams(options, ctx),
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ImmediateDatagrams } from './datagram-stage.js';
 import { FaultStage } from './stage.js';
 import { defineFault } from './types.js';
 
@@ -17,4 +18,5 @@ export const blackhole = defineFault({
   defaultStream: 'both',
   timeBounds: true,
   stage: (_options, ctx) => new BlackholeStage(ctx),
+  datagram: (_options, ctx) => new ImmediateDatagrams(ctx, (_datagram, c) => c.count('blackholed')),
 });

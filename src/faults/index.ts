@@ -1,5 +1,11 @@
 import { bandwidth } from './bandwidth.js';
 import { blackhole } from './blackhole.js';
+import { dnsAnswer } from './dns-answer.js';
+import { dnsDelay } from './dns-delay.js';
+import { dnsError } from './dns-error.js';
+import { dnsTimeout } from './dns-timeout.js';
+import { dnsTruncate } from './dns-truncate.js';
+import { duplicate } from './duplicate.js';
 import { httpAbort } from './http-abort.js';
 import { httpDelay } from './http-delay.js';
 import { httpReset } from './http-reset.js';
@@ -8,9 +14,11 @@ import { httpTimeout } from './http-timeout.js';
 import { latency } from './latency.js';
 import { limitData } from './limit-data.js';
 import { loss } from './loss.js';
+import { packetLoss } from './packet-loss.js';
 import { partition } from './partition.js';
 import { rateLimit } from './rate-limit.js';
 import { refuse } from './refuse.js';
+import { reorder } from './reorder.js';
 import { reset } from './reset.js';
 import { slicer } from './slicer.js';
 import { slowClose } from './slow-close.js';
@@ -28,7 +36,13 @@ export const connectionFaults: FaultType<any>[] = [
 /** Every L7 fault type (per request or per WebSocket message), listed explicitly. */
 export const requestFaults: FaultType<any>[] = [httpAbort, httpDelay, httpThrottle, httpTimeout, httpReset, wsDelay, wsDrop, wsClose];
 
-/** The registry: policy `type:` → fault type. */
-export const faultRegistry: ReadonlyMap<string, FaultType<any>> = new Map([...connectionFaults, ...requestFaults].map((f) => [f.type, f]));
+/** DNS faults (per query, in rules with `match.dns`), listed explicitly. */
+export const dnsFaults: FaultType<any>[] = [dnsError, dnsDelay, dnsTimeout, dnsAnswer, dnsTruncate];
 
-export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, RequestEffect, AbortEffect, FaultLayer } from './types.js';
+/** Faults only datagrams (UDP listeners) or the kernel know; latency, loss, bandwidth, blackhole act on datagrams too. */
+export const packetFaults: FaultType<any>[] = [duplicate, reorder, packetLoss];
+
+/** The registry: policy `type:` → fault type. */
+export const faultRegistry: ReadonlyMap<string, FaultType<any>> = new Map([...connectionFaults, ...requestFaults, ...dnsFaults, ...packetFaults].map((f) => [f.type, f]));
+
+export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, RequestEffect, AbortEffect, FaultLayer, DnsEffect, DnsQuestion, DatagramStage, DatagramContext, DatagramFate, KernelEffect } from './types.js';

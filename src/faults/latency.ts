@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { duration } from '../policy/units.js';
+import { DatagramStageBase } from './datagram-stage.js';
 import { FaultStage } from './stage.js';
-import { defineFault, type StageContext } from './types.js';
+import { defineFault, type DatagramContext, type StageContext } from './types.js';
 
 interface LatencyOptions {
   latency: number;
@@ -77,6 +78,23 @@ class LatencyStage extends FaultStage {
   }
 }
 
+/**
+ * On a UDP flow, each datagram is held latency ± jitter on its own: with jitter wider than their
+ * spacing, datagrams overtake each other, as netem's do.
+ */
+class LatencyDatagrams extends DatagramStageBase {
+  constructor(private readonly options: LatencyOptions, ctx: DatagramContext) {
+    super(ctx);
+  }
+
+  push(datagram: Buffer): void {
+    const { latency, jitter } = this.options;
+    const delay = Math.max(0, latency + (jitter ? jitter * (2 * this.ctx.random() - 1) : 0));
+    if (delay <= 0) this.ctx.emit(datagram);
+    else this.hold(datagram, delay);
+  }
+}
+
 export const latency = defineFault<LatencyOptions>({
   type: 'latency',
   summary: 'delay every chunk by latency ± jitter',
@@ -84,4 +102,5 @@ export const latency = defineFault<LatencyOptions>({
   defaultStream: 'downstream',
   timeBounds: true,
   stage: (options, ctx) => new LatencyStage(options, ctx),
+  datagram: (options, ctx) => new LatencyDatagrams(options, ctx),
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration, probability } from '../policy/units.js';
+import { ImmediateDatagrams } from './datagram-stage.js';
 import { FaultStage } from './stage.js';
 import { defineFault, type StageContext } from './types.js';
 
@@ -41,4 +42,10 @@ export const loss = defineFault<LossOptions>({
   timeBounds: true,
   probabilityPer: 'chunk',
   stage: (options, ctx) => new LossStage(options, ctx),
+  // A UDP flow shows the holes TCP hides: a lost datagram is gone.
+  datagram: (options, ctx) =>
+    new ImmediateDatagrams(ctx, (datagram, c) => {
+      if (c.random() < options.probability) c.count('lost');
+      else c.emit(datagram);
+    }),
 });

@@ -74,7 +74,10 @@ export interface FaultType<O extends object = object> {
   readonly defaultStream: StreamOption | null;
   /** Whether `after`/`for` (relative to the connection's start) make sense. */
   readonly timeBounds: boolean;
-  /** `probability` is per connection (the default) or, for loss, per chunk inside the stage. */
+  /**
+   * `probability` is per connection (the default) or the fault's own: per chunk (loss), per
+   * datagram (loss, duplicate, reorder on UDP listeners) or per packet (packet_loss).
+   */
   readonly probabilityPer?: 'connection' | 'chunk';
   /** Set on L7 faults: they act per request (http) or per message (ws), in rules with an L7 match. */
   readonly layer?: FaultLayer;
@@ -89,6 +92,83 @@ export interface FaultType<O extends object = object> {
   activate?(options: O, conn: ConnectionControl): void;
   /** Builds the stage that acts on one direction's bytes; undefined when this instance needs none. */
   stage?(options: O, ctx: StageContext): FaultStage | undefined;
+  /**
+   * DNS faults (rules with `match.dns`): what the fault does to one query, once the engine drew
+   * it (probability, `firstConnections` and `after`/`for` count queries). src/dns/ carries it out.
+   */
+  dns?(options: O, query: DnsQuestion, random: () => number): DnsEffect | undefined;
+  /**
+   * Datagram faults (UDP listeners): the stage acting on one direction of one flow. A fault
+   * without it does not apply to UDP listeners; one with only this hook applies to nothing else.
+   */
+  datagram?(options: O, ctx: DatagramContext): DatagramStage;
+  /**
+   * Kernel faults: what netfilter must do, installed by on-demand interception's root helper
+   * (src/interception/). A fault with this hook is never applied by the sidecar itself.
+   */
+  kernel?(options: O): KernelEffect;
+}
+
+/** One DNS question, as DNS rules and faults see it. */
+export interface DnsQuestion {
+  /** Lower case, without the trailing dot. */
+  readonly name: string;
+  /** The record type, e.g. "A", "AAAA", "SRV" (a number's text for types the library does not name). */
+  readonly type: string;
+  /** How the query came: over UDP, or over TCP (a client retrying a truncated answer, or a big one). */
+  readonly transport: 'udp' | 'tcp';
+}
+
+/** The rcodes dns_error answers with. */
+export type DnsErrorRcode = 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED';
+
+/**
+ * What a DNS fault does to one query. Several may apply: the delays add up, then the first
+ * answer-like effect (rcode, drop, answer, truncate) in rule and fault order wins.
+ */
+export interface DnsEffect {
+  /** Hold the query this long before it is answered or forwarded (dns_delay). */
+  delayMs?: number;
+  /** Answer with this rcode and no records (dns_error). */
+  rcode?: DnsErrorRcode;
+  /** Never answer (dns_timeout): the client's own timeout fires. */
+  drop?: boolean;
+  /** Answer with these addresses (those of the query's family); none: an empty answer (dns_answer). */
+  answer?: { addresses: string[]; ttl: number };
+  /** Answer with the TC bit and no records, so that the client asks again over TCP (dns_truncate). */
+  truncate?: boolean;
+}
+
+/** What became of a datagram, as `faultline_datagrams_total{fate}` counts it. */
+export type DatagramFate = 'relayed' | 'lost' | 'duplicated' | 'reordered' | 'blackholed' | 'overflow' | 'error';
+
+/** What a datagram stage gets when it is created for one direction of one UDP flow. */
+export interface DatagramContext {
+  readonly direction: StreamDirection;
+  /** Uniform in [0, 1); injectable for tests. */
+  readonly random: () => number;
+  /** Hands a datagram on to the next stage (or to the peer). */
+  emit(datagram: Buffer): void;
+  /** Counts a datagram's fate (lost, duplicated, ...) in the metrics. */
+  count(fate: DatagramFate): void;
+}
+
+/**
+ * A fault acting on one direction's datagrams. Datagrams may be handed on at once, later, twice
+ * or never; held ones are bounded (over the bound they are dropped and counted as overflow).
+ */
+export interface DatagramStage {
+  push(datagram: Buffer): void;
+  /** The fault is going away: hand on what is held at once, pass the rest. */
+  interrupt(): void;
+  /** The flow is gone: drop what is held, cancel every timer. */
+  destroy(): void;
+}
+
+/** What a kernel fault asks netfilter for, on exactly the packets its rule matches. */
+export interface KernelEffect {
+  /** Drop each matched packet with this probability (netfilter's statistic match), TCP and UDP. */
+  dropProbability: number;
 }
 
 /** Identity helper that keeps each fault file's option type. */

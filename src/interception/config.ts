@@ -20,6 +20,10 @@ export interface InterceptionFlags {
   inboundCapturePort?: string | undefined;
   outboundCapturePort?: string | undefined;
   sidecarPorts?: string | undefined;
+  /** `faultline iptables --intercept-dns`: redirect the pod's port-53 traffic to the DNS proxy. */
+  interceptDns?: boolean | undefined;
+  /** The DNS proxy's port on 127.0.0.1 (default 15053). */
+  dnsCapturePort?: string | undefined;
 }
 
 /** [flag, description, default] of each shared option, in the order `--help` lists them. */
@@ -49,6 +53,7 @@ export function flagsToArgs(flags: InterceptionFlags): string[] {
   add('--inbound-capture-port', flags.inboundCapturePort);
   add('--outbound-capture-port', flags.outboundCapturePort);
   add('--sidecar-ports', flags.sidecarPorts);
+  add('--dns-capture-port', flags.dnsCapturePort);
   return args;
 }
 
@@ -69,6 +74,8 @@ export function configFromFlags(flags: InterceptionFlags): InterceptionConfig {
     includeOutboundCidrs: parseCidrs(flags.includeOutboundCidrs, '--include-outbound-cidrs'),
     excludeOutboundCidrs: parseCidrs(flags.excludeOutboundCidrs, '--exclude-outbound-cidrs'),
     sidecarPorts: flags.sidecarPorts === undefined ? DEFAULT_CONFIG.sidecarPorts : parsePorts(flags.sidecarPorts, '--sidecar-ports'),
+    interceptDns: flags.interceptDns === true,
+    dnsCapturePort: single(flags.dnsCapturePort, '--dns-capture-port', DEFAULT_CONFIG.dnsCapturePort),
   };
 }
 

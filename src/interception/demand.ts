@@ -1,3 +1,4 @@
+import type { StreamDirection } from '../faults/types.js';
 import type { CompiledPolicy, CompiledRule } from '../policy/compile.js';
 import { splitPeer } from '../policy/match.js';
 import type { MatchSpec } from '../policy/schema.js';
@@ -23,13 +24,23 @@ export interface PartitionSelection extends Selection {
   mode: 'reject' | 'blackhole';
 }
 
+/** Packet loss the kernel applies (packet_loss): each packet of the selection's streams dropped with `probability`. */
+export interface LossSelection extends Selection {
+  probability: number;
+  streams: StreamDirection[];
+}
+
 /**
  * What on-demand interception must install for a policy: the traffic to redirect to the sidecar
- * and the partitions to apply in the kernel. Empty when no fault is active: then no rule at all.
+ * and the partitions to apply in the kernel; with DNS rules, the pod's DNS to the DNS proxy; with
+ * kernel faults, the packet loss. Empty when no fault is active: then no rule at all.
  */
 export interface Demand {
   redirect: Selection[];
   partition: PartitionSelection[];
+  /** Redirect the pod's port-53 traffic to the DNS proxy (a DNS rule is active). */
+  dns?: boolean;
+  loss?: LossSelection[];
 }
 
 export interface DemandReport extends Demand {
@@ -40,7 +51,10 @@ export interface DemandReport extends Demand {
 /** More selections than this are widened (sources, then destinations, then ports dropped). */
 export const MAX_SELECTIONS = 128;
 
-export const EMPTY_DEMAND: Demand = { redirect: [], partition: [] };
+export const EMPTY_DEMAND: Demand = { redirect: [], partition: [], dns: false, loss: [] };
+
+/** What the sidecar has to redirect to: capture listeners per direction, and the DNS proxy. */
+export type Capture = Record<Direction, boolean> & { dns?: boolean };
 
 interface Peer {
   cidr: Cidr;
@@ -58,7 +72,7 @@ type Detail = 'all' | 'no-sources' | 'ports' | 'directions';
  * include an unconditional partition is cut in the kernel instead of being redirected.
  * `capture` says which directions have a capture listener to redirect to.
  */
-export function interceptionDemand(policy: CompiledPolicy, faultsEnabled: boolean, capture: Record<Direction, boolean>, now = Date.now()): DemandReport {
+export function interceptionDemand(policy: CompiledPolicy, faultsEnabled: boolean, capture: Capture, now = Date.now()): DemandReport {
   if (!faultsEnabled) return { ...EMPTY_DEMAND, notes: [] };
   const notes: string[] = [];
   const relevant = policy.rules
@@ -75,6 +89,7 @@ export function interceptionDemand(policy: CompiledPolicy, faultsEnabled: boolea
   let demand: Demand = EMPTY_DEMAND;
   for (const detail of ['all', 'no-sources', 'ports', 'directions'] as Detail[]) {
     demand = build(relevant, detail);
+    // Loss is bounded on its own (below): it is never widened.
     if (demand.redirect.length + demand.partition.length <= MAX_SELECTIONS) {
       if (detail !== 'all') notes.push(`more than ${MAX_SELECTIONS} iptables selections: widened to ${detail} (the sidecar still matches every rule exactly)`);
       break;
@@ -84,21 +99,35 @@ export function interceptionDemand(policy: CompiledPolicy, faultsEnabled: boolea
   for (const direction of ['inbound', 'outbound'] as const) {
     if (!capture[direction] && demand.redirect.some((s) => s.direction === direction)) notes.push(`no ${direction} capture listener: ${direction} rules apply only to explicit listeners`);
   }
-  return { redirect, partition: demand.partition, notes };
+  if ((demand.loss?.length ?? 0) > MAX_SELECTIONS) notes.push(`packet_loss: more than ${MAX_SELECTIONS} iptables selections, only the first ${MAX_SELECTIONS} are installed (loss is never widened)`);
+  // DNS rules need the DNS proxy; its queries are matched exactly there, so all of port 53 goes.
+  const dns = relevant.some(({ rule }) => rule.dns !== undefined);
+  if (dns && !capture.dns) notes.push('no DNS proxy: DNS rules apply only to protocol: dns listeners');
+  return { redirect, partition: demand.partition, dns: dns && capture.dns === true, loss: (demand.loss ?? []).slice(0, MAX_SELECTIONS), notes };
 }
 
 function build(rules: { rule: CompiledRule; match: MatchSpec }[], detail: Detail): Demand {
   const redirect: Selection[] = [];
   const reject: PartitionSelection[] = [];
   const blackhole: PartitionSelection[] = [];
+  const loss: LossSelection[] = [];
   for (const { rule, match } of rules) {
+    // DNS rules are the DNS proxy's (the dns flag), not connections to redirect.
+    if (rule.dns) continue;
     const selections = selectionsOf(match, detail);
+    // Kernel faults (packet_loss) are applied by netfilter, exactly (a wider loss would drop
+    // packets no rule names, so it is never widened); the rule's other faults need the sidecar.
+    for (const fault of rule.faults) {
+      const effect = fault.type.kernel?.(fault.options);
+      if (effect && effect.dropProbability > 0) loss.push(...selectionsOf(match, 'all').map((s) => ({ ...s, probability: effect.dropProbability, streams: [...fault.streams] })));
+    }
+    if (rule.faults.every((f) => f.type.kernel)) continue;
     const mode = kernelPartition(rule);
     if (mode === undefined) redirect.push(...selections);
     else (mode === 'reject' ? reject : blackhole).push(...selections.map((s) => ({ ...s, mode })));
   }
   // Reject before blackhole: for a connection both match, the sidecar's engine refuses first too.
-  return { redirect: simplify(redirect), partition: simplify([...reject, ...blackhole]) };
+  return { redirect: simplify(redirect), partition: simplify([...reject, ...blackhole]), loss };
 }
 
 /**

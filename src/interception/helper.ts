@@ -39,9 +39,15 @@ const familyAgrees = (s: { family?: 4 | 6 | undefined; source?: string | undefin
   [s.source, s.destination].every((c) => c === undefined || (s.family !== undefined && c.includes(':') === (s.family === 6)));
 const selection = z.strictObject(selectionShape).refine(familyAgrees, 'family does not match the CIDRs');
 const partition = z.strictObject({ ...selectionShape, mode: z.enum(['reject', 'blackhole']) }).refine(familyAgrees, 'family does not match the CIDRs');
+const loss = z
+  .strictObject({ ...selectionShape, probability: z.number().min(0.000001).max(1), streams: z.array(z.enum(['upstream', 'downstream'])).min(1).max(2) })
+  .refine(familyAgrees, 'family does not match the CIDRs');
 export const demandSchema = z.strictObject({
   redirect: z.array(selection).max(MAX_SELECTIONS),
   partition: z.array(partition).max(MAX_SELECTIONS),
+  // DNS capture and packet loss: absent means none (a sidecar of before they existed).
+  dns: z.boolean().optional(),
+  loss: z.array(loss).max(MAX_SELECTIONS).optional(),
 });
 
 export const requestSchema = z.discriminatedUnion('type', [
@@ -65,7 +71,7 @@ export interface HelperReply {
 export type HelperHello = { type: 'ready'; families: (4 | 6)[] } | { type: 'fatal'; message: string };
 
 /** The helper's options beyond the shared interception flags. */
-export const HELPER_OPTIONS = ['inbound-ports', 'exclude-inbound-ports', 'exclude-outbound-ports', 'include-outbound-cidrs', 'exclude-outbound-cidrs', 'proxy-uid', 'proxy-gid', 'ipv6', 'inbound-capture-port', 'outbound-capture-port', 'sidecar-ports', 'lease-ms'] as const;
+export const HELPER_OPTIONS = ['inbound-ports', 'exclude-inbound-ports', 'exclude-outbound-ports', 'include-outbound-cidrs', 'exclude-outbound-cidrs', 'proxy-uid', 'proxy-gid', 'ipv6', 'inbound-capture-port', 'outbound-capture-port', 'sidecar-ports', 'dns-capture-port', 'lease-ms'] as const;
 
 /** Answers one message: validated whole, then run; never throws. */
 export function handle(keeper: RuleKeeper, message: unknown): HelperReply {
@@ -107,6 +113,7 @@ export function runHelper(argv: string[]): void {
       inboundCapturePort: flag('inbound-capture-port'),
       outboundCapturePort: flag('outbound-capture-port'),
       sidecarPorts: flag('sidecar-ports'),
+      dnsCapturePort: flag('dns-capture-port'),
     };
     const leaseMs = Number(flag('lease-ms') ?? 10_000);
     if (!Number.isInteger(leaseMs) || leaseMs < 1000) throw new Error(`--lease-ms: "${flag('lease-ms')}" must be a whole number of ms, at least 1000`);
@@ -126,7 +133,7 @@ export function runHelper(argv: string[]): void {
     if (stopping) return;
     stopping = true;
     try {
-      keeper.apply({ redirect: [], partition: [] });
+      keeper.apply({ redirect: [], partition: [], dns: false, loss: [] });
       keeper.prune(sidecarGone ? ['filter', 'nat'] : ['filter']);
       log.info({ why }, 'interception rules removed');
     } catch (err) {

@@ -23,6 +23,10 @@ export interface InterceptionConfig {
   excludeOutboundCidrs: Cidr[];
   /** Ports of the sidecar itself (admin, metrics): never captured inbound. */
   sidecarPorts: number[];
+  /** Redirect the pod's outbound port-53 traffic (UDP and TCP) to the DNS proxy, IPv4 (always mode). */
+  interceptDns: boolean;
+  /** The DNS proxy's port on 127.0.0.1. */
+  dnsCapturePort: number;
 }
 
 export const DEFAULT_CONFIG: InterceptionConfig = {
@@ -36,6 +40,8 @@ export const DEFAULT_CONFIG: InterceptionConfig = {
   includeOutboundCidrs: [],
   excludeOutboundCidrs: [],
   sidecarPorts: [15000, 15020],
+  interceptDns: false,
+  dnsCapturePort: 15053,
 };
 
 export const CHAINS = {
@@ -43,22 +49,56 @@ export const CHAINS = {
   inRedirect: 'FAULTLINE_IN_REDIRECT',
   output: 'FAULTLINE_OUTPUT',
   redirect: 'FAULTLINE_REDIRECT',
+  /** DNS: the pod's port-53 traffic to the DNS proxy. */
+  dns: 'FAULTLINE_DNS',
 } as const;
 
 /** The chains of on-demand kernel partitions, in the filter table (src/interception/on-demand-rules.ts). */
 export const FILTER_CHAINS = {
   input: 'FAULTLINE_PART_IN',
   output: 'FAULTLINE_PART_OUT',
+  /** packet_loss: kernel packet loss on the packets arriving (IN) and leaving (OUT). */
+  lossIn: 'FAULTLINE_LOSS_IN',
+  lossOut: 'FAULTLINE_LOSS_OUT',
 } as const;
 
+/** A jump from a built-in chain into ours, for the packets `match` selects. */
+export interface Jump {
+  table: 'nat' | 'filter';
+  from: string;
+  to: string;
+  match: string[];
+}
+
+const TCP = ['-p', 'tcp'];
 /** The jumps from the built-in chains into ours, per table. */
-export const JUMPS: { table: 'nat' | 'filter'; from: string; to: string }[] = [
-  { table: 'nat', from: 'PREROUTING', to: CHAINS.inbound },
-  { table: 'nat', from: 'OUTPUT', to: CHAINS.output },
-  { table: 'filter', from: 'INPUT', to: FILTER_CHAINS.input },
-  { table: 'filter', from: 'OUTPUT', to: FILTER_CHAINS.output },
+export const JUMPS: Jump[] = [
+  { table: 'nat', from: 'PREROUTING', to: CHAINS.inbound, match: TCP },
+  { table: 'nat', from: 'OUTPUT', to: CHAINS.output, match: TCP },
+  { table: 'nat', from: 'OUTPUT', to: CHAINS.dns, match: ['-p', 'udp', '--dport', '53'] },
+  { table: 'nat', from: 'OUTPUT', to: CHAINS.dns, match: ['-p', 'tcp', '--dport', '53'] },
+  { table: 'filter', from: 'INPUT', to: FILTER_CHAINS.input, match: TCP },
+  { table: 'filter', from: 'OUTPUT', to: FILTER_CHAINS.output, match: TCP },
+  { table: 'filter', from: 'INPUT', to: FILTER_CHAINS.lossIn, match: [] },
+  { table: 'filter', from: 'OUTPUT', to: FILTER_CHAINS.lossOut, match: [] },
 ];
-const NAT_JUMPS = JUMPS.filter((j) => j.table === 'nat');
+
+/** A jump as the arguments after `-A`/`-I`/`-D`/`-C`: `FROM [match] -j TO`. */
+export const jumpArgs = (j: Jump): string[] => [j.from, ...j.match, '-j', j.to];
+
+/**
+ * The DNS proxy's chain: the proxy's own lookups (its UID/GID) go on to the resolver; the rest
+ * of what its jumps select (port 53, UDP and TCP) goes to the proxy on 127.0.0.1.
+ */
+export function dnsRules(config: InterceptionConfig): string[][] {
+  const to = String(config.dnsCapturePort);
+  return [
+    ['-m', 'owner', '--uid-owner', String(config.proxyUid), '-j', 'RETURN'],
+    ['-m', 'owner', '--gid-owner', String(config.proxyGid), '-j', 'RETURN'],
+    ['-p', 'udp', '-j', 'REDIRECT', '--to-ports', to],
+    ['-p', 'tcp', '-j', 'REDIRECT', '--to-ports', to],
+  ];
+}
 
 /** Inbound ports never captured: the capture ports, the sidecar's own ports and the excluded ones, sorted. */
 export function neverInboundPorts(config: InterceptionConfig): number[] {
@@ -70,7 +110,7 @@ export function neverInboundPorts(config: InterceptionConfig): number[] {
  * The RETURN rules (argument vectors after `-A CHAIN`) that exempt outbound traffic: the proxy's
  * own connections (else they would loop back into it), loopback, the excluded ports and CIDRs.
  */
-export function outboundExemptions(config: InterceptionConfig, family: 4 | 6): string[][] {
+export function outboundExemptions(config: InterceptionConfig, family: 4 | 6, dns = config.interceptDns && family === 4): string[][] {
   // The whole of 127/8 is loopback; `-o lo` covers it too unless the route says otherwise.
   const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
   return [
@@ -80,6 +120,8 @@ export function outboundExemptions(config: InterceptionConfig, family: 4 | 6): s
     ['-d', loopback, '-j', 'RETURN'],
     ...config.excludeOutboundPorts.map((port) => ['-p', 'tcp', '--dport', String(port), '-j', 'RETURN']),
     ...config.excludeOutboundCidrs.filter((c) => c.family === family).map(({ cidr }) => ['-d', cidr, '-j', 'RETURN']),
+    // TCP to port 53 goes on to the DNS chain's jump, when DNS is captured.
+    ...(dns ? [['-p', 'tcp', '--dport', '53', '-j', 'RETURN']] : []),
   ];
 }
 
@@ -111,6 +153,8 @@ export function buildRules(config: InterceptionConfig, family: 4 | 6): string[][
   const include = config.includeOutboundCidrs.filter((c) => c.family === family);
   if (config.includeOutboundCidrs.length === 0) add(CHAINS.output, '-p', 'tcp', '-j', CHAINS.redirect);
   else for (const { cidr } of include) add(CHAINS.output, '-p', 'tcp', '-d', cidr, '-j', CHAINS.redirect);
+  // The DNS proxy listens on IPv4 loopback: IPv6 DNS is never redirected.
+  if (config.interceptDns && family === 4) for (const rule of dnsRules(config)) add(CHAINS.dns, ...rule);
   return rules;
 }
 
@@ -136,10 +180,15 @@ const binOf = (family: 4 | 6) => (family === 4 ? 'iptables' : 'ip6tables');
 export function applyPlan(config: InterceptionConfig, family: 4 | 6): Step[] {
   const bin = binOf(family);
   const steps: Step[] = [];
-  for (const chain of Object.values(CHAINS)) steps.push({ bin, args: ['-t', 'nat', '-N', chain], mode: 'try' }, { bin, args: ['-t', 'nat', '-F', chain], mode: 'must' });
+  const dns = config.interceptDns && family === 4;
+  for (const chain of Object.values(CHAINS)) {
+    if (chain === CHAINS.dns && !dns) continue;
+    steps.push({ bin, args: ['-t', 'nat', '-N', chain], mode: 'try' }, { bin, args: ['-t', 'nat', '-F', chain], mode: 'must' });
+  }
   for (const rule of buildRules(config, family)) steps.push({ bin, args: ['-t', 'nat', ...rule], mode: 'must' });
-  for (const { from, to } of NAT_JUMPS) {
-    const jump = [from, '-p', 'tcp', '-j', to];
+  for (const j of JUMPS) {
+    if (j.table !== 'nat' || (j.to === CHAINS.dns && !dns)) continue;
+    const jump = jumpArgs(j);
     steps.push({ bin, args: ['-t', 'nat', '-A', ...jump], mode: 'must', unless: ['-t', 'nat', '-C', ...jump] });
   }
   return steps;
@@ -153,7 +202,7 @@ export function cleanupPlan(family: 4 | 6): Step[] {
   const bin = binOf(family);
   const steps: Step[] = [];
   const chains: [string, string][] = [...Object.values(CHAINS).map((c): [string, string] => ['nat', c]), ...Object.values(FILTER_CHAINS).map((c): [string, string] => ['filter', c])];
-  for (const { table, from, to } of JUMPS) steps.push({ bin, args: ['-t', table, '-D', from, '-p', 'tcp', '-j', to], mode: 'try', repeat: true });
+  for (const j of JUMPS) steps.push({ bin, args: ['-t', j.table, '-D', ...jumpArgs(j)], mode: 'try', repeat: true });
   for (const [table, chain] of chains) steps.push({ bin, args: ['-t', table, '-F', chain], mode: 'try' });
   for (const [table, chain] of chains) steps.push({ bin, args: ['-t', table, '-X', chain], mode: 'try' });
   return steps;

@@ -1,5 +1,6 @@
 import type { Demand, Direction, PartitionSelection, Selection } from './demand.js';
-import { CHAINS, FILTER_CHAINS, JUMPS, neverInboundPorts, outboundExemptions, redirectRules, type InterceptionConfig } from './iptables.js';
+import { CHAINS, dnsRules, FILTER_CHAINS, jumpArgs, JUMPS, neverInboundPorts, outboundExemptions, redirectRules, type InterceptionConfig } from './iptables.js';
+import { lossChains } from './packet-loss-rules.js';
 import { intersectCidrs, type Cidr } from './values.js';
 
 /**
@@ -35,6 +36,9 @@ export function renderDemand(config: InterceptionConfig, demand: Demand, family:
   const inbound = demand.redirect.filter((s) => s.direction === 'inbound').flatMap(narrow);
   const outbound = demand.redirect.filter((s) => s.direction === 'outbound').flatMap(narrow);
   const partitions = demand.partition.flatMap(narrow);
+  const losses = (demand.loss ?? []).flatMap(narrow);
+  // The DNS proxy listens on IPv4 loopback: IPv6 DNS is never redirected.
+  const dns = demand.dns === true && family === 4;
   const nat = new Map<string, string[][]>();
   const filter = new Map<string, string[][]>();
   const port = (flag: string, p: number) => ['-p', 'tcp', flag, String(p), '-j', 'RETURN'];
@@ -46,9 +50,11 @@ export function renderDemand(config: InterceptionConfig, demand: Demand, family:
     nat.set(CHAINS.inRedirect, [inRedirect]);
   }
   if (outbound.length > 0) {
-    nat.set(CHAINS.output, [lease, ...outboundExemptions(config, family), ...outbound.flatMap((s) => matchArgs(s, false).map((m) => [...m, '-j', CHAINS.redirect]))]);
+    nat.set(CHAINS.output, [lease, ...outboundExemptions(config, family, dns), ...outbound.flatMap((s) => matchArgs(s, false).map((m) => [...m, '-j', CHAINS.redirect]))]);
     nat.set(CHAINS.redirect, [outRedirect]);
   }
+  if (dns) nat.set(CHAINS.dns, [lease, ...dnsRules(config)]);
+  if (losses.length > 0) for (const [chain, rules] of lossChains(config, family, losses, lease)) filter.set(chain, rules);
   if (partitions.length > 0) {
     const excludedPorts = config.excludeOutboundPorts;
     const excludedCidrs = config.excludeOutboundCidrs.filter((c) => c.family === family).map((c) => c.cidr);
@@ -88,10 +94,10 @@ export function restoreInput(next: RenderedFamily | undefined, previous: Rendere
     // Every jump we think is there is deleted, and the wanted ones inserted again: a jump someone
     // removed by hand makes the whole transaction fail (the keeper then starts afresh), and ours
     // stay first.
-    for (const j of previous?.jumps ?? []) if (j.table === table) lines.push(`-D ${j.from} -p tcp -j ${j.to}`);
+    for (const j of previous?.jumps ?? []) if (j.table === table) lines.push(`-D ${jumpArgs(j).join(' ')}`);
     for (const chain of had.keys()) if (!want.has(chain)) lines.push(`-X ${chain}`);
     for (const [chain, rules] of want) for (const rule of rules) lines.push(`-A ${chain} ${rule.join(' ')}`);
-    for (const j of next?.jumps ?? []) if (j.table === table) lines.push(`-I ${j.from} 1 -p tcp -j ${j.to}`);
+    for (const j of next?.jumps ?? []) if (j.table === table) lines.push(`-I ${[j.from, '1', ...j.match, '-j', j.to].join(' ')}`);
     lines.push('COMMIT');
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
@@ -103,7 +109,7 @@ export function describeRendered(rendered: RenderedFamily | undefined): string[]
   const bin = rendered.family === 4 ? 'iptables' : 'ip6tables';
   const lines: string[] = [];
   for (const table of ['nat', 'filter'] as const) {
-    for (const j of rendered.jumps.filter((j) => j.table === table)) lines.push(`${bin} -t ${table} -I ${j.from} 1 -p tcp -j ${j.to}`);
+    for (const j of rendered.jumps.filter((j) => j.table === table)) lines.push(`${bin} -t ${table} -I ${[j.from, '1', ...j.match, '-j', j.to].join(' ')}`);
     for (const [chain, rules] of rendered.tables[table]) for (const rule of rules) lines.push(`${bin} -t ${table} -A ${chain} ${rule.join(' ')}`);
   }
   return lines;

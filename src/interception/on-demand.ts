@@ -1,13 +1,13 @@
 import type { Logger } from '../log.js';
 import type { Sidecar } from '../sidecar.js';
-import { interceptionDemand, type DemandReport, type Direction } from './demand.js';
+import { interceptionDemand, type Capture, type DemandReport } from './demand.js';
 import type { RuleInstaller } from './helper-client.js';
 
 export interface OnDemandOptions {
   /** How long installed rules stay in force without a renewal (ms); renewed every third of it. */
   leaseMs: number;
-  /** Which capture listeners exist to redirect to. */
-  capture: Record<Direction, boolean>;
+  /** Which capture listeners (and whether the DNS proxy) exist to redirect to. */
+  capture: Capture;
   log: Logger;
   clock?: () => number;
 }
@@ -22,13 +22,18 @@ export interface OnDemandView {
   lingering: string[];
   redirect: DemandReport['redirect'];
   partition: DemandReport['partition'];
+  /** The pod's DNS goes to the DNS proxy. */
+  dns: boolean;
+  loss: NonNullable<DemandReport['loss']>;
   notes: string[];
   leaseUntil: string | null;
   changedAt: string | null;
   lastError: { at: string; message: string } | null;
 }
 
-const EMPTY_KEY = JSON.stringify({ redirect: [], partition: [] });
+const keyOf = (d: { redirect: unknown[]; partition: unknown[]; dns?: boolean | undefined; loss?: unknown[] | undefined }) =>
+  JSON.stringify({ redirect: d.redirect, partition: d.partition, dns: d.dns === true, loss: d.loss ?? [] });
+const EMPTY_KEY = keyOf({ redirect: [], partition: [] });
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
@@ -108,6 +113,8 @@ export class OnDemandInterception {
       lingering: [...this.lingering],
       redirect: this.report.redirect,
       partition: this.report.partition,
+      dns: this.report.dns === true,
+      loss: this.report.loss ?? [],
       notes: this.report.notes,
       leaseUntil: this.rules.length > 0 ? iso(this.leaseEnd) : null,
       changedAt: iso(this.changedAt),
@@ -136,7 +143,7 @@ export class OnDemandInterception {
     // The next moment the demand changes by itself: the policy's expiry, or a rule's.
     const expiries = [policy.expiresAt, ...policy.rules.map((r) => r.expiresAt)].filter((at): at is number => at !== undefined && at > now);
     this.scheduleExpiry(expiries.length > 0 ? Math.min(...expiries) : undefined, now);
-    const key = JSON.stringify({ redirect: report.redirect, partition: report.partition });
+    const key = keyOf(report);
     if (key === this.installedKey && !(renew && key !== EMPTY_KEY)) return;
     await this.install(report, key, true);
   }
@@ -146,7 +153,7 @@ export class OnDemandInterception {
     const action = key === EMPTY_KEY ? 'remove' : before === EMPTY_KEY || before === undefined ? 'install' : 'update';
     const metrics = this.sidecar.metrics;
     try {
-      const installed = await this.installer.apply({ redirect: report.redirect, partition: report.partition });
+      const installed = await this.installer.apply({ redirect: report.redirect, partition: report.partition, dns: report.dns === true, loss: report.loss ?? [] });
       this.installedKey = key;
       this.record(installed);
       const { rules } = installed;

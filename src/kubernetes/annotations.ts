@@ -11,6 +11,8 @@ export const ANNOTATIONS = {
   includeOutboundCidrs: 'faultline.dev/include-outbound-cidrs',
   excludeOutboundCidrs: 'faultline.dev/exclude-outbound-cidrs',
   interception: 'faultline.dev/interception',
+  /** "true": `faultline iptables --intercept-dns`, the pod's DNS through the sidecar's DNS proxy (always mode). */
+  interceptDns: 'faultline.dev/intercept-dns',
   /** "true": run the sidecar as a Kubernetes native sidecar (an init container that keeps running). */
   nativeSidecar: 'faultline.dev/native-sidecar',
   /** Written by the injector: what it injected, so that injecting again changes nothing. */
@@ -39,6 +41,8 @@ export interface InjectionSettings {
    */
   interception: Interception;
   nativeSidecar: boolean;
+  /** The init container also redirects the pod's port-53 traffic to the DNS proxy (15053). */
+  interceptDns: boolean;
 }
 
 export const INTERCEPTION_MODES = ['always', 'on-demand', 'none'] as const;
@@ -94,6 +98,8 @@ export function readSettings(annotations: Strings): InjectionSettings {
   if (!INTERCEPTION_MODES.includes(interception)) throw new AnnotationError(ANNOTATIONS.interception, interception, 'must be "always", "on-demand" or "none"');
   const native = get(ANNOTATIONS.nativeSidecar) ?? 'false';
   if (native !== 'true' && native !== 'false') throw new AnnotationError(ANNOTATIONS.nativeSidecar, native, 'must be "true" or "false"');
+  const interceptDns = get(ANNOTATIONS.interceptDns) ?? 'false';
+  if (interceptDns !== 'true' && interceptDns !== 'false') throw new AnnotationError(ANNOTATIONS.interceptDns, interceptDns, 'must be "true" or "false"');
   const include = get(ANNOTATIONS.includeInboundPorts);
   return {
     policy,
@@ -104,5 +110,6 @@ export function readSettings(annotations: Strings): InjectionSettings {
     excludeOutboundCidrs: cidrs(ANNOTATIONS.excludeOutboundCidrs),
     interception,
     nativeSidecar: native === 'true',
+    interceptDns: interceptDns === 'true',
   };
 }

@@ -55,6 +55,7 @@ function captureFlags(settings: InjectionSettings): string[] {
  */
 export function initContainer(settings: InjectionSettings, options: InjectOptions): Container {
   const args = ['iptables', '--proxy-uid', String(PROXY_UID), '--inbound-capture-port', String(INBOUND_CAPTURE_PORT), '--outbound-capture-port', String(OUTBOUND_CAPTURE_PORT), ...captureFlags(settings)];
+  if (settings.interceptDns) args.push('--intercept-dns');
   return {
     name: INIT_NAME,
     image: options.image,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FaultType, StreamDirection } from '../faults/index.js';
 import { loadPolicy, type LoadOptions } from './load.js';
-import { compileMatch, compileRequestMatch, isRequestMatch, type Matcher, type RequestMatcher } from './match.js';
+import { compileDnsMatch, compileMatch, compileRequestMatch, isRequestMatch, type DnsMatcher, type Matcher, type RequestMatcher } from './match.js';
 import { API_VERSION, KIND, type ListenerSpec, type PolicyDocument } from './schema.js';
 
 /** One fault of one rule, ready to apply. `key` changes whenever anything about it changes. */
@@ -35,6 +35,8 @@ export interface CompiledRule {
   readonly allowHeaderOverrides: boolean;
   /** Epoch ms after which this rule no longer applies. */
   readonly expiresAt: number | undefined;
+  /** Set on DNS rules (`match.dns`): the questions their faults act on, per query. */
+  readonly dns?: DnsMatcher | undefined;
 }
 
 /**
@@ -77,7 +79,7 @@ export function compilePolicy(text: string, source: string, options?: LoadOption
         ruleExpiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),
       });
     });
-    const { sni, ...l4 } = rule.match;
+    const { sni, dns, ...l4 } = rule.match;
     return Object.freeze({
       name: rule.name,
       scope: rule.scope,
@@ -88,6 +90,7 @@ export function compilePolicy(text: string, source: string, options?: LoadOption
       sni: sni !== undefined,
       allowHeaderOverrides: rule.allowHeaderOverrides === true,
       expiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),
+      dns: dns === undefined ? undefined : compileDnsMatch(dns),
     });
   });
   return Object.freeze({

@@ -1,8 +1,10 @@
+import { isIP } from 'node:net';
 import { PolicyError } from '../errors.js';
 import { faultRegistry, type FaultType } from '../faults/index.js';
 import { expandScenarios } from '../scenarios/expand.js';
+import { checkPacketLayers, type PacketLayerOptions } from './packet-layers.js';
 import { parseRequired, reportZod, type Path, type Report } from './positions.js';
-import { COMMON_FAULT_KEYS, commonFaultSchema, policySchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
+import { COMMON_FAULT_KEYS, commonFaultSchema, parseAddress, policySchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
 
 /** A fault entry after validation: the common fields and the type's own options, apart. */
 export interface ValidatedFault {
@@ -17,7 +19,7 @@ export interface ValidatedPolicy {
   faults: ValidatedFault[][];
 }
 
-export interface LoadOptions {
+export interface LoadOptions extends PacketLayerOptions {
   /** Listener names defined elsewhere (the runtime layer) that rules may refer to. */
   knownListeners?: readonly string[];
 }
@@ -32,7 +34,7 @@ export function loadPolicy(text: string, file: string, options: LoadOptions = {}
   const fail = (): never => {
     throw new PolicyError(file, positioned.sorted());
   };
-  const expansion = expandScenarios(positioned.raw, positioned.report);
+  const expansion = expandScenarios(positioned.raw, positioned.report, options);
   const raw = expansion.doc;
   const at: Report = (path, message, key) => {
     const mapped = expansion.remap(path);
@@ -55,7 +57,7 @@ export function loadPolicy(text: string, file: string, options: LoadOptions = {}
       });
     });
   }
-  checkReferences(raw as Loose, at, options.knownListeners ?? []);
+  checkReferences(raw as Loose, at, options.knownListeners ?? [], options);
   if (positioned.problems.length > 0 || !parsed.success) fail();
   return { doc: (parsed as { data: PolicyDocument }).data, faults };
 }
@@ -85,20 +87,22 @@ function validateFault(entry: unknown, path: Path, at: Report): ValidatedFault |
   const c = common.data;
   if (type.defaultStream === null && c.stream !== undefined) at([...path, 'stream'], `does not apply to ${typeName} faults`);
   if (!type.timeBounds && (c.after > 0 || c.for !== undefined)) {
-    at([...path, c.for !== undefined ? 'for' : 'after'], `${typeName} acts when a connection opens, so after/for do not apply`);
+    const why = type.kernel ? 'acts in the kernel on every packet of its rule' : 'acts when a connection opens';
+    at([...path, c.for !== undefined ? 'for' : 'after'], `${typeName} ${why}, so after/for do not apply`);
   }
+  if (type.kernel && c.firstConnections !== undefined) at([...path, 'firstConnections'], `${typeName} acts in the kernel on every packet of its rule, so firstConnections does not apply`);
   return { type, common: c, options: options.data as object };
 }
 
 /** The document before (or despite) schema validation: cross-field checks run on it too. */
 interface Loose {
   spec?: {
-    listeners?: { name?: unknown; listen?: unknown }[];
+    listeners?: { name?: unknown; listen?: unknown; upstream?: unknown; protocol?: unknown; idleTimeout?: unknown }[];
     rules?: { name?: unknown; match?: Record<string, unknown>; faults?: unknown; allowHeaderOverrides?: unknown }[];
   };
 }
 
-function checkReferences(doc: Loose, at: Report, knownListeners: readonly string[]): void {
+function checkReferences(doc: Loose, at: Report, knownListeners: readonly string[], options: PacketLayerOptions): void {
   const rules = Array.isArray(doc?.spec?.rules) ? doc.spec.rules : [];
   const listeners = Array.isArray(doc?.spec?.listeners) ? doc.spec.listeners : [];
   const seen = new Map<unknown, number>();
@@ -112,6 +116,8 @@ function checkReferences(doc: Loose, at: Report, knownListeners: readonly string
       at(['spec', 'rules', i, 'match', 'listener'], `no listener named "${listener}" in spec.listeners`);
     }
     checkLayers(rule, match, ['spec', 'rules', i], at);
+    const protocol = listeners.find((l) => l?.name === listener)?.protocol;
+    checkPacketLayers(rule, match, typeof listener === 'string' && listeners.some((l) => l?.name === listener) ? String(protocol ?? 'tcp') : undefined, ['spec', 'rules', i], at, options);
   });
   const names = new Map<string, number>();
   const addresses = new Map<string, number>();
@@ -123,6 +129,9 @@ function checkReferences(doc: Loose, at: Report, knownListeners: readonly string
       at(['spec', 'listeners', i, 'listen'], `${listener.listen} is already used by listener ${addresses.get(listener.listen)}`);
     }
     addresses.set(listener.listen, i);
+    if (listener.idleTimeout !== undefined && listener.protocol !== 'udp') at(['spec', 'listeners', i, 'idleTimeout'], 'idleTimeout applies to protocol: udp listeners');
+    const upstream = typeof listener.upstream === 'string' ? parseAddress(listener.upstream) : undefined;
+    if (listener.protocol === 'dns' && upstream && isIP(upstream.host) === 0) at(['spec', 'listeners', i, 'upstream'], "a DNS listener forwards to a resolver's IP:PORT (a name would need a resolver to find it)");
   });
 }
 
@@ -162,7 +171,7 @@ function checkLayers(rule: { faults?: unknown; allowHeaderOverrides?: unknown },
       at(where, `${type.type} acts on requests: the rule needs an L7 match (match.protocol: ${type.layer === 'ws' ? 'ws' : 'http or grpc'}, or match.http / match.grpc)`);
     } else if (type.layer === 'ws' && protocol !== 'ws') {
       at(where, `${type.type} acts on WebSocket messages: the rule needs match.protocol: ws`);
-    } else if (l7 && !type.layer && !type.request) {
+    } else if (l7 && !type.layer && !type.request && !type.dns && !type.kernel) {
       at(where, `${type.type} is a connection fault: put it in a rule without protocol/http/grpc (L7 rules take http_*, ws_* and rate_limit)`);
     }
   });

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import type { DnsQuestion } from '../faults/types.js';
 import type { MatchSpec } from './schema.js';
 
 /** What rules match on: known when a connection is accepted, before any byte is read. */
@@ -94,6 +95,16 @@ export function compileMatch(spec: MatchSpec): Matcher {
     checks.push((m) => m.sni !== undefined && glob.test(m.sni));
   }
   return (meta) => checks.every((check) => check(meta));
+}
+
+/** The DNS part of a rule's match: which questions its faults act on. */
+export type DnsMatcher = (question: DnsQuestion) => boolean;
+
+/** `match.dns`: a name glob (case-insensitive, trailing dot ignored) and a record type must match; omitted = any. */
+export function compileDnsMatch(spec: NonNullable<MatchSpec['dns']>): DnsMatcher {
+  const names = spec.names?.map((n) => compileGlob(n.toLowerCase().replace(/\.$/, '')));
+  const types = spec.types?.length ? new Set<string>(spec.types) : undefined;
+  return (q) => (names === undefined || names.length === 0 || names.some((g) => g.test(q.name))) && (types === undefined || types.has(q.type));
 }
 
 /** Whether a rule looks at requests: a protocol other than tcp, or an http/grpc match. */

@@ -42,6 +42,19 @@ const listener = z.strictObject({
   upstream: hostPort,
   /** How rules see this listener's traffic; explicit listeners are usually the app's way out. */
   direction: z.enum(['inbound', 'outbound']).default('outbound'),
+  // DNS, UDP: what the listener carries (src/udp/, src/dns/); tcp is the byte pipe of src/proxy/.
+  protocol: z.enum(['tcp', 'udp', 'dns']).default('tcp'),
+  /** udp: a client address silent this long loses its flow (and its upstream socket). */
+  idleTimeout: duration.optional(),
+});
+
+/** DNS record types a rule may name (dns-packet's names). */
+export const DNS_TYPES = ['A', 'AAAA', 'ANY', 'CAA', 'CNAME', 'DNSKEY', 'DS', 'HTTPS', 'MX', 'NAPTR', 'NS', 'PTR', 'SOA', 'SRV', 'SSHFP', 'SVCB', 'TLSA', 'TXT'] as const;
+
+/** `match.dns`: query names (globs, case-insensitive, no trailing dot) and record types; omitted = any. */
+const dnsMatch = z.strictObject({
+  names: z.array(z.string().regex(/^[A-Za-z0-9*?_][A-Za-z0-9.*?_-]*\.?$/, 'expected a DNS name or a glob such as "*.payments.svc.cluster.local"')).max(256).optional(),
+  types: z.array(z.enum(DNS_TYPES, { message: `expected a record type: ${DNS_TYPES.join(', ')}` })).optional(),
 });
 
 const match = z.strictObject({
@@ -60,6 +73,8 @@ const match = z.strictObject({
     })
     .optional(),
   grpc: z.strictObject({ methods: z.array(z.string()).optional() }).optional(),
+  // DNS: a rule with `dns` acts per DNS query (src/dns/), on the questions it matches.
+  dns: dnsMatch.optional(),
 });
 
 const faultEntry = z.looseObject({ type: z.string({ message: 'every fault needs a type' }) });

@@ -28,14 +28,17 @@ function isL7(match: Loose): boolean {
  * `probability: 0` to leave that fault out); an entry of another type is added after them.
  * `sources[i]` is the index of the rule's entry merged into fault i, or -1 for none.
  */
-export function mergeFaults(scenario: Scenario, own: readonly unknown[]): { faults: Loose[]; sources: number[] } {
+export function mergeFaults(scenario: Scenario, own: readonly unknown[], kernel = false): { faults: Loose[]; sources: number[] } {
   const used = new Set<number>();
   const faults: Loose[] = [];
   const sources: number[] = [];
-  for (const base of scenario.faults) {
-    const j = own.findIndex((entry, index) => !used.has(index) && (entry as Loose | null)?.type === base.type);
+  for (const written of scenario.faults) {
+    const replaced = kernel ? scenario.kernel?.[written.type as string] : undefined;
+    const base = replaced ?? written;
+    const j = own.findIndex((entry, index) => !used.has(index) && [written.type, base.type].includes((entry as Loose | null)?.type));
     if (j >= 0) used.add(j);
-    faults.push({ ...structuredClone(base), ...(j >= 0 ? (own[j] as Loose) : {}) });
+    // An override of the replaced type (loss) changes its replacement's fields, keeping its type.
+    faults.push({ ...structuredClone(base), ...(j >= 0 ? (own[j] as Loose) : {}), type: base.type });
     sources.push(j);
   }
   own.forEach((entry, j) => {
@@ -60,7 +63,7 @@ function mismatch(scenario: Scenario, match: Loose): string | undefined {
  * An unknown scenario name, or one whose layer does not fit the rule's match, is reported at the
  * `scenario` key and that rule's faults are left as written.
  */
-export function expandScenarios(input: unknown, report: Report): ScenarioExpansion {
+export function expandScenarios(input: unknown, report: Report, options: { kernelFaults?: boolean | undefined } = {}): ScenarioExpansion {
   const rules = (input as { spec?: { rules?: unknown } } | null)?.spec?.rules;
   const sources = new Map<number, { scenario: string; sources: number[] }>();
   const broken = new Set<number>();
@@ -79,7 +82,8 @@ export function expandScenarios(input: unknown, report: Report): ScenarioExpansi
     }
     const own = rule.faults === undefined ? [] : Array.isArray(rule.faults) ? rule.faults : undefined;
     if (!own) return; // not a list: the schema says so, at its place
-    const merged = mergeFaults(scenario, own);
+    // Kernel replacements only where they can act: on-demand sidecars, captured traffic.
+    const merged = mergeFaults(scenario, own, options.kernelFaults === true && match.listener === undefined);
     rule.faults = merged.faults;
     if (scenario.layer === 'http' && !isL7(match)) rule.match = { ...match, protocol: 'http' };
     sources.set(r, { scenario: scenario.name, sources: merged.sources });

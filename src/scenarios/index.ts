@@ -13,6 +13,12 @@ export interface Scenario {
    */
   readonly layer: 'connection' | 'http';
   readonly faults: readonly Readonly<Record<string, unknown>>[];
+  /**
+   * Per fault type of `faults`, what replaces it where the sidecar installs kernel faults
+   * (on-demand interception) and the rule matches captured traffic (no listener): real packet
+   * loss instead of emulated stalls. Overrides written for the replaced type apply to it.
+   */
+  readonly kernel?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
 
 const networkDegradation: Scenario = {
@@ -24,6 +30,7 @@ const networkDegradation: Scenario = {
     { type: 'loss', probability: 0.05, retransmitDelay: '200ms' },
     { type: 'bandwidth', rate: '100KiB/s' },
   ],
+  kernel: { loss: { type: 'packet_loss', probability: 0.05 } },
 };
 
 const serviceInstability: Scenario = {

@@ -10,7 +10,7 @@ const demandOf = (rules: string, capture = both, listeners: string[] = []) => in
 t.test('no active fault, no demand; explicit listeners never count', async (t) => {
   const rules = `    - name: any
       faults: [{type: latency, latency: 10ms}]`;
-  t.same(interceptionDemand(policy(rules), false, both), { redirect: [], partition: [], notes: [] }, 'faults off (enabled: false, expired, kill switch): nothing at all');
+  t.same(interceptionDemand(policy(rules), false, both), { redirect: [], partition: [], dns: false, loss: [], notes: [] }, 'faults off (enabled: false, expired, kill switch): nothing at all');
   t.same(demandOf(rules).redirect, [{ direction: 'inbound' }, { direction: 'outbound' }], 'a rule that matches everything captures both directions');
   const explicit = demandOf(
     `    - name: redis
@@ -19,7 +19,7 @@ t.test('no active fault, no demand; explicit listeners never count', async (t) =
     both,
     ['{name: redis, listen: "127.0.0.1:16379", upstream: "127.0.0.1:6379"}'],
   );
-  t.same(explicit, { redirect: [], partition: [], notes: [] }, 'a rule of an explicit listener needs no interception');
+  t.same(explicit, { redirect: [], partition: [], dns: false, loss: [], notes: [] }, 'a rule of an explicit listener needs no interception');
 });
 
 t.test('a rule past its own expiresAt needs nothing; one before it does', async (t) => {

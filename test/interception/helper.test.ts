@@ -56,7 +56,7 @@ t.test('the helper validates every message whole before anything runs', async (t
 t.test('the sidecar passes its validated flags to the helper, which knows every one of them', async (t) => {
   const flags = {
     inboundPorts: '8080', excludeInboundPorts: '22', excludeOutboundPorts: '5432', includeOutboundCidrs: '10.0.0.0/8', excludeOutboundCidrs: '10.96.0.0/12',
-    proxyUid: '1337', proxyGid: '1338', ipv6: 'off', inboundCapturePort: '15106', outboundCapturePort: '15101', sidecarPorts: '15000,15020,15100',
+    proxyUid: '1337', proxyGid: '1338', ipv6: 'off', inboundCapturePort: '15106', outboundCapturePort: '15101', sidecarPorts: '15000,15020,15100', dnsCapturePort: '15153',
   };
   const args = flagsToArgs(flags);
   t.same(args.filter((a) => a.startsWith('--')).map((a) => a.slice(2)), HELPER_OPTIONS.filter((o) => o !== 'lease-ms'), 'the same options, in the same order');

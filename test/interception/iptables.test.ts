@@ -32,7 +32,10 @@ t.test('the plans: what apply and cleanup run, printed as shell lines', async (t
   const cleanup = describePlan(cleanupPlan(4));
   t.equal(cleanup[0], 'while iptables -t nat -D PREROUTING -p tcp -j FAULTLINE_INBOUND 2>/dev/null; do :; done');
   t.ok(cleanup.includes('iptables -t nat -X FAULTLINE_REDIRECT 2>/dev/null || true'), 'our nat chains are deleted');
-  t.equal(cleanup.at(-1), 'iptables -t filter -X FAULTLINE_PART_OUT 2>/dev/null || true', 'and the filter chains of on-demand partitions too');
+  t.ok(cleanup.includes('iptables -t filter -X FAULTLINE_PART_OUT 2>/dev/null || true'), 'and the filter chains of on-demand partitions too');
+  t.equal(cleanup.at(-1), 'iptables -t filter -X FAULTLINE_LOSS_OUT 2>/dev/null || true', 'and of packet loss');
+  t.ok(cleanup.includes('iptables -t nat -X FAULTLINE_DNS 2>/dev/null || true'), 'and the DNS chain');
+  t.ok(cleanup.includes('while iptables -t nat -D OUTPUT -p udp --dport 53 -j FAULTLINE_DNS 2>/dev/null; do :; done'), 'with its jumps');
 });
 
 t.test('values are validated before they reach iptables', async (t) => {

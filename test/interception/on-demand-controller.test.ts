@@ -56,7 +56,7 @@ t.test('follows the policy: installs what a fault needs, removes it when it stop
 
   h.write(SLOW);
   t.ok(await waitFor(() => h.installer.applied.length === 1), 'a file reload installs');
-  t.same(h.installer.applied[0], { redirect: [{ direction: 'outbound', ports: [6379] }], partition: [] });
+  t.same(h.installer.applied[0], { redirect: [{ direction: 'outbound', ports: [6379] }], partition: [], dns: false, loss: [] });
   t.match(h.controller.view(), { installed: true, rules: [/6379/], changedAt: String, leaseUntil: String });
   t.equal(await h.metric('interceptionChanges', 'install'), 1);
   t.equal(await h.metric('interceptionRules'), 1);
@@ -73,7 +73,7 @@ t.test('follows the policy: installs what a fault needs, removes it when it stop
   h.sidecar.engine.killSwitch = true;
   h.sidecar.refreshAll();
   await h.sidecar.settled();
-  t.same(h.installer.applied.at(-1), { redirect: [], partition: [] }, 'the kill switch removes everything');
+  t.same(h.installer.applied.at(-1), { redirect: [], partition: [], dns: false, loss: [] }, 'the kill switch removes everything');
   t.same(h.installer.prunes, [true], 'and, with no redirected connection open, the nat hooks too');
   t.match(h.controller.view(), { installed: false, rules: [], lingering: [] });
   t.equal(await h.metric('interceptionChanges', 'remove'), 1);
@@ -137,7 +137,7 @@ t.test('stop removes the rules, close prunes; notes for a missing capture listen
   t.match(h.controller.view().notes, [/no inbound capture listener/]);
   t.same(h.installer.applied.at(-1)?.redirect, [{ direction: 'outbound', ports: [6379] }], 'only outbound is redirected');
   await h.controller.stop();
-  t.same(h.installer.applied.at(-1), { redirect: [], partition: [] });
+  t.same(h.installer.applied.at(-1), { redirect: [], partition: [], dns: false, loss: [] });
   await h.controller.close();
   t.same(h.installer.prunes.at(-1), true);
   const count = h.installer.applied.length;

@@ -20,6 +20,7 @@ t.test('defaults and every SPEC annotation, normalized', async (t) => {
     excludeOutboundCidrs: [],
     interception: 'always',
     nativeSidecar: false,
+    interceptDns: false,
   });
   const settings = readSettings({
     [ANNOTATIONS.policy]: 'checkout.faults-v2',
@@ -30,7 +31,10 @@ t.test('defaults and every SPEC annotation, normalized', async (t) => {
     [ANNOTATIONS.excludeOutboundCidrs]: '10.96.0.0/12, 169.254.169.254',
     [ANNOTATIONS.interception]: 'on-demand',
     [ANNOTATIONS.nativeSidecar]: 'true',
+    [ANNOTATIONS.interceptDns]: 'true',
   });
+  t.equal(settings.interceptDns, true, 'intercept-dns: "true"');
+  t.throws(() => readSettings({ [ANNOTATIONS.interceptDns]: 'yes' }), { code: 'FL_ERR_ANNOTATION', message: /faultline\.dev\/intercept-dns: "yes" must be "true" or "false"/ });
   t.equal(settings.policy, 'checkout.faults-v2');
   t.same(settings.includeInboundPorts, [8080, 9090]);
   t.same(settings.excludeInboundPorts, [22]);

@@ -25,6 +25,7 @@ export function register(program: Command): void {
     .option('--inbound-capture-port <port>', 'where inbound traffic is redirected', '15006')
     .option('--outbound-capture-port <port>', 'where outbound traffic is redirected', '15001')
     .option('--sidecar-ports <ports>', "the sidecar's own ports (admin, metrics), never captured inbound", '15000,15020')
+    .option('--intercept-dns', "also redirect the pod's outbound DNS (port 53, UDP and TCP, IPv4) to the sidecar's DNS proxy on 127.0.0.1:15053")
     .action((flags: IptablesFlags) => {
       // Validate every value first, also for --cleanup, so that a typo never half-applies.
       const config = configFromFlags(flags);

@@ -16,7 +16,10 @@ answer one request, the first listed wins.`;
 /** One scenario as `faultline scenarios` prints it: what it is and exactly what it expands to. */
 export function describeScenario(scenario: Scenario): string {
   const faults = scenario.faults.map((f) => `    - ${stringify(f, { collectionStyle: 'flow' }).trim()}`);
-  return [`${scenario.name}`, `  ${scenario.summary}`, `  ${LAYERS[scenario.layer]}`, '  faults:', ...faults].join('\n');
+  // Kernel replacements: what an on-demand sidecar puts instead, for captured traffic.
+  const kernel = Object.entries(scenario.kernel ?? {}).map(([type, f]) => `    - ${type} → ${stringify(f, { collectionStyle: 'flow' }).trim()}`);
+  const replaced = kernel.length ? ['  with on-demand interception, for rules without a listener:', ...kernel] : [];
+  return [`${scenario.name}`, `  ${scenario.summary}`, `  ${LAYERS[scenario.layer]}`, '  faults:', ...faults, ...replaced].join('\n');
 }
 
 /** `faultline scenarios [NAME]`: the named scenarios and what each expands to. */

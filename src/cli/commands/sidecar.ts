@@ -27,6 +27,9 @@ export interface SidecarFlags extends Partial<InterceptionFlags> {
   /** `always` (the init container's rules, or none) or `on-demand` (the sidecar's own, while faults need them). */
   interception?: string;
   interceptionLease?: string;
+  /** The transparent DNS proxy's port on 127.0.0.1 (UDP and TCP); see startDnsProxy. */
+  dnsPort?: string;
+  dnsUpstream?: string;
 }
 
 /** On-demand interception's start: its helper runs, and this process has dropped to the proxy's UID. */
@@ -88,6 +91,7 @@ async function prepareOnDemand(flags: SidecarFlags): Promise<OnDemandStart> {
     inboundCapturePort: flags.inboundPort ?? '15006',
     outboundCapturePort: flags.outboundPort ?? '15001',
     sidecarPorts: [...new Set([15000, 15020, ...own.filter((p) => p !== 0)])].join(','),
+    dnsCapturePort: flags.dnsPort ?? String(DEFAULT_DNS_PORT),
   };
   const config = configFromFlags(interception);
   if (process.getuid?.() !== 0) {
@@ -107,7 +111,8 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   if (mode !== 'always' && mode !== 'on-demand') throw new UsageError(`--interception: "${mode}" must be always or on-demand`);
   const onDemand = mode === 'on-demand' ? await prepareOnDemand(flags) : undefined;
   const drainTimeoutMs = Number(flags.drainTimeout);
-  const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs });
+  // Kernel faults (packet_loss) need the root helper: only on-demand sidecars take them.
+  const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs, kernelFaults: onDemand !== undefined });
   // Ready once the policy is loaded and every listener and API is bound.
   let bound = false;
   const metricsServer = createMetricsServer(sidecar.metrics, () => bound && sidecar.ready);
@@ -156,7 +161,7 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
 
 /** Starts following the policy with on-demand rules, once every listener is bound. */
 async function startOnDemand(sidecar: Sidecar, { helper, leaseMs }: OnDemandStart, flags: SidecarFlags): Promise<OnDemandInterception> {
-  const capture = { inbound: flags.inboundPort !== undefined, outbound: flags.outboundPort !== undefined };
+  const capture = { inbound: flags.inboundPort !== undefined, outbound: flags.outboundPort !== undefined, dns: sidecar.transparentDns !== undefined };
   const controller = new OnDemandInterception(sidecar, helper, { leaseMs, capture, log: logger.child({ component: 'interception' }) });
   sidecar.interception = controller;
   await controller.start();
@@ -175,6 +180,31 @@ async function startListeners(sidecar: Sidecar, flags: SidecarFlags): Promise<vo
       { inbound: port(flags.inboundPort, '--inbound-port'), outbound: port(flags.outboundPort, '--outbound-port') },
       getOriginalDestination,
     );
+  }
+  await startDnsProxy(sidecar, flags);
+}
+
+/** The transparent DNS proxy's default port (Istio's). */
+export const DEFAULT_DNS_PORT = 15053;
+
+/**
+ * The transparent DNS proxy on 127.0.0.1 (where iptables' REDIRECT delivers the pod's port-53
+ * traffic), forwarding to --dns-upstream or the pod's resolver. It runs when --dns-port is
+ * given, and by default (on 15053) with capture listeners or on-demand interception; the
+ * default one is best effort, like the admin API's: a taken port is logged, not fatal.
+ */
+async function startDnsProxy(sidecar: Sidecar, flags: SidecarFlags): Promise<void> {
+  const transparent = flags.inboundPort !== undefined || flags.outboundPort !== undefined || flags.interception === 'on-demand';
+  if (flags.dnsPort === undefined && !transparent) return;
+  const { parseDnsUpstream, systemResolver } = await import('../../dns/resolv.js');
+  // Port 0 picks a free port, as in every HOST:PORT.
+  const port = flags.dnsPort === undefined ? DEFAULT_DNS_PORT : parseHostPort(`127.0.0.1:${flags.dnsPort}`, '--dns-port').port;
+  try {
+    const upstream = flags.dnsUpstream === undefined ? systemResolver() : parseDnsUpstream(flags.dnsUpstream);
+    await sidecar.addDnsProxy('127.0.0.1', port, upstream);
+  } catch (err) {
+    if (flags.dnsPort !== undefined || flags.dnsUpstream !== undefined) throw err;
+    logger.error({ component: 'dns', port, cause: (err as Error).message }, 'DNS proxy not started (give --dns-port and --dns-upstream to make it required)');
   }
 }
 
@@ -200,7 +230,9 @@ export function register(program: Command): void {
     .option('--inbound-port <port>', 'transparent inbound capture listener (15006 in a pod)')
     .option('--outbound-port <port>', 'transparent outbound capture listener (15001 in a pod)')
     .option('--interception <mode>', 'always: the init container redirects; on-demand: the sidecar installs redirect rules only while a fault needs them (starts as root)', 'always')
-    .option('--interception-lease <duration>', 'on-demand: rules go inert this long after the sidecar stops renewing them (default 10s)');
+    .option('--interception-lease <duration>', 'on-demand: rules go inert this long after the sidecar stops renewing them (default 10s)')
+    .option('--dns-port <port>', `transparent DNS proxy on 127.0.0.1, UDP and TCP (default ${DEFAULT_DNS_PORT} with capture listeners or on-demand interception)`)
+    .option('--dns-upstream <ip:port>', "where the DNS proxy forwards (default: the first nameserver of /etc/resolv.conf)");
   interceptionOptions(command).action(async (flags: SidecarFlags, cmd: Command) => {
     refuseStrayOptions(cmd, flags);
     await runSidecar(flags);

@@ -1,0 +1,83 @@
+import t from 'tap';
+import { canUseNetns, echoProbe, nsExec, nsSpawn } from '../helpers/netns.js';
+import { fast, podFixture, until } from '../helpers/on-demand.js';
+import { withinBinomial } from '../helpers/udp.js';
+
+const skip = canUseNetns();
+
+/** A TCP sink (reads and discards) on 9092, a source (sends 1 MB) on 9093 and a UDP echo on 9091, in the remote namespace. */
+const SERVERS = `
+const net = require('net'), dgram = require('dgram');
+net.createServer((s) => { s.on('error', () => {}); s.resume(); s.on('end', () => s.end()); }).listen(9092, '10.202.0.2');
+net.createServer((s) => { s.on('error', () => {}); s.resume(); s.end(Buffer.alloc(1000000)); }).listen(9093, '10.202.0.2');
+const u = dgram.createSocket('udp4'); u.on('message', (m, r) => u.send(m, r.port, r.address)); u.bind(9091, '10.202.0.2');`;
+
+/** Run in the pod: send `amount` bytes over TCP to the sink, read 1 MB from the source, or send `amount` UDP datagrams to the echo. */
+const CLIENT = (mode: 'upload' | 'download' | 'udp', amount: number) => `
+const net = require('net'), dgram = require('dgram');
+const started = Date.now();
+if ('${mode}' !== 'udp') {
+  const s = '${mode}' === 'upload' ? net.connect(9092, '10.202.0.2', () => s.end(Buffer.alloc(${amount}))) : net.connect(9093, '10.202.0.2');
+  s.resume();
+  s.setTimeout(60000, () => { console.log(JSON.stringify({ error: 'timeout' })); process.exit(0); });
+  s.on('close', () => { console.log(JSON.stringify({ ms: Date.now() - started })); process.exit(0); });
+  s.on('error', (e) => { console.log(JSON.stringify({ error: e.code })); process.exit(0); });
+} else {
+  const u = dgram.createSocket('udp4');
+  let echoed = 0, seq = 0;
+  u.on('message', () => echoed++);
+  const tick = () => {
+    for (let i = 0; i < 20 && seq < ${amount}; i++, seq++) u.send(Buffer.alloc(64), 9091, '10.202.0.2');
+    if (seq < ${amount}) return setTimeout(tick, 1);
+    setTimeout(() => { console.log(JSON.stringify({ sent: seq, echoed })); process.exit(0); }, 500);
+  };
+  tick();
+}`;
+
+/** TCP segments a namespace's kernel retransmitted so far (absolute, no nstat history file involved). */
+const retransmissions = (ns: string) => Number(/TcpRetransSegs\s+(\d+)/.exec(nsExec(ns, ['nstat', '-asz', 'TcpRetransSegs']))?.[1] ?? NaN);
+
+t.test('packet_loss 20%: netfilter drops exactly the matched peers\' packets, TCP retransmits, UDP loses; removed with the rule', { skip }, async (t) => {
+  const f = podFixture(t);
+  nsSpawn(t, f.remote, [process.execPath, '-e', SERVERS]);
+  f.write(undefined);
+  await f.start(t);
+  const run = (mode: 'upload' | 'download' | 'udp', amount: number) => JSON.parse(f.inPod([process.execPath, '-e', CLIENT(mode, amount)]).trim()) as Record<string, number>;
+
+  const base = retransmissions(f.remote);
+  t.match(run('download', 0), { ms: Number }, 'without loss, the pod reads 1 MB from the remote');
+  const baseline = retransmissions(f.remote) - base;
+  t.ok(baseline < 20, `and the remote's TCP retransmits next to nothing (${baseline} segments)`);
+  t.match(run('udp', 1000), { sent: 1000, echoed: 1000 }, 'every UDP datagram is echoed');
+
+  f.write(`    - name: lossy
+      match: {direction: outbound, destinations: ["10.202.0.2/32"], ports: [9091, 9092, 9093]}
+      faults: [{type: packet_loss, probability: 0.2}]`);
+  t.ok(await until(() => /FAULTLINE_LOSS_OUT/.test(f.filter())), 'the rule installs loss rules');
+  const filter = f.filter();
+  t.match(filter, /^-A FAULTLINE_LOSS_OUT -p tcp -m conntrack --ctorigdst 10\.202\.0\.2 --ctorigdstport 9092 --ctdir ORIGINAL -m statistic --mode random --probability 0\.2\d* -j DROP$/m, 'outgoing: the pod\'s packets to that peer and port, by netfilter\'s statistic match');
+  t.match(filter, /^-A FAULTLINE_LOSS_IN -p udp -m conntrack --ctorigdst 10\.202\.0\.2 --ctorigdstport 9091 --ctdir REPLY -m statistic/m, 'incoming: the replies (stream both)');
+  t.match(filter, /^-A FAULTLINE_LOSS_IN -i lo -j RETURN$/m, 'loopback is never touched');
+  t.notMatch(f.nat(), /FAULTLINE/, 'packet_loss alone needs no redirect through the sidecar');
+  t.match(f.admin('GET', '/policy').json?.interception, { loss: [{ direction: 'outbound', destination: '10.202.0.2/32', ports: [9091, 9092, 9093], probability: 0.2, streams: ['upstream', 'downstream'] }] });
+
+  const before = retransmissions(f.remote);
+  const lossy = run('download', 0);
+  const retrans = retransmissions(f.remote) - before;
+  t.match(lossy, { ms: Number }, `1 MB still arrives, in ${lossy.ms} ms`);
+  t.ok(retrans > 50 + baseline * 5, `the remote's TCP really retransmits what the pod's kernel dropped: ${retrans} segments (${baseline} without loss)`);
+  // The pod's own packets dropped on their way out are reported to its TCP by its kernel (a
+  // local send error): it backs off and sends again rather than counting retransmissions.
+  const upload = run('upload', 300_000);
+  t.match(upload, { ms: Number }, `an upload of 300 kB arrives, in ${upload.ms} ms`);
+  const n = 2000;
+  const udp = run('udp', n);
+  // Each datagram and its echo cross the loss once each: 0.8 × 0.8 come back.
+  t.ok(withinBinomial(udp.echoed as number, n, 0.64), `${udp.echoed} of ${n} datagrams echoed (p = 0.64, 99.999% interval ±${Math.round(4.5 * Math.sqrt(n * 0.64 * 0.36))})`);
+  t.ok(fast(echoProbe(f.pod, '10.202.0.2', 9090)), 'another port of the peer is not touched');
+
+  f.write(undefined);
+  t.ok(await until(() => !/FAULTLINE_LOSS/.test(f.filter())), 'removing the rule removes the loss rules');
+  t.notMatch(f.filter(), /FAULTLINE/, 'every one of them');
+  t.match(run('udp', 1000), { sent: 1000, echoed: 1000 }, 'and nothing is lost any more');
+});
