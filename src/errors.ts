@@ -53,6 +53,14 @@ export class ExperimentFileError extends PositionedError {
   }
 }
 
+/** The policy file cannot be read at start (missing, not readable). */
+export class PolicyFileError extends FaultlineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FL_ERR_POLICY_FILE', message, options);
+    this.name = 'PolicyFileError';
+  }
+}
+
 /** A listener could not be bound (port in use, bad address). */
 export class ListenError extends FaultlineError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { FaultlineError } from '../errors.js';
 import { logger } from '../log.js';
 import { commands } from './commands/index.js';
+import { VERSION } from '../version.js';
 
 /**
  * `faultline` entry point. Each sub-command lives in `commands/<name>.ts` and registers itself;
@@ -11,7 +12,7 @@ import { commands } from './commands/index.js';
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('faultline')
     .description('Sidecar network fault injector for Kubernetes')
-    .version('0.1.0')
+    .version(VERSION)
     .exitOverride()
     .showHelpAfterError();
   for (const register of commands) register(program);

@@ -1,4 +1,5 @@
 import { ANNOTATIONS, readSettings, unknownAnnotations, wantsInjection } from './annotations.js';
+import { VERSION } from '../version.js';
 import { INIT_NAME, initContainer, POLICY_VOLUME, policyVolume, sidecarContainer, SIDECAR_NAME, type Container, type InjectOptions, type Volume } from './builders.js';
 
 interface Meta {
@@ -33,7 +34,6 @@ export interface InjectResult {
 
 /** Lets `kubectl logs/exec` keep defaulting to the app, not to the sidecar we append. */
 const DEFAULT_CONTAINER = 'kubectl.kubernetes.io/default-container';
-const VERSION = '0.1.0';
 
 /** Where each workload kind keeps its pod template; a Pod is its own template. */
 export function podTemplateOf(object: KubeObject): PodTemplate | undefined {
