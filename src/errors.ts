@@ -157,3 +157,27 @@ export class TargetError extends FaultlineError {
     this.target = target;
   }
 }
+
+/**
+ * The Kubernetes API server refused or failed a call (401, 403, 404, 409, 503...) or could not be
+ * reached (`status` 0). The message is one line saying what was refused and why, in the API
+ * server's own words where it gave them (a 403 names the resource and the verb).
+ */
+export class KubeApiError extends FaultlineError {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string, options?: { cause?: unknown }) {
+    super('FL_ERR_KUBE_API', message, options);
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** A fleet command reached some pods but not all (or none): the per-pod results say which. */
+export class FleetError extends FaultlineError {
+  constructor(message: string) {
+    super('FL_ERR_FLEET', message);
+    this.name = 'FleetError';
+  }
+}

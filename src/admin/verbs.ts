@@ -22,7 +22,7 @@ export function credentialSecretName(verb: AdminVerb): string {
   return `faultline-admin-${verb}`;
 }
 
-/** The levels whose credential grants `verb`: the Secrets a user of that level may read. */
-export function levelsGranting(verb: AdminVerb): AdminVerb[] {
-  return ADMIN_VERBS.filter((level) => grants(level, verb));
+/** `level` and every level below it: the credential Secrets a user of that level may read. */
+export function levelsUpTo(level: AdminVerb): AdminVerb[] {
+  return ADMIN_VERBS.filter((verb) => grants(level, verb));
 }
