@@ -17,6 +17,8 @@ export const sidecarStatusSchema = z.looseObject({
   faultsEnabled: z.boolean(),
   faults: z.array(z.looseObject({ rule: z.string(), fault: z.string(), connections: z.number() })),
   connections: z.object({ live: z.number(), faulted: z.number() }),
+  runtimeRules: z.number(),
+  adminCredentials: z.array(z.enum(['view', 'killswitch', 'rules'])),
 });
 export type SidecarStatus = z.infer<typeof sidecarStatusSchema>;
 
@@ -52,6 +54,14 @@ export function buildReport(command: string, scope: { namespace?: string | undef
     results: sorted.map((r) => ({ target: r.target, result: r.result, ...(r.reason !== undefined ? { reason: r.reason } : {}), ...(r.data !== undefined ? { data: r.data } : {}) })),
     summary: { targets: sorted.length, ok: count('ok'), failed: count('failed'), skipped: count('skipped'), notAttempted: count('not-attempted') },
   };
+}
+
+/** One line per target that did not answer ("web-0: skipped: no faultline sidecar"), after a table of those that did. */
+export function problemLines(report: FleetReport): string {
+  return report.results
+    .filter((r) => r.result !== 'ok')
+    .map((r) => `${r.target}: ${r.result}${r.reason ? `: ${r.reason}` : ''}\n`)
+    .join('');
 }
 
 /** Columns padded to their widest cell; the last column is not padded. */

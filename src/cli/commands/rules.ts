@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { expectStatus } from '../../fleet/endpoint.js';
-import { table, type FleetReport } from '../../fleet/report.js';
+import { problemLines, table, type FleetReport } from '../../fleet/report.js';
 import { loadRulesFile } from '../../policy/rules.js';
 import { commandAction } from '../action.js';
 import { fleetOptions, runFleet, type FleetCommandFlags } from '../fleet.js';
@@ -12,11 +12,11 @@ type Rule = { name?: unknown; match?: unknown; faults?: { type?: unknown }[]; ex
 function renderList(report: FleetReport): string {
   const rows = [['POD', 'RULE', 'MATCH', 'FAULTS', 'EXPIRES']];
   for (const r of report.results) {
-    if (r.result !== 'ok') rows.push([r.target, `(${r.result}: ${r.reason ?? ''})`, '', '', '']);
-    else if ((r.data as { rules: Rule[] }).rules.length === 0) rows.push([r.target, '(no runtime rule)', '', '', '']);
+    if (r.result !== 'ok') continue;
+    if ((r.data as { rules: Rule[] }).rules.length === 0) rows.push([r.target, '(no runtime rule)', '', '', '']);
     else for (const rule of (r.data as { rules: Rule[] }).rules) rows.push([r.target, String(rule.name), JSON.stringify(rule.match ?? {}), (rule.faults ?? []).map((f) => String(f.type)).join(','), rule.expiresAt ? String(rule.expiresAt) : '-']);
   }
-  return table(rows);
+  return table(rows) + problemLines(report);
 }
 
 function renderChange(report: FleetReport): string {

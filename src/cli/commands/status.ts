@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { expectStatus } from '../../fleet/endpoint.js';
 import { TargetFailure } from '../../fleet/fanout.js';
-import { sidecarStatusSchema, table, type FleetReport, type SidecarStatus } from '../../fleet/report.js';
+import { problemLines, sidecarStatusSchema, table, type FleetReport, type SidecarStatus } from '../../fleet/report.js';
 import { commandAction } from '../action.js';
 import { fleetOptions, runFleet, type FleetCommandFlags } from '../fleet.js';
 
@@ -9,10 +9,7 @@ import { fleetOptions, runFleet, type FleetCommandFlags } from '../fleet.js';
 function render(report: FleetReport): string {
   const rows = [['POD', 'POLICY', 'HASH', 'SOURCE', 'INTERCEPTION', 'KILLSWITCH', 'FAULTS', 'CONNECTIONS', 'LAST ERROR']];
   for (const r of report.results) {
-    if (r.result !== 'ok') {
-      rows.push([r.target, `(${r.result}: ${r.reason ?? ''})`, '', '', '', '', '', '', '']);
-      continue;
-    }
+    if (r.result !== 'ok') continue;
     const s = r.data as SidecarStatus;
     const source = s.policy.fileMissing ? 'file missing' : s.policy.source;
     const active = s.faults.filter((f) => f.connections > 0).length;
@@ -28,7 +25,7 @@ function render(report: FleetReport): string {
       s.policy.lastError ? s.policy.lastError.message.split('\n')[0] as string : '-',
     ]);
   }
-  return table(rows);
+  return table(rows) + problemLines(report);
 }
 
 /** `faultline status`: per pod (or for one sidecar), the policy in force and the state of its faults. */
