@@ -1,5 +1,6 @@
 import { CommanderError, type Command } from 'commander';
 import { FaultlineError, PositionedError, UsageError } from '../errors.js';
+import { output } from './output.js';
 
 /** Makes a command's usage errors (unknown flag, missing argument) exit 2, as the contract says. */
 export function usageExits(command: Command): Command {
@@ -19,7 +20,7 @@ export function commandAction<A extends unknown[]>(action: (...args: A) => Promi
       process.exitCode = await action(...args);
     } catch (err) {
       if (!(err instanceof FaultlineError)) throw err;
-      process.stderr.write(err instanceof PositionedError ? `${err.lines().join('\n')}\n` : `faultline: ${err.message}\n`);
+      output.stderr(err instanceof PositionedError ? `${err.lines().join('\n')}\n` : `faultline: ${err.message}\n`);
       process.exitCode = err instanceof UsageError ? 2 : 1;
     }
   };

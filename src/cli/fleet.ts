@@ -8,6 +8,7 @@ import { buildReport, summaryLine, type FleetReport } from '../fleet/report.js';
 import { checkFleetFlags, openFleet, type FleetFlags } from '../fleet/session.js';
 import { parseDuration } from '../policy/units.js';
 import { usageExits } from './action.js';
+import { output } from './output.js';
 
 /** The flags of every fleet command, as commander hands them over. */
 export interface FleetCommandFlags {
@@ -72,10 +73,10 @@ export function parseFleetFlags(flags: FleetCommandFlags, pods: string[] = []): 
 }
 
 /** Prints a report in the chosen format. */
-export function printReport(report: FleetReport, output: string, render: (report: FleetReport) => string): void {
-  if (output === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else if (output === 'yaml') process.stdout.write(stringify(report, { lineWidth: 0 }));
-  else process.stdout.write(`${render(report)}${summaryLine(report)}\n`);
+export function printReport(report: FleetReport, format: string, render: (report: FleetReport) => string): void {
+  if (format === 'json') output.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else if (format === 'yaml') output.stdout(stringify(report, { lineWidth: 0 }));
+  else output.stdout(`${render(report)}${summaryLine(report)}\n`);
 }
 
 /**
@@ -93,7 +94,7 @@ export async function runFleet(raw: FleetCommandFlags, spec: FleetSpec<unknown>)
   const onSignal = () => {
     if (controller.signal.aborted) return;
     controller.abort();
-    process.stderr.write(`faultline: interrupted: no new call starts; waiting for those in flight (at most ${raw.timeout})\n`);
+    output.stderr(`faultline: interrupted: no new call starts; waiting for those in flight (at most ${raw.timeout})\n`);
   };
   process.on('SIGINT', onSignal);
   try {
@@ -105,14 +106,14 @@ export async function runFleet(raw: FleetCommandFlags, spec: FleetSpec<unknown>)
     const report = buildReport(spec.command, fleet, [...fleet.reported, ...results], controller.signal.aborted);
     printReport(report, flags.output, spec.render);
     if (report.interrupted && report.summary.notAttempted > 0) {
-      process.stderr.write(`faultline: interrupted; not attempted: ${report.results.filter((r) => r.result === 'not-attempted').map((r) => r.target).join(', ')}\n`);
+      output.stderr(`faultline: interrupted; not attempted: ${report.results.filter((r) => r.result === 'not-attempted').map((r) => r.target).join(', ')}\n`);
     }
     if (fleet.targets.length === 0 && report.summary.failed === 0) {
-      process.stderr.write(`faultline: no pod with a faultline sidecar in namespace ${fleet.namespace}${fleet.selector ? ` matches -l ${fleet.selector}` : ''}\n`);
+      output.stderr(`faultline: no pod with a faultline sidecar in namespace ${fleet.namespace}${fleet.selector ? ` matches -l ${fleet.selector}` : ''}\n`);
       return 1;
     }
     const anyway = spec.failedAnyway?.(report);
-    if (anyway) process.stderr.write(`faultline: ${anyway}\n`);
+    if (anyway) output.stderr(`faultline: ${anyway}\n`);
     return report.summary.failed > 0 || report.summary.notAttempted > 0 || report.interrupted || anyway ? 1 : 0;
   } finally {
     process.off('SIGINT', onSignal);

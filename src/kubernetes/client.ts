@@ -16,6 +16,7 @@ export interface KubeOptions {
 /** A call to the API server gives up after this long (a blackholed server must not hang a command). */
 export const API_TIMEOUT_MS = 10_000;
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+const MAX_ANSWER_CHARS = 4 * 1024 * 1024;
 
 /** What an API server answered to a raw request (the pod proxy). */
 export interface RawAnswer {
@@ -128,7 +129,10 @@ export class Kube {
       const req = send(url, { ...base, method, headers }, (res) => {
         let text = '';
         res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk.length + text.length > 4 * 1024 * 1024 ? '' : chunk));
+        // An admin answer is small; anything past 4 MiB is not kept (memory stays bounded).
+        res.on('data', (chunk: string) => {
+          if (text.length + chunk.length <= MAX_ANSWER_CHARS) text += chunk;
+        });
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
         res.on('error', (err) => reject(this.failure(`${method} ${path}`, err)));
       });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { fleetReportSchema } from '../../src/fleet/report.js';
 import { startFleet } from '../helpers/fleet.js';
+import { cli } from '../helpers/cli.js';
 import { BIN, runCli } from '../helpers/process.js';
 import { tempDir } from '../helpers/sidecar.js';
 
@@ -25,17 +26,20 @@ t.test('usage errors exit 2 before anything is asked; a namespace that does not 
   ];
   const before = fleet.api.requests.length;
   for (const [args, message] of cases) {
-    const { code, stderr } = await runCli(args);
+    const { code, stderr } = await cli(args);
     t.equal(code, 2, `${args.join(' ')}: exit 2`);
     t.match(stderr, message);
   }
   t.equal(fleet.api.requests.length, before, 'the API server was never asked');
-  const missing = await runCli(['status', '-n', 'nowhere', ...kube]);
+  const real = await runCli(['status', '-l', 'app in (shop', ...kube]);
+  t.equal(real.code, 2, 'and the faultline process exits 2');
+  t.match(real.stderr, /^faultline: -l "app in \(shop": /);
+  const missing = await cli(['status', '-n', 'nowhere', ...kube]);
   t.equal(missing.code, 1);
   t.equal(missing.stderr, 'faultline: namespace "nowhere" does not exist\n');
-  const context = await runCli(['status', '--context', 'other', ...kube]);
+  const context = await cli(['status', '--context', 'other', ...kube]);
   t.equal(context.stderr, 'faultline: namespace "elsewhere" does not exist\n', 'the namespace of --context');
-  const none = await runCli(['status', '-l', 'app=nothing', ...kube]);
+  const none = await cli(['status', '-l', 'app=nothing', ...kube]);
   t.equal(none.code, 1);
   t.match(none.stderr, /no pod in namespace shop matches -l app=nothing/);
 });
@@ -46,17 +50,17 @@ t.test('--admin URL: the same commands against one local sidecar, the token from
   const dir = tempDir(t);
   const token = join(dir, 'token');
   writeFileSync(token, `${fleet.tokens.killswitch}\n`);
-  const on = await runCli(['killswitch', 'on', '--admin', url, '--token-file', token]);
+  const on = await cli(['killswitch', 'on', '--admin', url, '--token-file', token]);
   t.equal(on.code, 0, on.stderr);
   t.match(on.stdout, new RegExp(`${url.replace(/[.:/]/g, '\\$&')}\\s+kill switch on`));
-  const off = await runCli(['killswitch', 'off', '--admin', url], { env: { FAULTLINE_ADMIN_TOKEN: fleet.tokens.rules } });
+  const off = await cli(['killswitch', 'off', '--admin', url], { env: { FAULTLINE_ADMIN_TOKEN: fleet.tokens.rules } });
   t.equal(off.code, 0);
-  const weak = await runCli(['killswitch', 'on', '--admin', url], { env: { FAULTLINE_ADMIN_TOKEN: fleet.tokens.view } });
+  const weak = await cli(['killswitch', 'on', '--admin', url], { env: { FAULTLINE_ADMIN_TOKEN: fleet.tokens.view } });
   t.equal(weak.code, 1);
   t.match(weak.stdout, /failed\s+the sidecar refused the credential \(403\): this call needs the "killswitch" credential/);
-  const status = JSON.parse((await runCli(['status', '--admin', url, '-o', 'json'])).stdout);
+  const status = JSON.parse((await cli(['status', '--admin', url, '-o', 'json'])).stdout);
   t.match(status.results[0], { target: url, result: 'ok', data: { killSwitch: false } }, 'reads on loopback need no token');
-  const nowhere = await runCli(['status', '--admin', 'http://127.0.0.1:1']);
+  const nowhere = await cli(['status', '--admin', 'http://127.0.0.1:1']);
   t.equal(nowhere.code, 1);
   t.match(nowhere.stdout, /^http:\/\/127\.0\.0\.1:1: failed: cannot reach http:\/\/127\.0\.0\.1:1: ECONNREFUSED$/m);
 });
@@ -86,6 +90,6 @@ t.test('Ctrl-C during a fleet command: calls in flight finish, the rest are name
   t.match(stderr, new RegExp(`interrupted; not attempted: ${skipped.join(', ')}`), 'and are named');
   const states = await Promise.all(fleet.sidecars.map((s) => fleet.killSwitch(s)));
   t.same(fleet.sidecars.filter((_, i) => states[i]).map((s) => s.pod), done, 'exactly the pods reported done have the kill switch');
-  const status = fleetReportSchema.parse(JSON.parse((await runCli(['status', '-o', 'json', '--kubeconfig', fleet.api.kubeconfig])).stdout));
+  const status = fleetReportSchema.parse(JSON.parse((await cli(['status', '-o', 'json', '--kubeconfig', fleet.api.kubeconfig])).stdout));
   t.same(status.results.filter((r) => (r.data as { killSwitch: boolean }).killSwitch).map((r) => r.target), done, 'and status shows which');
 });

@@ -10,7 +10,8 @@ import { CredentialProvisioner, PROVISIONED_TTL_MS, rotateCredentials } from '..
 import { memoryLog } from '../helpers/admin.js';
 import { reviewFixture } from '../helpers/kubernetes.js';
 import { kubeApi, type KubeApi } from '../helpers/kube-api.js';
-import { runCli, startDaemon } from '../helpers/process.js';
+import { cli } from '../helpers/cli.js';
+import { startDaemon } from '../helpers/process.js';
 import { tempDir } from '../helpers/sidecar.js';
 
 const NAMES = ['faultline-admin-view', 'faultline-admin-killswitch', 'faultline-admin-rules'];
@@ -82,16 +83,16 @@ t.test('the provisioner: 409 AlreadyExists is success, a failure is logged and r
 
 t.test('faultline credentials create | rotate | --print', async (t) => {
   const api = await kubeApi(t);
-  const created = await runCli(['credentials', 'create', '--kubeconfig', api.kubeconfig]);
+  const created = await cli(['credentials', 'create', '--kubeconfig', api.kubeconfig]);
   t.equal(created.code, 0, created.stderr);
   t.match(created.stdout, /secret\/faultline-admin-view created in shop/, 'the namespace of the context');
   const first = tokenOf(api, 'shop', 'faultline-admin-killswitch');
-  const again = await runCli(['credentials', 'create', '--kubeconfig', api.kubeconfig]);
+  const again = await cli(['credentials', 'create', '--kubeconfig', api.kubeconfig]);
   t.match(again.stdout, /secret\/faultline-admin-killswitch kept in shop/, 'existing Secrets are kept');
   t.equal(tokenOf(api, 'shop', 'faultline-admin-killswitch'), first);
 
   api.store.delete('v1/secrets', 'shop', 'faultline-admin-view');
-  const rotated = await runCli(['credentials', 'rotate', '-n', 'shop', '--kubeconfig', api.kubeconfig]);
+  const rotated = await cli(['credentials', 'rotate', '-n', 'shop', '--kubeconfig', api.kubeconfig]);
   t.equal(rotated.code, 0, rotated.stderr);
   t.match(rotated.stdout, /faultline-admin-view created[^]*faultline-admin-killswitch rotated/);
   t.not(tokenOf(api, 'shop', 'faultline-admin-killswitch'), first, 'a new token');
@@ -102,15 +103,15 @@ t.test('faultline credentials create | rotate | --print', async (t) => {
   api.conflictOnce = true;
   await t.rejects(rotateCredentials(kube, 'shop'), { code: 'FL_ERR_KUBE_API', status: 409 }, 'a concurrent change is a 409, not overwritten');
 
-  const printed = await runCli(['credentials', 'create', '--print', '-n', 'pay']);
+  const printed = await cli(['credentials', 'create', '--print', '-n', 'pay']);
   t.equal(printed.code, 0);
   const docs = parseAllDocuments(printed.stdout).map((d) => d.toJS());
   t.same(docs.map((d) => [d.kind, d.metadata.namespace, d.metadata.name]), NAMES.map((n) => ['Secret', 'pay', n]));
-  t.equal((await runCli(['credentials', 'create', '--print'])).code, 2, '--print needs -n');
-  t.equal((await runCli(['credentials', 'renew'])).code, 2, 'an unknown action is a usage error');
+  t.equal((await cli(['credentials', 'create', '--print'])).code, 2, '--print needs -n');
+  t.equal((await cli(['credentials', 'renew'])).code, 2, 'an unknown action is a usage error');
   const viewer = api.addUser('viewer-token', 'viewer', [{ verbs: ['get'], resources: ['secrets'], namespaces: ['shop'] }]);
-  const refused = await runCli(['credentials', 'rotate', '--kubeconfig', viewer]);
+  const refused = await cli(['credentials', 'rotate', '--kubeconfig', viewer]);
   t.equal(refused.code, 1);
   t.match(refused.stderr, /^faultline: forbidden: secrets "faultline-admin-view" is forbidden: User "viewer" cannot update resource "secrets" in API group "" in the namespace "shop"\n$/, 'one line naming the resource and verb refused');
-  t.equal((await runCli(['credentials', 'create', '--kubeconfig', join(tempDir(t), 'none')])).code, 2, 'an unreadable kubeconfig is a usage error');
+  t.equal((await cli(['credentials', 'create', '--kubeconfig', join(tempDir(t), 'none')])).code, 2, 'an unreadable kubeconfig is a usage error');
 });

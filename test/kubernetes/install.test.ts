@@ -7,7 +7,7 @@ import type { KubeObject } from '../../src/kubernetes/inject.js';
 import { createWebhookServer } from '../../src/kubernetes/webhook.js';
 import { DEFAULT_IMAGE } from '../../src/kubernetes/builders.js';
 import { installObjects } from '../../src/kubernetes/install.js';
-import { runCli } from '../helpers/process.js';
+import { cli } from '../helpers/cli.js';
 
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
 const byKind = (objects: KubeObject[], kind: string, name?: string) => objects.filter((o) => o.kind === kind && (name === undefined || o.metadata?.name === name)) as unknown as { metadata: { name: string; namespace?: string }; rules: Rule[]; [k: string]: any }[];
@@ -45,7 +45,7 @@ t.test('RBAC: exactly what each user level and the webhook need, nothing more', 
 });
 
 t.test('faultline install flags: image, namespace, interception; bad values exit 2', async (t) => {
-  const { code, stdout } = await runCli(['install', '--image', 'registry.local/faultline:dev', '--namespace', 'chaos', '--interception', 'on-demand']);
+  const { code, stdout } = await cli(['install', '--image', 'registry.local/faultline:dev', '--namespace', 'chaos', '--interception', 'on-demand']);
   t.equal(code, 0);
   const objects = parseAllDocuments(stdout).map((d) => d.toJS() as KubeObject);
   t.ok(objects.every((o) => !o.metadata?.namespace || o.metadata.namespace === 'chaos'), 'every namespaced object in --namespace');
@@ -57,14 +57,14 @@ t.test('faultline install flags: image, namespace, interception; bad values exit
   t.same(config.webhooks[0].namespaceSelector.matchExpressions[0].values, ['kube-system', 'chaos'], 'its own namespace is never injected');
   t.equal(config.metadata.annotations['cert-manager.io/inject-ca-from'], 'chaos/faultline-webhook');
   for (const args of [['--interception', 'sometimes'], ['--certificates', 'letsencrypt'], ['--namespace', 'Bad_NS'], ['--image', 'a b'], ['--bogus']]) {
-    const bad = await runCli(['install', ...args]);
+    const bad = await cli(['install', ...args]);
     t.equal(bad.code, 2, `${args.join(' ')}: usage error`);
     t.match(bad.stderr, /faultline: |error: unknown option/);
   }
 });
 
 t.test('--certificates generate: a CA in caBundle and a serving certificate for the Service that a client trusting it accepts', async (t) => {
-  const { code, stdout } = await runCli(['install', '--certificates', 'generate', '--namespace', 'chaos']);
+  const { code, stdout } = await cli(['install', '--certificates', 'generate', '--namespace', 'chaos']);
   t.equal(code, 0);
   const objects = parseAllDocuments(stdout).map((d) => d.toJS() as KubeObject);
   t.same(objects.filter((o) => String(o.apiVersion).startsWith('cert-manager.io')), [], 'no cert-manager object');

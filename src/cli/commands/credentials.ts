@@ -4,6 +4,7 @@ import { Kube } from '../../kubernetes/client.js';
 import { createCredentials, credentialSecrets, rotateCredentials } from '../../kubernetes/credentials.js';
 import { toYaml } from '../../kubernetes/manifests.js';
 import { commandAction, usageExits } from '../action.js';
+import { output } from '../output.js';
 
 interface CredentialsFlags {
   namespace?: string;
@@ -31,13 +32,13 @@ export function register(program: Command): void {
       if (action !== 'create' && action !== 'rotate') throw new UsageError(`credentials: "${action}" must be create or rotate`);
       if (flags.print) {
         if (flags.namespace === undefined) throw new UsageError('--print needs -n NAMESPACE (nothing is asked of the cluster)');
-        process.stdout.write(toYaml(credentialSecrets(flags.namespace), `# faultline admin credentials for namespace ${flags.namespace}: kubectl apply -f -`));
+        output.stdout(toYaml(credentialSecrets(flags.namespace), `# faultline admin credentials for namespace ${flags.namespace}: kubectl apply -f -`));
         return 0;
       }
       const kube = await Kube.load(flags);
       const outcomes = action === 'create' ? await createCredentials(kube, kube.namespace) : await rotateCredentials(kube, kube.namespace);
-      for (const o of outcomes) process.stdout.write(`secret/${o.name} ${o.result} in ${kube.namespace}\n`);
-      if (action === 'rotate') process.stdout.write('sidecars take the new tokens when the kubelet updates their volume (about a minute)\n');
+      for (const o of outcomes) output.stdout(`secret/${o.name} ${o.result} in ${kube.namespace}\n`);
+      if (action === 'rotate') output.stdout('sidecars take the new tokens when the kubelet updates their volume (about a minute)\n');
       return 0;
     }),
   );

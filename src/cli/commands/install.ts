@@ -5,6 +5,7 @@ import { DEFAULT_IMAGE } from '../../kubernetes/builders.js';
 import { installObjects, NAMESPACE, webhookDnsNames } from '../../kubernetes/install.js';
 import { toYaml } from '../../kubernetes/manifests.js';
 import { commandAction, usageExits } from '../action.js';
+import { output } from '../output.js';
 
 interface InstallFlags {
   image: string;
@@ -37,7 +38,7 @@ export function register(program: Command): void {
           certificates = await generateWebhookCertificates(webhookDnsNames(flags.namespace));
         }
         const objects = installObjects({ image: flags.image, namespace: flags.namespace, interception: flags.interception as Interception, ...(certificates ? { certificates } : {}) });
-        process.stdout.write(toYaml(objects));
+        output.stdout(toYaml(objects));
         return 0;
       }),
     );
