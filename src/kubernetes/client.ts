@@ -82,6 +82,9 @@ export class Kube {
     }
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new UsageError(`the kubeconfig's current context "${config.getCurrentContext()}" names no cluster`);
+    if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify) {
+      throw new UsageError(`the kubeconfig's cluster ${cluster.server} is plain HTTP: use https (or set insecure-skip-tls-verify, at your own risk)`);
+    }
     let core: CoreV1Api;
     try {
       core = config.makeApiClient(client.CoreV1Api);
