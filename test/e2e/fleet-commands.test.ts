@@ -21,11 +21,13 @@ t.test('status, rules and connections across a namespace; old and unreachable si
   api.addPod({ namespace: 'shop', name: 'old-0', labels: { app: 'shop' }, ports: { 15000: Number(new URL(old).port) } });
   api.addPod({ namespace: 'shop', name: 'gone-0', labels: { app: 'shop' }, ports: { 15000: closedPort } });
   api.addPod({ namespace: 'shop', name: 'web-0', labels: { app: 'web' }, sidecar: 'none' });
+  // A native sidecar (an init container with restartPolicy Always) is a sidecar too.
+  api.addPod({ namespace: 'shop', name: 'native-0', labels: { app: 'shop' }, sidecar: 'native', ports: { 15000: fleet.sidecars[0]?.admin as number } });
 
   const json = await cli(['status', '-l', 'app=shop', '-o', 'json', ...kube]);
   t.equal(json.code, 1, 'a pod failed: exit 1');
   const report = fleetReportSchema.parse(JSON.parse(json.stdout));
-  t.match(report, { command: 'status', namespace: 'shop', selector: 'app=shop', admin: null, interrupted: false, summary: { targets: 5, ok: 3, failed: 2, skipped: 0, notAttempted: 0 } });
+  t.match(report, { command: 'status', namespace: 'shop', selector: 'app=shop', admin: null, interrupted: false, summary: { targets: 6, ok: 4, failed: 2, skipped: 0, notAttempted: 0 } });
   for (const result of report.results.filter((r) => r.result === 'ok')) {
     const status = sidecarStatusSchema.strict().parse(result.data);
     t.match(status, { version: '0.1.0', policy: { name: 'shop-faults', hash: /^[0-9a-f]{16}$/, source: /policy\.yaml$/, fileMissing: false, lastError: null }, interception: { mode: 'none', state: 'off' }, killSwitch: false, faultsEnabled: true, faults: [{ rule: 'slow', fault: 'latency', connections: 0 }], connections: { live: 0, faulted: 0 } }, `${result.target}: the sidecar's status`);
