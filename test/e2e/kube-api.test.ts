@@ -22,7 +22,7 @@ t.test('the fake API server: lists with selectors and resourceVersion, conflicts
   const list = await kube.call('list', (core) => core.listNamespacedPod({ namespace: 'shop', labelSelector: 'app=shop,tier notin (db)' }));
   t.same(list.items.map((p) => p.metadata?.name), ['a'], 'label selectors, the full grammar');
   t.equal(list.metadata?.resourceVersion, api.store.resourceVersion, 'the list carries the store\'s resourceVersion');
-  await t.rejects(kube.call('list', (core) => core.listNamespacedPod({ namespace: 'shop', labelSelector: 'app in (' })), { status: 400 });
+  await t.rejects(kube.call('list', (core) => core.listNamespacedPod({ namespace: 'shop', labelSelector: 'app in (' })), { code: 'FL_ERR_KUBE_API', status: 400 });
 
   const created = await kube.call('create', (core) => core.createNamespacedSecret({ namespace: 'shop', body: { metadata: { name: 's' }, data: { token: 'eA==' } } }));
   t.match(created.metadata, { name: 's', namespace: 'shop', uid: String, resourceVersion: /^\d+$/ });
