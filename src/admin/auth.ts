@@ -85,6 +85,13 @@ export class AdminCredentials {
   verbFor(req: IncomingMessage): AdminVerb | undefined {
     const token = presented(req);
     if (token === undefined) return undefined;
+    const level = this.match(token);
+    if (level === undefined) throw new RequestError(403, 'forbidden', `unknown admin credential; reads need ${describe('view')} or higher`);
+    return level;
+  }
+
+  /** The highest level whose token is `token`, or undefined. */
+  private match(token: string): AdminVerb | undefined {
     this.refresh();
     const sent = digest(token);
     let best: AdminVerb | undefined;
@@ -93,7 +100,6 @@ export class AdminCredentials {
       const equal = timingSafeEqual(sent, source.digest ?? NOTHING) && source.digest !== undefined;
       if (equal && (best === undefined || grants(source.level, best))) best = source.level;
     }
-    if (best === undefined) throw new RequestError(403, 'forbidden', `unknown admin credential; this call needs ${describe('view')} or higher`);
     return best;
   }
 
@@ -113,10 +119,12 @@ export class AdminCredentials {
           : 'mutating admin calls are disabled: start the sidecar with --admin-token-file FILE or --admin-credentials DIR',
       );
     }
-    if (presented(req) === undefined) {
+    const token = presented(req);
+    if (token === undefined) {
       throw new RequestError(401, 'unauthorized', `this call needs ${describe(verb)}: send it as "Authorization: Bearer <token>" or "X-Faultline-Token: <token>"`);
     }
-    const level = this.verbFor(req) as AdminVerb;
+    const level = this.match(token);
+    if (level === undefined) throw new RequestError(403, 'forbidden', `unknown admin credential; this call needs ${describe(verb)}`);
     if (!grants(level, verb)) throw new RequestError(403, 'forbidden', `this call needs ${describe(verb)}; the credential sent grants "${level}" only`);
   }
 

@@ -38,7 +38,9 @@ t.test('per-verb credentials: view reads, killswitch flips, rules changes rules;
   const anonymous = await h.call('GET', '/policy', { token: false });
   t.equal(anonymous.status, 401, 'reads on a protected admin API need a credential');
   t.match(anonymous.json.message, /"view" credential/);
-  t.equal((await h.call('GET', '/connections', { token: 'nope' })).status, 403, 'an unknown credential is refused');
+  const unknown = await h.call('GET', '/connections', { token: 'nope' });
+  t.equal(unknown.status, 403, 'an unknown credential is refused');
+  t.match(unknown.json.message, /unknown admin credential; this call needs the "view" credential/);
   for (const path of ['/policy', '/connections', '/faults', '/rules', '/killswitch', '/status', '/']) {
     t.equal((await h.call('GET', path, { token: VIEW })).status, 200, `view reads ${path}`);
   }
@@ -57,6 +59,11 @@ t.test('per-verb credentials: view reads, killswitch flips, rules changes rules;
   t.equal((await h.call('POST', '/rules', { token: RULES, body: RULE })).status, 201);
   t.equal((await h.call('DELETE', '/killswitch', { token: RULES })).status, 200, 'rules grants the kill switch too');
 
+  const req = (headers: Record<string, string>) => ({ headers }) as unknown as import('node:http').IncomingMessage;
+  t.equal(credentials.verbFor(req({})), undefined, 'verbFor: no credential');
+  t.equal(credentials.verbFor(req({ 'x-faultline-token': KILL })), 'killswitch', 'verbFor: the level a credential grants');
+  t.equal(credentials.verbFor(req({ authorization: `bearer ${RULES}` })), 'rules', 'Bearer, any case');
+  t.throws(() => credentials.verbFor(req({ 'x-faultline-token': 'nope' })), { status: 403, message: /unknown admin credential/ });
   const status = (await h.call('GET', '/status', { token: VIEW })).json;
   t.same(status.adminCredentials, ['view', 'killswitch', 'rules'], '/status says which levels are present, never a token');
 
