@@ -163,6 +163,8 @@ export async function runDemo(options: DemoOptions): Promise<Demo> {
   out(`  curl -s http://127.0.0.1:${adminPort}/connections      # each connection: peers, bytes, faults fired`);
   out(`  curl -s http://127.0.0.1:${metricsPort}/metrics | grep '^faultline_faults'`);
   out(`  curl -s -X POST -H "Authorization: Bearer $(cat ${tokenFile})" http://127.0.0.1:${adminPort}/killswitch   # every fault off`);
+  out(`  npx faultline status --admin http://127.0.0.1:${adminPort}                 # what a cluster's pods show with -n NS`);
+  out(`  npx faultline killswitch off --admin http://127.0.0.1:${adminPort} --token-file ${tokenFile}`);
   out('');
   out(`Edit ${policyFile} (e.g. latency: 1s, or enabled: false): live connections change within a second.`);
   out('Ctrl-C to stop.');

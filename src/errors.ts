@@ -53,6 +53,14 @@ export class ExperimentFileError extends PositionedError {
   }
 }
 
+/** The policy file cannot be read at start (missing, not readable). */
+export class PolicyFileError extends FaultlineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FL_ERR_POLICY_FILE', message, options);
+    this.name = 'PolicyFileError';
+  }
+}
+
 /** A listener could not be bound (port in use, bad address). */
 export class ListenError extends FaultlineError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -147,5 +155,29 @@ export class TargetError extends FaultlineError {
     super('FL_ERR_TARGET', `target ${target}: ${message}`, options);
     this.name = 'TargetError';
     this.target = target;
+  }
+}
+
+/**
+ * The Kubernetes API server refused or failed a call (401, 403, 404, 409, 503...) or could not be
+ * reached (`status` 0). The message is one line saying what was refused and why, in the API
+ * server's own words where it gave them (a 403 names the resource and the verb).
+ */
+export class KubeApiError extends FaultlineError {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string, options?: { cause?: unknown }) {
+    super('FL_ERR_KUBE_API', message, options);
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** A fleet command reached some pods but not all (or none): the per-pod results say which. */
+export class FleetError extends FaultlineError {
+  constructor(message: string) {
+    super('FL_ERR_FLEET', message);
+    this.name = 'FleetError';
   }
 }

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { FaultEngine } from './engine/engine.js';
-import { ListenError, PolicyError } from './errors.js';
+import { ListenError, PolicyError, PolicyFileError } from './errors.js';
 import { logger as rootLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { compilePolicy, emptyPolicy, type CompiledPolicy } from './policy/compile.js';
@@ -21,6 +21,13 @@ const OVERLAY_SUFFIX = ' + runtime';
 export interface SidecarOptions {
   /** Policy file to load and hot-reload. */
   policyFile?: string | undefined;
+  /**
+   * A missing policy file is no error: the sidecar starts with no fault (and no listener) and
+   * applies the file when it appears; when it goes again, its faults go. An invalid file at
+   * start is then no error either: it is reported like a bad reload. What an injected sidecar
+   * runs with, so that a pod never waits on its ConfigMap.
+   */
+  allowMissingPolicy?: boolean;
   /** How often the policy file is re-read (ms); directory events trigger a read at once too. */
   pollIntervalMs?: number;
   /** How long SIGTERM waits for live connections before closing them (ms). */
@@ -72,6 +79,8 @@ export class Sidecar {
   private settling: Promise<unknown> = Promise.resolve();
   /** On-demand interception, when the sidecar runs it (`GET /policy` shows its state). */
   interception: { view(): object } | undefined;
+  /** With allowMissingPolicy: the policy file is not there now (so no fault comes from it). */
+  policyMissing = false;
   /** The last reload failure, for the admin API and logs. */
   lastError: { at: Date; message: string } | undefined;
   ready = false;
@@ -86,24 +95,48 @@ export class Sidecar {
     return this.engine.policy;
   }
 
-  /** Loads the policy file (an invalid one is fatal at start), binds, starts watching. */
+  /**
+   * Loads the policy file (a missing or invalid one is fatal at start, unless allowMissingPolicy),
+   * binds, starts watching.
+   */
   async start(): Promise<void> {
     const file = this.options.policyFile;
-    if (file) {
-      const { readFile } = await import('node:fs/promises');
-      const text = await readFile(file, 'utf8');
-      await this.apply(this.compileEffective(text, file), text);
-      this.watcher = new PolicyWatcher(
-        file,
-        (next) => void this.reload(next),
-        (err) => this.log.error({ file, cause: err.code ?? err.message }, 'cannot read policy file; keeping the last good policy'),
-        this.options.pollIntervalMs ?? 250,
-      );
-      this.watcher.start(text);
-    } else {
+    if (!file) {
       await this.apply(emptyPolicy(), '');
+      this.ready = true;
+      return;
     }
+    const lenient = this.options.allowMissingPolicy === true;
+    const text = await readPolicyText(file, lenient);
+    if (lenient) {
+      await this.apply(emptyPolicy(), '');
+      this.policyMissing = text === undefined;
+      if (text === undefined) this.log.warn({ file }, 'policy file not found: running with no fault until it appears');
+      else await this.reload(text, file);
+    } else {
+      await this.apply(this.compileEffective(text as string, file), text as string);
+    }
+    this.watcher = new PolicyWatcher(
+      file,
+      (next) => void this.reload(next),
+      (err) => this.log.error({ file, cause: err.code ?? err.message }, 'cannot read policy file; keeping the last good policy'),
+      this.options.pollIntervalMs ?? 250,
+      lenient ? () => void this.policyRemoved(file) : undefined,
+    );
+    this.watcher.start(text);
     this.ready = true;
+  }
+
+  /** The policy file went away (its ConfigMap was deleted): its faults go, the runtime layer stays. */
+  private async policyRemoved(file: string): Promise<void> {
+    this.log.warn({ file }, 'policy file removed: no fault from the file until it appears again');
+    try {
+      await this.apply(this.compileEffective('', file), '');
+      this.policyMissing = true;
+      this.lastError = undefined;
+    } catch (err) {
+      this.log.error({ cause: (err as Error).message }, 'policy file removed, but the runtime layer alone is not valid; keeping the last policy');
+    }
   }
 
   /** Validates `text` and applies it, or logs why not; never throws. Resolves true when applied. */
@@ -111,6 +144,7 @@ export class Sidecar {
     try {
       await this.apply(this.compileEffective(text, source), text);
       this.lastError = undefined;
+      this.policyMissing = false;
       return true;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -352,5 +386,22 @@ export class Sidecar {
       const { address, port } = entry.listener.address;
       this.log.info({ listener: entry.spec.name, address: `${address}:${port}`, upstream: entry.spec.upstream }, 'listening');
     }
+  }
+}
+
+/**
+ * The policy file's text; when it does not exist, undefined if `lenient`, else a one-line
+ * PolicyFileError (the sidecar exits 1 with it).
+ */
+async function readPolicyText(file: string, lenient: boolean): Promise<string | undefined> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (lenient && (code === 'ENOENT' || code === 'ENOTDIR')) return undefined;
+    const why = code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message);
+    const hint = code === 'ENOENT' ? ' (--allow-missing-policy starts with no fault until it appears)' : '';
+    throw new PolicyFileError(`--policy ${file}: ${why}${hint}`, { cause: err });
   }
 }

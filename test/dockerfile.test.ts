@@ -21,6 +21,7 @@ t.test('multi-stage, non-root, the same install steps as CI', async (t) => {
   t.match(instructions.find((l) => l.startsWith('ENTRYPOINT')), /bin\/faultline\.js/);
   t.match(text, /^ENV npm_config_nodedir=\/usr\/local$/m, 'node-gyp uses the image\'s Node headers, no download');
   t.match(text, /COPY --from=build \/app\/sidecar\/native\/build\/Release\/original_dst\.node/, 'the runtime stage gets the built helper');
+  t.match(text, /COPY --from=build \/app\/package\.json \.\//, 'and package.json beside dist/, where --version and GET /status read the version');
   const ignored = readFileSync(new URL('../.dockerignore', import.meta.url), 'utf8').split('\n');
   for (const path of ['node_modules', 'dist', 'sidecar/native/build', '.git']) t.ok(ignored.includes(path), `.dockerignore keeps the host's ${path} out of the build`);
   for (const copy of instructions.filter((l) => l.startsWith('COPY ') && !l.includes('--from'))) {

@@ -27,7 +27,8 @@ export function audit(log: Logger, req: IncomingMessage, entry: AuditEntry): voi
     remote: remoteOf(req),
     userAgent: req.headers['user-agent'],
     method: req.method,
-    path: req.url,
+    // The path only: a query string could carry a token someone sent there, and is never logged.
+    path: (req.url ?? '/').split('?')[0],
     ...entry.details,
   };
   if (outcome === 'applied') log.info(line, `audit: ${entry.action}`);

@@ -3,19 +3,22 @@ import { RequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Sidecar } from '../sidecar.js';
 import { audit } from './audit.js';
-import { AdminToken } from './auth.js';
+import { AdminCredentials } from './auth.js';
 import { parseJson, readBody, route, sendJson } from './http.js';
 import { RuntimeLayers } from './layers.js';
 import { RuntimeRules } from './rules.js';
 import { UI_HEADERS, UI_HTML, UI_SCRIPT } from './ui.js';
-import { connectionsView, faultsView, policyView } from './views.js';
 import { dnsView, flowsView } from './datagram-views.js';
+import type { AdminVerb } from './verbs.js';
+import { connectionsView, faultsView, policyView, statusView } from './views.js';
 
 export interface AdminServerOptions {
   sidecar: Sidecar;
   /** Shared with the Toxiproxy API when both run; created here otherwise. */
   layers?: RuntimeLayers;
-  /** `--admin-token-file`: the bearer token of mutating calls. Without it they are refused. */
+  /** Who may do what; built from `tokenFile` when not given. */
+  credentials?: AdminCredentials;
+  /** `--admin-token-file`: one token for every call. Without any credential, changes are refused. */
   tokenFile?: string | undefined;
   log: Logger;
 }
@@ -36,7 +39,16 @@ const ACTIONS: Record<string, string> = {
   'DELETE rules/*': 'rules.delete',
 };
 
+/** The verb each change needs; every read needs `view` (only enforced when reads are protected). */
+const VERBS: Record<string, AdminVerb> = {
+  'POST killswitch': 'killswitch',
+  'DELETE killswitch': 'killswitch',
+  'POST rules': 'rules',
+  'DELETE rules/*': 'rules',
+};
+
 const ENDPOINTS = [
+  'GET /status',
   'GET /policy',
   'GET /connections?limit=&listener=&direction=&protocol=&rule=&fault=&faulted=',
   'GET /faults',
@@ -52,15 +64,17 @@ const ENDPOINTS = [
 ];
 
 /**
- * The admin API (SPEC default 127.0.0.1:15000). Reads are open; every change needs
- * `Authorization: Bearer <token>` (401 without, 403 wrong) and writes an audit line. Changes
- * run one at a time with the Toxiproxy API's.
+ * The admin API (SPEC default 127.0.0.1:15000). Every change needs a credential granting its
+ * verb (401 without, 403 unknown or too weak) and writes an audit line; reads need `view` when
+ * the credentials say reads are protected (an address outside loopback), and are open otherwise.
+ * The `/ui` page itself is always served; its data comes from the guarded reads. Changes run one
+ * at a time with the Toxiproxy API's.
  */
 export function createAdminServer(options: AdminServerOptions): Server {
   const { sidecar } = options;
   const layers = options.layers ?? new RuntimeLayers(sidecar);
   const rules = new RuntimeRules(layers);
-  const token = new AdminToken(options.tokenFile);
+  const credentials = options.credentials ?? new AdminCredentials({ tokenFile: options.tokenFile });
   const log = options.log.child({ component: 'admin' });
 
   const setKillSwitch = async (on: boolean): Promise<Answer> => {
@@ -72,6 +86,7 @@ export function createAdminServer(options: AdminServerOptions): Server {
 
   const reads: Record<string, (query: URLSearchParams, segments: string[]) => Promise<Answer> | Answer> = {
     '': () => ({ status: 200, body: { service: 'faultline admin', endpoints: ENDPOINTS } }),
+    status: () => ({ status: 200, body: statusView(sidecar, layers, credentials.levels()) }),
     policy: () => ({ status: 200, body: policyView(sidecar, layers) }),
     connections: (query) => ({ status: 200, body: connectionsView(sidecar, query) }),
     faults: async () => ({ status: 200, body: await faultsView(sidecar, layers) }),
@@ -110,6 +125,7 @@ export function createAdminServer(options: AdminServerOptions): Server {
     const writeKey = `${method} ${segments.length === 2 ? `${segments[0]}/*` : path}`;
     const write = Object.hasOwn(writes, writeKey) ? writes[writeKey] : undefined;
     if (method === 'GET' && read) {
+      credentials.require(req, 'view');
       const answer = await read(query, segments);
       return sendJson(res, answer.status, answer.body);
     }
@@ -119,7 +135,7 @@ export function createAdminServer(options: AdminServerOptions): Server {
     }
     const action = ACTIONS[writeKey] as string;
     try {
-      token.check(req);
+      credentials.require(req, VERBS[writeKey] as AdminVerb);
       const text = await readBody(req);
       const answer = await layers.exclusive(() => write(text, segments));
       audit(log, req, { action: answer.action ?? action, status: answer.status, ...(answer.details ? { details: answer.details } : {}) });

@@ -2,7 +2,9 @@
  * The admin port's `/ui`: one small page showing the live connections, the rules in force and
  * the fault counters, refreshed every second from the read-only JSON endpoints. Data is written
  * with textContent only, and the script is served from the same origin (no inline script), so
- * the page runs under a strict Content-Security-Policy.
+ * the page runs under a strict Content-Security-Policy. Where reads need a credential (an admin
+ * address outside loopback) a 401 makes the page ask for it; it is kept in sessionStorage (this
+ * tab only) and sent as X-Faultline-Token.
  */
 
 export const UI_HEADERS = {
@@ -25,10 +27,15 @@ export const UI_HTML = `<!doctype html>
   th { background: #f4f4f4; }
   .muted { color: #777; }
   .off { color: #b00; font-weight: 600; }
+  #login { margin: .8em 0; padding: .6em; border: 1px solid #ddd; background: #fafafa; }
 </style>
 </head>
 <body>
 <h1>faultline</h1>
+<form id="login" hidden>
+  <label>This admin API needs a credential (view or higher): <input id="token" type="password" autocomplete="off" size="40"></label>
+  <button type="submit">Use it</button> <span id="login-error" class="off"></span>
+</form>
 <div id="policy" class="muted">loading…</div>
 <h2>Live connections <span id="connection-count" class="muted"></span></h2>
 <table id="connections"><thead><tr><th>id</th><th>listener</th><th>direction</th><th>source</th><th>destination</th><th>protocol</th><th>age</th><th>bytes up</th><th>bytes down</th><th>faults</th></tr></thead><tbody></tbody></table>
@@ -61,7 +68,36 @@ function fill(table, rows) {
 const interception = (i) => i.mode !== 'on-demand' ? i.mode
   : 'on-demand: ' + (i.installed ? i.rules.length + ' rules installed until ' + i.leaseUntil : 'no rule installed') + (i.lastError ? ' (last change failed: ' + i.lastError.message + ')' : '');
 const age = (ms) => (ms < 1000 ? ms + ' ms' : ms < 60000 ? (ms / 1000).toFixed(1) + ' s' : Math.round(ms / 60000) + ' min');
-const json = (path) => fetch(path, { cache: 'no-store' }).then((r) => r.json());
+const TOKEN_KEY = 'faultline-admin-token';
+function credentialHeaders() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { 'x-faultline-token': token } : {};
+}
+async function json(path) {
+  const r = await fetch(path, { cache: 'no-store', headers: credentialHeaders() });
+  if (r.status === 401 || r.status === 403) throw Object.assign(new Error('credential needed'), { status: r.status });
+  return r.json();
+}
+
+function askForCredential(status) {
+  if (status === 403) sessionStorage.removeItem(TOKEN_KEY);
+  $('login-error').textContent = status === 403 ? 'that credential was refused' : '';
+  if ($('login').hidden) {
+    $('login').hidden = false;
+    $('token').focus();
+  }
+  $('updated').textContent = 'Waiting for a credential.';
+}
+
+$('login').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const token = $('token').value.trim();
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('token').value = '';
+  $('login').hidden = true;
+  refresh();
+});
 
 async function refresh() {
   try {
@@ -77,6 +113,7 @@ async function refresh() {
     fill('faults', faults.faults.map((f) => [f.rule, f.fault, f.active, f.injected]));
     $('updated').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
   } catch (err) {
+    if (err.status === 401 || err.status === 403) return askForCredential(err.status);
     $('updated').textContent = 'Update failed: ' + err.message;
   }
 }

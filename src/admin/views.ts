@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { RequestError } from '../errors.js';
 import type { Sidecar } from '../sidecar.js';
+import { VERSION } from '../version.js';
 import type { RuntimeLayers } from './layers.js';
+import type { AdminVerb } from './verbs.js';
 
 /** Where a rule or listener comes from: the policy file, the admin API, or the Toxiproxy API. */
 export type Layer = 'file' | 'runtime' | 'toxiproxy';
@@ -14,17 +16,26 @@ function layerOf(layers: RuntimeLayers, kind: 'rules' | 'listeners', name: strin
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
+/** "HOST:PORT" a listener of the sidecar is bound to, or null. */
+function boundAddress(sidecar: Sidecar, name: string): string | null {
+  try {
+    const { address: host, port } = sidecar.address(name);
+    return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  } catch {
+    return null;
+  }
+}
+
+/** The interception view: on-demand's own, else `always` when capture listeners run (the init container's rules), else none. */
+function interceptionView(sidecar: Sidecar): Record<string, unknown> {
+  return (sidecar.interception?.view() as Record<string, unknown> | undefined) ?? { mode: boundAddress(sidecar, 'inbound') ?? boundAddress(sidecar, 'outbound') ? 'always' : 'none' };
+}
+
+const lastErrorView = (sidecar: Sidecar) => (sidecar.lastError ? { at: sidecar.lastError.at.toISOString(), message: sidecar.lastError.message } : null);
+
 /** GET /policy: the policy in force, where it came from, and the last reload failure. */
 export function policyView(sidecar: Sidecar, layers: RuntimeLayers): Record<string, unknown> {
   const p = sidecar.policy;
-  const address = (name: string) => {
-    try {
-      const { address: host, port } = sidecar.address(name);
-      return `${host.includes(':') ? `[${host}]` : host}:${port}`;
-    } catch {
-      return null;
-    }
-  };
   return {
     name: p.name,
     hash: p.hash,
@@ -34,11 +45,54 @@ export function policyView(sidecar: Sidecar, layers: RuntimeLayers): Record<stri
     expiresAt: iso(p.expiresAt),
     killSwitch: sidecar.engine.killSwitch,
     faultsEnabled: sidecar.engine.faultsEnabled(),
-    lastError: sidecar.lastError ? { at: sidecar.lastError.at.toISOString(), message: sidecar.lastError.message } : null,
-    // Without on-demand interception, capture listeners mean the init container's rules (always).
-    interception: sidecar.interception?.view() ?? { mode: address('inbound') ?? address('outbound') ? 'always' : 'none' },
-    listeners: p.listeners.map((l) => ({ ...l, address: address(l.name), layer: layerOf(layers, 'listeners', l.name) })),
+    lastError: lastErrorView(sidecar),
+    // Started with --allow-missing-policy and the file is not there: no fault comes from it.
+    fileMissing: sidecar.policyMissing,
+    interception: interceptionView(sidecar),
+    listeners: p.listeners.map((l) => ({ ...l, address: boundAddress(sidecar, l.name), layer: layerOf(layers, 'listeners', l.name) })),
     rules: p.document.spec.rules.map((r) => ({ ...r, layer: layerOf(layers, 'rules', r.name) })),
+  };
+}
+
+/** Live connections a fault applies to now, by "rule/fault". */
+function activeCounts(sidecar: Sidecar): Map<string, number> {
+  const active = new Map<string, number>();
+  for (const conn of sidecar.connections) {
+    for (const f of conn.faults()) if (f.active) active.set(`${f.rule}/${f.fault}`, (active.get(`${f.rule}/${f.fault}`) ?? 0) + 1);
+  }
+  return active;
+}
+
+/**
+ * GET /status: one compact answer per sidecar (what `faultline status` shows for each pod): the
+ * policy and where it came from, the last reload error, interception mode and state, the kill
+ * switch, the faults in force with the live connections each applies to, and the version.
+ */
+export function statusView(sidecar: Sidecar, layers: RuntimeLayers, credentials: AdminVerb[]): Record<string, unknown> {
+  const p = sidecar.policy;
+  const interception = interceptionView(sidecar);
+  const mode = String(interception.mode);
+  const state = mode === 'on-demand' ? (interception.lastError ? 'error' : interception.installed ? 'installed' : 'idle') : mode === 'always' ? 'capturing' : 'off';
+  const active = activeCounts(sidecar);
+  const enabled = sidecar.engine.faultsEnabled();
+  const now = Date.now();
+  const faults = enabled
+    ? p.rules.filter((r) => r.expiresAt === undefined || r.expiresAt > now).flatMap((rule) =>
+        rule.faults.map((f) => ({ rule: rule.name, fault: f.type.type, layer: layerOf(layers, 'rules', rule.name), connections: active.get(`${rule.name}/${f.type.type}`) ?? 0 })),
+      )
+    : [];
+  let faulted = 0;
+  for (const conn of sidecar.connections) if (conn.faults().some((f) => f.active)) faulted++;
+  return {
+    version: VERSION,
+    policy: { name: p.name, hash: p.hash, source: p.source, loadedAt: p.loadedAt.toISOString(), enabled: p.enabled, expiresAt: iso(p.expiresAt), fileMissing: sidecar.policyMissing, lastError: lastErrorView(sidecar) },
+    interception: { mode, state, ...(mode === 'on-demand' ? { rules: (interception.rules as unknown[]).length, lastError: interception.lastError } : {}) },
+    killSwitch: sidecar.engine.killSwitch,
+    faultsEnabled: enabled,
+    faults,
+    connections: { live: sidecar.connections.size, faulted },
+    runtimeRules: layers.get('rules').rules.length,
+    adminCredentials: credentials,
   };
 }
 
@@ -94,10 +148,7 @@ export async function faultsView(sidecar: Sidecar, layers: RuntimeLayers): Promi
     const key = `${labels.rule}/${labels.fault}`;
     injected.set(key, (injected.get(key) ?? 0) + value);
   }
-  const active = new Map<string, number>();
-  for (const conn of sidecar.connections) {
-    for (const f of conn.faults()) if (f.active) active.set(`${f.rule}/${f.fault}`, (active.get(`${f.rule}/${f.fault}`) ?? 0) + 1);
-  }
+  const active = activeCounts(sidecar);
   const faults = sidecar.policy.rules.flatMap((rule) =>
     rule.faults.map((f) => {
       const key = `${rule.name}/${f.type.type}`;

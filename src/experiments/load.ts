@@ -1,7 +1,6 @@
-import { ExperimentFileError, PolicyError } from '../errors.js';
-import { loadPolicy } from '../policy/load.js';
+import { ExperimentFileError } from '../errors.js';
 import { parseRequired, reportZod, type Path, type Report } from '../policy/positions.js';
-import { API_VERSION as POLICY_API_VERSION, KIND as POLICY_KIND } from '../policy/schema.js';
+import { validateRulesAt } from '../policy/rules.js';
 import { randomFaultTypes } from './random.js';
 import { experimentSchema, type ExperimentDocument } from './schema.js';
 
@@ -107,22 +106,7 @@ function checkStep(step: Loose, path: Path, experiment: string, at: Report): voi
  * rule's position in this file; rule names must leave room for the experiment's prefix.
  */
 function checkRules(rules: Loose[], paths: Path[], experiment: string, at: Report): void {
-  const listeners = [...new Set(rules.map((r) => (r?.match as Loose | undefined)?.listener).filter((l): l is string => typeof l === 'string'))];
-  const doc = { apiVersion: POLICY_API_VERSION, kind: POLICY_KIND, metadata: { name: 'experiment' }, spec: { rules } };
-  try {
-    loadPolicy(JSON.stringify(doc), 'rules', { knownListeners: listeners });
-  } catch (err) {
-    if (!(err instanceof PolicyError)) throw err;
-    for (const problem of err.problems) {
-      const [, , r, ...rest] = problem.path;
-      const base = paths[typeof r === 'number' ? r : 0] ?? paths[0] ?? [];
-      const text = problem.message.replace(/^[A-Za-z0-9_.[\]-]+: /, '');
-      const described = /^([A-Za-z0-9_.[\]-]+): /.exec(problem.message)?.[1] ?? '';
-      const key = /\.([A-Za-z0-9_-]+)$/.exec(described)?.[1];
-      const withKey = key !== undefined && rest[rest.length - 1] !== key && /unknown field/.test(text);
-      at(typeof r === 'number' ? [...base, ...rest] : base, text, withKey ? key : undefined);
-    }
-  }
+  validateRulesAt(rules, paths, at);
   rules.forEach((rule, r) => {
     if (typeof rule?.name === 'string' && rulePrefix(experiment).length + rule.name.length > MAX_RULE_NAME) {
       at([...(paths[r] ?? []), 'name'], `with the experiment's prefix "${rulePrefix(experiment)}" the rule name is over ${MAX_RULE_NAME} characters: shorten it`);

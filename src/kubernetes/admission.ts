@@ -14,6 +14,8 @@ const reviewSchema = z.object({
     uid: z.string().min(1),
     namespace: z.string().optional(),
     operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']).optional(),
+    // A dry run (kubectl apply --dry-run=server) must have no side effect: no Secret is created.
+    dryRun: z.boolean().optional(),
     // null on DELETE and CONNECT.
     object: z.record(z.string(), z.unknown()).nullable().optional(),
   }),

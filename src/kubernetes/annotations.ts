@@ -75,8 +75,12 @@ export function unknownAnnotations(annotations: Strings): string[] {
   return Object.keys(annotations ?? {}).filter((key) => key.startsWith('faultline.dev/') && !known.has(key));
 }
 
-/** Reads and validates every faultline annotation; throws AnnotationError on the first bad one. */
-export function readSettings(annotations: Strings): InjectionSettings {
+/**
+ * Reads and validates every faultline annotation; throws AnnotationError on the first bad one.
+ * `defaultInterception` applies to pods without `faultline.dev/interception` (the webhook's
+ * `--default-interception`).
+ */
+export function readSettings(annotations: Strings, defaultInterception: Interception = 'always'): InjectionSettings {
   const get = (key: string) => annotations?.[key];
   // The validators say which item is wrong and why; that goes after the annotation's name.
   const parsed = <T>(key: string, parse: (value: string) => T, empty: T, why: string): T => {
@@ -94,7 +98,7 @@ export function readSettings(annotations: Strings): InjectionSettings {
 
   const policy = get(ANNOTATIONS.policy) ?? DEFAULT_POLICY_CONFIGMAP;
   if (!isDns1123Subdomain(policy)) throw new AnnotationError(ANNOTATIONS.policy, policy, 'is not a ConfigMap name (a lower-case DNS-1123 subdomain such as "checkout-faults")');
-  const interception = (get(ANNOTATIONS.interception) ?? 'always') as Interception;
+  const interception = (get(ANNOTATIONS.interception) ?? defaultInterception) as Interception;
   if (!INTERCEPTION_MODES.includes(interception)) throw new AnnotationError(ANNOTATIONS.interception, interception, 'must be "always", "on-demand" or "none"');
   const native = get(ANNOTATIONS.nativeSidecar) ?? 'false';
   if (native !== 'true' && native !== 'false') throw new AnnotationError(ANNOTATIONS.nativeSidecar, native, 'must be "true" or "false"');

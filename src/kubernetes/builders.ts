@@ -1,8 +1,11 @@
-import type { InjectionSettings } from './annotations.js';
+import { ADMIN_VERBS, credentialSecretName } from '../admin/verbs.js';
+import type { Interception, InjectionSettings } from './annotations.js';
 
 /** What the injector adds to a pod; the image is the one image holding every command. */
 export interface InjectOptions {
   image: string;
+  /** Interception for pods that do not say (`faultline.dev/interception`); default always. */
+  defaultInterception?: Interception;
 }
 
 export const DEFAULT_IMAGE = 'ghcr.io/faultline-dev/faultline:0.1.0';
@@ -14,6 +17,9 @@ export const PROXY_UID = 1337;
 export const INBOUND_CAPTURE_PORT = 15006;
 export const OUTBOUND_CAPTURE_PORT = 15001;
 export const METRICS_PORT = 15020;
+export const ADMIN_PORT = 15000;
+export const CREDENTIALS_VOLUME = 'faultline-admin';
+export const CREDENTIALS_DIR = '/var/run/faultline/admin';
 
 // Minimal Kubernetes shapes for what we build; kubernetes-models validates them in the tests.
 export interface Container {
@@ -101,9 +107,17 @@ export function sidecarContainer(settings: InjectionSettings, options: InjectOpt
   return {
     name: SIDECAR_NAME,
     image: options.image,
-    args: ['sidecar', '--policy', `${POLICY_DIR}/policy.yaml`, ...capture, '--metrics', `0.0.0.0:${METRICS_PORT}`],
+    // A pod never waits for its ConfigMap (--allow-missing-policy); the admin API listens on the
+    // pod's address for the API server's pod proxy, with the namespace's credentials.
+    args: [
+      'sidecar', '--policy', `${POLICY_DIR}/policy.yaml`, '--allow-missing-policy', ...capture,
+      '--metrics', `0.0.0.0:${METRICS_PORT}`, '--admin', `0.0.0.0:${ADMIN_PORT}`, '--admin-credentials', CREDENTIALS_DIR,
+    ],
     ...(settings.nativeSidecar ? { restartPolicy: 'Always' } : {}),
-    ports: [{ name: 'faultline-metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
+    ports: [
+      { name: 'faultline-metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+      { name: 'faultline-admin', containerPort: ADMIN_PORT, protocol: 'TCP' },
+    ],
     env: [{ name: 'FAULTLINE_LOG_LEVEL', value: 'info' }],
     securityContext: sidecarSecurity(settings),
     ...(settings.nativeSidecar ? { startupProbe: probe('/readyz', 1, 60) } : {}),
@@ -111,11 +125,32 @@ export function sidecarContainer(settings: InjectionSettings, options: InjectOpt
     livenessProbe: probe('/healthz', 10),
     // On-demand adds the root helper, a second Node process of about 20 MiB of its own.
     resources: { requests: { cpu: '50m', memory: settings.interception === 'on-demand' ? '96Mi' : '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
-    volumeMounts: [{ name: POLICY_VOLUME, mountPath: POLICY_DIR, readOnly: true }],
+    volumeMounts: [
+      { name: POLICY_VOLUME, mountPath: POLICY_DIR, readOnly: true },
+      { name: CREDENTIALS_VOLUME, mountPath: CREDENTIALS_DIR, readOnly: true },
+    ],
   };
 }
 
-/** The policy ConfigMap, mounted at /etc/faultline/ (its key `policy.yaml` is the policy file). */
+/**
+ * The policy ConfigMap, mounted at /etc/faultline/ (its key `policy.yaml` is the policy file).
+ * Optional: a pod whose ConfigMap does not exist starts with no fault instead of waiting.
+ */
 export function policyVolume(settings: InjectionSettings): Volume {
-  return { name: POLICY_VOLUME, configMap: { name: settings.policy } };
+  return { name: POLICY_VOLUME, configMap: { name: settings.policy, optional: true } };
+}
+
+/**
+ * The namespace's admin credentials, one file per verb (view, killswitch, rules), mounted into
+ * the sidecar container alone. Each Secret is optional: until it exists the sidecar refuses what
+ * needs it, and the kubelet adds it to the volume once it does. The pod itself needs no API
+ * permission for this: the kubelet reads the Secrets.
+ */
+export function credentialsVolume(): Volume {
+  return {
+    name: CREDENTIALS_VOLUME,
+    projected: {
+      sources: ADMIN_VERBS.map((verb) => ({ secret: { name: credentialSecretName(verb), optional: true, items: [{ key: 'token', path: verb }] } })),
+    },
+  };
 }

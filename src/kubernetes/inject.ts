@@ -1,5 +1,6 @@
 import { ANNOTATIONS, readSettings, unknownAnnotations, wantsInjection } from './annotations.js';
-import { INIT_NAME, initContainer, POLICY_VOLUME, policyVolume, sidecarContainer, SIDECAR_NAME, type Container, type InjectOptions, type Volume } from './builders.js';
+import { VERSION } from '../version.js';
+import { CREDENTIALS_VOLUME, credentialsVolume, INIT_NAME, initContainer, POLICY_VOLUME, policyVolume, sidecarContainer, SIDECAR_NAME, type Container, type InjectOptions, type Volume } from './builders.js';
 
 interface Meta {
   name?: string;
@@ -33,7 +34,6 @@ export interface InjectResult {
 
 /** Lets `kubectl logs/exec` keep defaulting to the app, not to the sidecar we append. */
 const DEFAULT_CONTAINER = 'kubectl.kubernetes.io/default-container';
-const VERSION = '0.1.0';
 
 /** Where each workload kind keeps its pod template; a Pod is its own template. */
 export function podTemplateOf(object: KubeObject): PodTemplate | undefined {
@@ -72,7 +72,7 @@ export function injectObject(object: KubeObject, options: InjectOptions, namespa
   if (!template) return unchanged();
   const meta = (template.metadata ??= {});
   if (!wantsInjection(meta.annotations, meta.labels, namespaceEnabled)) return unchanged();
-  const settings = readSettings(meta.annotations);
+  const settings = readSettings(meta.annotations, options.defaultInterception);
   const warnings = unknownAnnotations(meta.annotations).map((key) => `faultline: unknown annotation ${key} ignored (known: ${Object.values(ANNOTATIONS).join(', ')})`);
   const spec = (template.spec ??= { containers: [] });
   // A host-network pod shares the node's network namespace: its init container would rewrite
@@ -92,7 +92,8 @@ export function injectObject(object: KubeObject, options: InjectOptions, namespa
   if (initContainers.length > 0) spec.initContainers = initContainers;
   else delete spec.initContainers;
   if (!settings.nativeSidecar) spec.containers = [...(spec.containers ?? []), sidecar];
-  spec.volumes = [...(spec.volumes ?? []).filter((v) => v.name !== POLICY_VOLUME), policyVolume(settings)];
+  const ourVolumes = new Set([POLICY_VOLUME, CREDENTIALS_VOLUME]);
+  spec.volumes = [...(spec.volumes ?? []).filter((v) => !ourVolumes.has(v.name)), policyVolume(settings), credentialsVolume()];
   meta.annotations = {
     ...(appContainer && !meta.annotations?.[DEFAULT_CONTAINER] ? { [DEFAULT_CONTAINER]: appContainer } : {}),
     ...meta.annotations,

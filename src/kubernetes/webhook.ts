@@ -4,6 +4,10 @@ import type { Logger } from 'pino';
 import { AdmissionReviewError } from '../errors.js';
 import { review } from './admission.js';
 import type { InjectOptions } from './builders.js';
+import type { CredentialProvisioner } from './credentials.js';
+
+/** How long an admission waits for the namespace's credential Secrets before answering anyway. */
+const PROVISION_WAIT_MS = 2000;
 
 const MAX_BODY = 4 * 1024 * 1024;
 
@@ -15,9 +19,11 @@ export interface TlsMaterial {
 /**
  * The mutating admission webhook over TLS: `POST /inject` (pods that ask for it),
  * `POST /inject/namespace` (every pod of a labelled namespace, unless it opts out), `GET /healthz`.
- * A malformed request gets a 400 and never takes the server down.
+ * A malformed request gets a 400 and never takes the server down. With a `provisioner`, a pod it
+ * injects (not in a dry run) makes sure its namespace has the admin credential Secrets first,
+ * waiting at most PROVISION_WAIT_MS (the Secrets are optional to the pod either way).
  */
-export function createWebhookServer(tls: TlsMaterial, options: InjectOptions, log: Logger): Server {
+export function createWebhookServer(tls: TlsMaterial, options: InjectOptions, log: Logger, provisioner?: CredentialProvisioner): Server {
   const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -35,12 +41,20 @@ export function createWebhookServer(tls: TlsMaterial, options: InjectOptions, lo
       // Chunked and too big: answer now; `connection: close` ends the socket after the answer.
       else if (!res.headersSent) reply(413, { error: 'request body over 4 MiB' }, { connection: 'close' });
     });
-    req.on('end', () => {
+    req.on('end', async () => {
       if (res.headersSent) return;
       try {
-        const answer = review(JSON.parse(Buffer.concat(chunks).toString('utf8')), options, path === '/inject/namespace');
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request?: { namespace?: string; dryRun?: boolean; object?: { metadata?: { namespace?: string } } } };
+        const answer = review(body, options, path === '/inject/namespace');
         const { uid, allowed, patch, status } = answer.response;
-        log.info({ uid, allowed, patched: patch !== undefined, ...(status ? { reason: status.message } : {}) }, 'admission review');
+        const namespace = body.request?.namespace ?? body.request?.object?.metadata?.namespace;
+        const dryRun = body.request?.dryRun === true;
+        log.info({ uid, allowed, patched: patch !== undefined, namespace, dryRun, ...(status ? { reason: status.message } : {}) }, 'admission review');
+        if (provisioner && patch !== undefined && !dryRun && namespace) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([provisioner.ensure(namespace), new Promise((resolve) => (timer = setTimeout(resolve, PROVISION_WAIT_MS)))]);
+          clearTimeout(timer);
+        }
         reply(200, answer);
       } catch (err) {
         const bad = err instanceof SyntaxError || err instanceof AdmissionReviewError;

@@ -32,10 +32,18 @@ export class PolicyWatcher {
     private readonly onChange: (text: string) => void,
     private readonly onError: (err: NodeJS.ErrnoException) => void,
     private readonly intervalMs = 250,
+    /**
+     * Called when the file, once there, is gone (seen twice, SETTLE_MS apart); it then counts as
+     * new when it comes back. Without it a missing file is an error like any other.
+     */
+    private readonly onMissing?: () => void,
   ) {}
 
-  /** Starts watching; `initial` is the text already loaded, so it does not count as a change. */
-  start(initial: string): void {
+  /**
+   * Starts watching; `initial` is the text already loaded, so it does not count as a change
+   * (undefined: the file is not there yet, and its first text will be one).
+   */
+  start(initial: string | undefined): void {
     this.last = initial;
     try {
       this.watcher = watch(dirname(this.file), { persistent: false }, () => void this.check());
@@ -77,8 +85,12 @@ export class PolicyWatcher {
             text = again;
           }
         } catch (err) {
-          // Reported once per kind of failure, not on every poll; the last good policy stays.
           const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
+          if (this.onMissing && (code === 'ENOENT' || code === 'ENOTDIR')) {
+            await this.confirmMissing();
+            continue;
+          }
+          // Reported once per kind of failure, not on every poll; the last good policy stays.
           if (!this.stopped && code !== this.lastError) this.onError(err as NodeJS.ErrnoException);
           this.lastError = code;
           continue;
@@ -92,5 +104,21 @@ export class PolicyWatcher {
     } finally {
       this.reading = false;
     }
+  }
+
+  /** A file that was there and is still missing SETTLE_MS later is gone (not caught mid-swap). */
+  private async confirmMissing(): Promise<void> {
+    if (this.last === undefined || this.stopped) return;
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    try {
+      await readFile(this.file, 'utf8');
+      this.again = true;
+      return;
+    } catch {
+      // still missing
+    }
+    if (this.stopped) return;
+    this.last = undefined;
+    this.onMissing?.();
   }
 }

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import t from 'tap';
 import { request } from 'undici';
 import { dial, echoServer, roundTrip, waitFor } from '../helpers/net.js';
+import { RECHECK_MS } from '../../src/admin/auth.js';
 import { startAdmin, TOKEN } from '../helpers/admin.js';
 
 const SLOW = `    - name: slow
@@ -31,6 +32,8 @@ t.test('auth: mutating calls need the token (401 without, 403 wrong); each chang
   rmSync(h.tokenFile);
   t.equal((await h.call('DELETE', '/killswitch')).status, 200, 'a token file briefly unreadable (a Secret being swapped) keeps the last token');
   writeFileSync(h.tokenFile, 'rotated\n');
+  // The file is looked at once a second at most.
+  await new Promise((resolve) => setTimeout(resolve, RECHECK_MS + 50));
   t.equal((await h.call('POST', '/killswitch')).status, 403, 'a rotated token applies without a restart');
   t.equal((await h.call('POST', '/killswitch', { token: 'rotated' })).status, 200);
 

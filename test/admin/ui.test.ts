@@ -1,4 +1,8 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
+import { AdminCredentials } from '../../src/admin/auth.js';
+import { tempDir } from '../helpers/sidecar.js';
 import { launchChromium, needsChromium } from '../helpers/browser.js';
 import { request } from 'undici';
 import { dial, echoServer, roundTrip } from '../helpers/net.js';
@@ -40,4 +44,35 @@ t.test('/ui loads in headless Chromium and shows a live connection, rules and co
   socket.destroy();
   await tab.locator('#connection-count', { hasText: '(0)' }).waitFor({ timeout: 10_000 });
   t.same(errors, [], 'no script errors (the strict CSP included)');
+});
+
+t.test('/ui on a protected admin API asks for the credential, keeps it for the tab and sends it as X-Faultline-Token', needsChromium(), async (t) => {
+  const { port: echo } = await echoServer(t);
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'view'), 'view-token-0123456789');
+  const credentials = new AdminCredentials({ credentialsDir: dir, protectReads: true });
+  const h = await startAdmin(t, echo, `    - name: slow
+      match: {listener: up}
+      faults: [{type: latency, latency: 1ms}]`, { tokenFile: false, credentials });
+  const browser = await launchChromium(t);
+  const tab = await browser.newPage();
+  const errors: string[] = [];
+  tab.on('pageerror', (err) => errors.push(err.message));
+  const sent: (string | undefined)[] = [];
+  tab.on('request', (r) => r.url().endsWith('/faults') && sent.push(r.headers()['x-faultline-token']));
+  await tab.goto(`${h.admin}/ui`);
+  await tab.locator('#login').waitFor({ state: 'visible', timeout: 10_000 });
+  t.equal(await tab.locator('#rules tbody tr').count(), 0, 'nothing shown without the credential');
+  await tab.fill('#token', 'wrong');
+  await tab.click('#login button');
+  await tab.locator('#login-error', { hasText: 'refused' }).waitFor({ timeout: 10_000 });
+  await tab.fill('#token', 'view-token-0123456789');
+  await tab.click('#login button');
+  await tab.locator('#rules tbody tr', { hasText: 'slow' }).waitFor({ timeout: 10_000 });
+  t.ok(await tab.locator('#login').isHidden(), 'the form goes once the credential works');
+  t.ok(sent.includes('view-token-0123456789'), 'sent as X-Faultline-Token');
+  await tab.reload();
+  await tab.locator('#rules tbody tr', { hasText: 'slow' }).waitFor({ timeout: 10_000 });
+  t.ok(await tab.locator('#login').isHidden(), 'kept for the tab (sessionStorage) across a reload');
+  t.same(errors, [], 'no script errors under the CSP');
 });

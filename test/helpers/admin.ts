@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import type { Test } from 'tap';
 import { request } from 'undici';
+import type { AdminCredentials } from '../../src/admin/auth.js';
 import { RuntimeLayers } from '../../src/admin/layers.js';
 import { createAdminServer } from '../../src/admin/server.js';
 import { Metrics } from '../../src/metrics.js';
@@ -37,18 +38,18 @@ export interface AdminHarness {
   admin: string;
   write: (rules?: string, extra?: string) => void;
   lines: Record<string, unknown>[];
-  /** An admin API call; `token` false sends none. */
-  call(method: string, path: string, options?: { body?: unknown; token?: string | false }): Promise<{ status: number; json: any; headers: Record<string, unknown> }>;
+  /** An admin API call; `token` false sends none; `header` says how it is sent (default Authorization). */
+  call(method: string, path: string, options?: { body?: unknown; token?: string | false; header?: 'authorization' | 'x-faultline-token' }): Promise<{ status: number; json: any; headers: Record<string, unknown> }>;
 }
 
 /** A file-backed sidecar (listener `up` → `upstreamPort`) with its admin API on port 0 and a token file. */
-export async function startAdmin(t: Test, upstreamPort: number, rules?: string, options: { tokenFile?: boolean } = {}): Promise<AdminHarness> {
+export async function startAdmin(t: Test, upstreamPort: number, rules?: string, options: { tokenFile?: boolean; credentials?: AdminCredentials } = {}): Promise<AdminHarness> {
   const { sidecar, port, write } = await startSidecar(t, upstreamPort, rules);
   const dir = tempDir(t);
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, `${TOKEN}\n`);
   const { log, lines } = memoryLog();
-  const admin = await serve(t, createAdminServer({ sidecar, tokenFile: options.tokenFile === false ? undefined : tokenFile, log }));
+  const admin = await serve(t, createAdminServer({ sidecar, tokenFile: options.tokenFile === false ? undefined : tokenFile, log, ...(options.credentials ? { credentials: options.credentials } : {}) }));
   return {
     sidecar,
     tokenFile,
@@ -56,13 +57,14 @@ export async function startAdmin(t: Test, upstreamPort: number, rules?: string, 
     admin,
     write,
     lines,
-    async call(method, path, { body, token = TOKEN } = {}) {
+    async call(method, path, { body, token = TOKEN, header = 'authorization' } = {}) {
       const headers: Record<string, string> = {};
-      if (token) headers.authorization = `Bearer ${token}`;
+      if (token) headers[header] = header === 'authorization' ? `Bearer ${token}` : token;
       if (body !== undefined) headers['content-type'] = 'application/json';
       const res = await request(`${admin}${path}`, { method: method as 'GET', headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
       const text = await res.body.text();
-      return { status: res.statusCode, json: text ? JSON.parse(text) : undefined, headers: res.headers };
+      const json = text && String(res.headers['content-type']).startsWith('application/json') ? JSON.parse(text) : undefined;
+      return { status: res.statusCode, json, headers: res.headers };
     },
   };
 }

@@ -1,101 +1,357 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
+import type { Socket } from 'node:net';
 import type { Test } from 'tap';
+import { ApiStatus, notFound, ObjectStore, RESOURCES, type StoredObject } from './kube-store.js';
 import { tempDir } from './sidecar.js';
 
+export { ApiStatus, ObjectStore, type StoredObject } from './kube-store.js';
+
 /** A ConfigMap as the API server holds it. */
-export interface StoredConfigMap {
+export interface StoredConfigMap extends StoredObject {
   apiVersion: 'v1';
   kind: 'ConfigMap';
-  metadata: { name: string; namespace: string; uid: string; resourceVersion: string; creationTimestamp: string; [k: string]: unknown };
   data: Record<string, string>;
 }
 
 /** A Status object, as the API server answers errors (shape recorded from a real cluster). */
-export function status(code: number, reason: string, message: string, name: string): Record<string, unknown> {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, details: { name, kind: 'configmaps' }, code };
+export function status(code: number, reason: string, message: string, name: string, kind = 'configmaps'): Record<string, unknown> {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, details: { name, kind }, code };
+}
+
+/** One RBAC allow rule, as a Role's: verbs × resources (with "pods/proxy" for a subresource) × namespaces × names. */
+export interface AllowRule {
+  verbs: string[];
+  resources: string[];
+  /** Where the rule holds (a RoleBinding's namespace); every namespace when absent (a ClusterRoleBinding). */
+  namespaces?: string[];
+  resourceNames?: string[];
+}
+
+/** A user of the fake, known by the bearer token it sends. */
+export interface FakeUser {
+  name: string;
+  rules: AllowRule[];
+}
+
+export const ALLOW_ALL: AllowRule[] = [{ verbs: ['*'], resources: ['*'] }];
+
+/** A fake pod: what the API server stores, and where its proxy reaches on loopback. */
+export interface FakePod {
+  namespace: string;
+  name: string;
+  labels?: Record<string, string>;
+  /** The faultline container: a regular sidecar (default), a native one, or none. */
+  sidecar?: 'regular' | 'native' | 'none';
+  phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  /** The faultline container's readiness (default true). */
+  ready?: boolean;
+  /** Pod ports to real loopback ports, e.g. {15000: <a sidecar's admin port>}. */
+  ports?: Record<number, number>;
+  /** The proxy holds each request this long before forwarding it. */
+  proxyDelayMs?: number;
+}
+
+/** What a request to the fake looked like. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  auth: string | undefined;
+  user: string | undefined;
+  contentType: string | undefined;
+  body: any;
 }
 
 export interface KubeApi {
   url: string;
+  /** A kubeconfig for the default user (namespace "shop"). */
   kubeconfig: string;
+  store: ObjectStore;
+  /** The ConfigMaps (the store's collection), as earlier tests seed them. */
   configMaps: Map<string, StoredConfigMap>;
-  requests: { method: string; path: string; auth: string | undefined; contentType: string | undefined; body: any }[];
-  /** Called after each successful PUT (what the kubelet would then deliver to the pods). */
+  requests: RecordedRequest[];
+  users: Map<string, FakeUser>;
+  /** Called after each successful PUT of a ConfigMap (what the kubelet would then deliver to the pods). */
   onUpdate?: (cm: StoredConfigMap) => void;
-  /** Before the next PUT, someone else changes the ConfigMap (bumps its resourceVersion): a 409. */
+  /** Before the next PUT, someone else changes the object (bumps its resourceVersion): a 409. */
   conflictOnce: boolean;
+  /** up: serve; unavailable: every request gets 503; closed: every connection is cut at once. */
+  mode: 'up' | 'unavailable' | 'closed';
+  /** Adds a user and writes a kubeconfig for it; resolves with the kubeconfig's path. */
+  addUser(token: string, name: string, rules: AllowRule[], namespace?: string): string;
+  addNamespace(name: string, labels?: Record<string, string>): void;
+  addPod(pod: FakePod): StoredObject;
 }
 
+/** How the API server maps an HTTP method to an RBAC verb (a collection GET is list). */
+function verbOf(method: string, collection: boolean, watch: boolean): string {
+  if (method === 'GET' || method === 'HEAD') return collection ? (watch ? 'watch' : 'list') : 'get';
+  return { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: collection ? 'deletecollection' : 'delete' }[method] ?? method.toLowerCase();
+}
+
+/** What a request asks for, parsed as the API server's RequestInfo does. */
+interface RequestInfo {
+  resource: string;
+  group: string;
+  plural: string;
+  namespace: string | undefined;
+  name: string | undefined;
+  subresource: string | undefined;
+  /** The path after /proxy, with the query. */
+  rest: string;
+  verb: string;
+}
+
+function requestInfo(req: IncomingMessage): RequestInfo | undefined {
+  const url = new URL(req.url ?? '/', 'https://api');
+  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  let group: string;
+  let version: string;
+  let rest: string[];
+  if (parts[0] === 'api' && parts.length >= 2) [group, version, rest] = ['', parts[1] as string, parts.slice(2)];
+  else if (parts[0] === 'apis' && parts.length >= 3) [group, version, rest] = [parts[1] as string, parts[2] as string, parts.slice(3)];
+  else return undefined;
+  let namespace: string | undefined;
+  // /namespaces/NS/RESOURCE/... : a namespaced resource; /namespaces/NS alone: the namespace itself.
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    namespace = rest[1];
+    rest = rest.slice(2);
+  } else if (rest[0] === 'namespaces' && rest.length === 2) {
+    namespace = rest[1];
+  }
+  const [plural, name, subresource, ...tail] = rest as [string, string | undefined, string | undefined, ...string[]];
+  if (!plural) return undefined;
+  const watch = url.searchParams.get('watch') === '1' || url.searchParams.get('watch') === 'true';
+  return {
+    resource: `${group ? `${group}/` : ''}${version}/${plural}`,
+    group,
+    plural,
+    namespace,
+    name,
+    subresource,
+    rest: `/${tail.map(encodeURIComponent).join('/')}${url.search}`,
+    verb: verbOf(req.method ?? 'GET', name === undefined, watch),
+  };
+}
+
+/** The real API server's 403 message, word for word. */
+function forbidden(user: string, info: RequestInfo): ApiStatus {
+  const resource = info.subresource ? `${info.plural}/${info.subresource}` : info.plural;
+  const what = info.name ? `${info.plural} "${info.name}"` : info.plural;
+  const scope = info.namespace ? `in the namespace "${info.namespace}"` : 'at the cluster scope';
+  return new ApiStatus(403, 'Forbidden', `${what} is forbidden: User "${user}" cannot ${info.verb} resource "${resource}" in API group "${info.group}" ${scope}`, {
+    ...(info.name ? { name: info.name } : {}),
+    kind: info.plural,
+  });
+}
+
+function allowed(user: FakeUser, info: RequestInfo): boolean {
+  const resource = info.subresource ? `${info.plural}/${info.subresource}` : info.plural;
+  return user.rules.some(
+    (rule) =>
+      (rule.verbs.includes('*') || rule.verbs.includes(info.verb)) &&
+      (rule.resources.includes('*') || rule.resources.includes(resource)) &&
+      (rule.namespaces === undefined || (info.namespace !== undefined && rule.namespaces.includes(info.namespace))) &&
+      (rule.resourceNames === undefined || (info.name !== undefined && rule.resourceNames.includes(info.name))),
+  );
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'authorization']);
+
 /**
- * The few Kubernetes API calls faultline's ConfigMap target makes (GET and PUT of
- * /api/v1/namespaces/{ns}/configmaps/{name}), over TLS with a bearer token, with the API
- * server's semantics: resourceVersion bumped on every write, a PUT with a stale one is a 409
- * Conflict, a missing object a 404 NotFound, both as Status objects. Reached through a
- * kubeconfig file (certificate-authority-data, token) written for it.
+ * A fake Kubernetes API server over TLS, faithful where faultline depends on it: bearer-token
+ * users with RBAC answers scripted per user (401 and 403 Status objects with the real server's
+ * messages), namespaces, pods (GET, LIST with the full label-selector grammar and the list's
+ * resourceVersion), secrets and configmaps (GET, LIST, CREATE with 409 AlreadyExists, PUT with
+ * resourceVersion checks, DELETE), and the pod proxy (`pods/NAME[:PORT]/proxy/PATH`) forwarding
+ * to real processes on loopback, with the Authorization header deleted as the real one does
+ * after authenticating, and a 503 Status when the pod cannot be reached. `mode` makes the whole
+ * API answer 503 or cut every connection. Objects live in an ObjectStore (one resourceVersion
+ * counter, change events), so watch and custom resources can be added on top.
  */
 export async function kubeApi(t: Test, token = 'kube-token-abc'): Promise<KubeApi> {
   const dir = tempDir(t);
   const cert = join(dir, 'api.crt');
   const key = join(dir, 'api.key');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=kube-apiserver', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-  const api: KubeApi = { url: '', kubeconfig: join(dir, 'kubeconfig'), configMaps: new Map(), requests: [], conflictOnce: false };
-  let version = 1000;
-  const send = (res: ServerResponse, code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  const handle = (req: IncomingMessage, res: ServerResponse, text: string) => {
-    const m = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/([^/?]+)/.exec(req.url ?? '');
-    const body = text ? JSON.parse(text) : undefined;
-    api.requests.push({ method: req.method ?? '', path: req.url ?? '', auth: req.headers.authorization, contentType: req.headers['content-type'], body });
-    if (req.headers.authorization !== `Bearer ${token}`) return send(res, 401, { ...status(401, 'Unauthorized', 'Unauthorized', ''), details: undefined });
-    if (!m) return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource', ''));
-    const [, namespace, name] = m as unknown as [string, string, string];
-    const stored = api.configMaps.get(`${namespace}/${name}`);
-    if (!stored) return send(res, 404, status(404, 'NotFound', `configmaps "${name}" not found`, name));
-    if (req.method === 'GET') return send(res, 200, stored);
-    if (req.method !== 'PUT') return send(res, 405, status(405, 'MethodNotAllowed', 'method not allowed', name));
-    if (api.conflictOnce) {
-      api.conflictOnce = false;
-      stored.metadata.resourceVersion = String(++version);
-    }
-    if (body?.metadata?.resourceVersion !== stored.metadata.resourceVersion) {
-      return send(res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on configmaps "${name}": the object has been modified; please apply your changes to the latest version and try again`, name));
-    }
-    const next: StoredConfigMap = { ...stored, data: body.data, metadata: { ...stored.metadata, resourceVersion: String(++version) } };
-    api.configMaps.set(`${namespace}/${name}`, next);
-    api.onUpdate?.(next);
-    send(res, 200, next);
+  const store = new ObjectStore();
+  const targets = new Map<string, { ports: Record<number, number>; delayMs: number }>();
+  const api: KubeApi = {
+    url: '',
+    kubeconfig: join(dir, 'kubeconfig'),
+    store,
+    configMaps: store.collection('v1/configmaps') as Map<string, StoredConfigMap>,
+    requests: [],
+    users: new Map([[token, { name: 'tester', rules: ALLOW_ALL }]]),
+    conflictOnce: false,
+    mode: 'up',
+    addUser(userToken, name, rules, namespace = 'shop') {
+      api.users.set(userToken, { name, rules });
+      const file = join(dir, `kubeconfig-${name.replace(/[^A-Za-z0-9-]/g, "-")}`);
+      writeFileSync(file, kubeconfigText(api.url, cert, name, userToken, namespace));
+      return file;
+    },
+    addNamespace(name, labels = {}) {
+      store.create('v1/namespaces', undefined, { metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
+    },
+    addPod(pod) {
+      targets.set(`${pod.namespace}/${pod.name}`, { ports: pod.ports ?? {}, delayMs: pod.proxyDelayMs ?? 0 });
+      return store.create('v1/pods', pod.namespace, podObject(pod, `10.244.0.${targets.size}`));
+    },
   };
+
+  const send = (res: ServerResponse, code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  const fail = (res: ServerResponse, err: ApiStatus) => send(res, err.code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: err.message, reason: err.reason, ...(Object.keys(err.details).length ? { details: err.details } : {}), code: err.code });
+
+  const proxy = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, body: Buffer) => {
+    // NAME, NAME:PORT or SCHEME:NAME:PORT, as the API server accepts.
+    const parts = (info.name as string).split(':');
+    const [name, port] = parts.length === 3 ? [parts[1] as string, parts[2]] : [parts[0] as string, parts[1]];
+    const pod = store.get('v1/pods', info.namespace, name) as StoredObject & { status?: { podIP?: string }; spec: { containers: { ports?: { containerPort: number }[] }[] } };
+    const target = targets.get(`${info.namespace}/${name}`);
+    const podPort = Number(port ?? pod.spec.containers.find((c) => c.ports?.length)?.ports?.[0]?.containerPort);
+    const real = target?.ports[podPort];
+    const unreachable = (why: string) => fail(res, new ApiStatus(503, 'ServiceUnavailable', `error trying to reach service: dial tcp ${pod.status?.podIP ?? ''}:${podPort}: ${why}`));
+    if (!pod.status?.podIP || real === undefined) return unreachable('connect: connection refused');
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+    setTimeout(() => {
+      const upstream = httpRequest({ host: '127.0.0.1', port: real, method: req.method, path: info.rest, headers }, (answer) => {
+        const out: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+        res.writeHead(answer.statusCode ?? 502, out);
+        answer.pipe(res);
+      });
+      upstream.on('error', (err: NodeJS.ErrnoException) => (res.headersSent ? res.destroy() : unreachable(`connect: ${err.code === 'ECONNREFUSED' ? 'connection refused' : err.code}`)));
+      upstream.end(body);
+    }, target?.delayMs ?? 0);
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    const text = body.toString('utf8');
+    const auth = req.headers.authorization;
+    const user = auth?.startsWith('Bearer ') ? api.users.get(auth.slice(7)) : undefined;
+    const info = requestInfo(req);
+    let parsed: any;
+    try {
+      parsed = text && info?.subresource !== 'proxy' ? JSON.parse(text) : undefined;
+    } catch {
+      return fail(res, new ApiStatus(400, 'BadRequest', 'the request body is not JSON'));
+    }
+    api.requests.push({ method: req.method ?? '', path: req.url ?? '', auth, user: user?.name, contentType: req.headers['content-type'], body: parsed });
+    if (api.mode === 'unavailable') return fail(res, new ApiStatus(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
+    if (!user) return send(res, 401, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+    if (!info || !RESOURCES.has(info.resource)) return fail(res, new ApiStatus(404, 'NotFound', 'the server could not find the requested resource'));
+    if (!allowed(user, info)) return fail(res, forbidden(user.name, info));
+    try {
+      if (info.subresource === 'proxy') return proxy(req, res, info, body);
+      if (info.subresource !== undefined) throw new ApiStatus(404, 'NotFound', 'the server could not find the requested resource');
+      const namespace = RESOURCES.get(info.resource)?.namespaced ? info.namespace : undefined;
+      const query = new URL(req.url ?? '/', 'https://api').searchParams;
+      const name = info.plural === 'namespaces' ? (info.name ?? undefined) : info.name;
+      if (req.method === 'GET' && name === undefined) {
+        const { items, resourceVersion } = store.list(info.resource, namespace, query.get('labelSelector') ?? '');
+        const kind = `${RESOURCES.get(info.resource)?.kind}List`;
+        return send(res, 200, { kind, apiVersion: info.resource.split('/').slice(0, -1).join('/'), metadata: { resourceVersion }, items: items.map(({ apiVersion: _a, kind: _k, ...item }) => item) });
+      }
+      if (req.method === 'GET') return send(res, 200, store.get(info.resource, namespace, name as string));
+      if (req.method === 'POST' && name === undefined) {
+        if (query.get('dryRun') === 'All') return send(res, 201, parsed);
+        return send(res, 201, store.create(info.resource, namespace, parsed ?? {}));
+      }
+      if (req.method === 'PUT' && name !== undefined) {
+        if (api.conflictOnce) {
+          api.conflictOnce = false;
+          store.touch(info.resource, namespace, name);
+        }
+        const updated = store.update(info.resource, namespace, name, parsed ?? {});
+        if (info.plural === 'configmaps') api.onUpdate?.(updated as StoredConfigMap);
+        return send(res, 200, updated);
+      }
+      if (req.method === 'DELETE' && name !== undefined) {
+        const deleted = store.delete(info.resource, namespace, name);
+        return send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: info.plural, uid: deleted.metadata.uid } });
+      }
+      throw new ApiStatus(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+    } catch (err) {
+      if (err instanceof ApiStatus) return fail(res, err);
+      throw err;
+    }
+  };
+
+  const sockets = new Set<Socket>();
   const server = createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => {
-    let text = '';
-    req.on('data', (d: Buffer) => (text += d));
-    req.on('end', () => handle(req, res, text));
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks)));
+  });
+  server.on('secureConnection', (socket) => {
+    if (api.mode === 'closed') return void socket.destroy();
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('connection', (socket: Socket) => {
+    if (api.mode === 'closed') socket.destroy();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => {
     server.closeAllConnections();
+    for (const s of sockets) s.destroy();
     return new Promise<void>((resolve) => server.close(() => resolve()));
   });
   api.url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
-  writeFileSync(api.kubeconfig, `apiVersion: v1
-kind: Config
-clusters:
-  - name: test
-    cluster: {server: "${api.url}", certificate-authority-data: ${readFileSync(cert).toString('base64')}}
-users:
-  - name: tester
-    user: {token: ${token}}
-contexts:
-  - name: test
-    context: {cluster: test, user: tester, namespace: shop}
-current-context: test
-`);
+  writeFileSync(api.kubeconfig, kubeconfigText(api.url, cert, 'tester', token, 'shop'));
   return api;
 }
 
-/** Stores a ConfigMap in the fake API. */
+function kubeconfigText(url: string, cert: string, user: string, token: string, namespace: string): string {
+  return `apiVersion: v1
+kind: Config
+clusters:
+  - name: test
+    cluster: {server: "${url}", certificate-authority-data: ${readFileSync(cert).toString('base64')}}
+users:
+  - name: ${user}
+    user: {token: ${token}}
+contexts:
+  - name: test
+    context: {cluster: test, user: ${user}, namespace: ${namespace}}
+  - name: other
+    context: {cluster: test, user: ${user}, namespace: elsewhere}
+current-context: test
+`;
+}
+
+/** A Pod object as the API server would report it for `pod`. */
+function podObject(pod: FakePod, ip: string): Record<string, unknown> {
+  const sidecar = { name: 'faultline', image: 'faultline:test', ports: [{ name: 'faultline-admin', containerPort: 15000, protocol: 'TCP' }] };
+  const app = { name: 'app', image: 'app:test', ports: [{ containerPort: 8080, protocol: 'TCP' }] };
+  const kind = pod.sidecar ?? 'regular';
+  const phase = pod.phase ?? 'Running';
+  const ready = pod.ready ?? true;
+  const running = phase === 'Running';
+  const statusOf = (name: string) => ({ name, ready: running && (name !== 'faultline' || ready), restartCount: 0, image: `${name}:test`, imageID: '', started: running, state: running ? { running: { startedAt: '2026-11-22T12:00:00Z' } } : { waiting: { reason: 'ContainerCreating' } } });
+  return {
+    metadata: { name: pod.name, labels: pod.labels ?? {} },
+    spec: {
+      containers: kind === 'regular' ? [app, sidecar] : [app],
+      ...(kind === 'native' ? { initContainers: [{ ...sidecar, restartPolicy: 'Always' }] } : {}),
+    },
+    status: {
+      phase,
+      ...(running ? { podIP: ip, podIPs: [{ ip }] } : {}),
+      conditions: [{ type: 'Ready', status: running && ready ? 'True' : 'False' }],
+      containerStatuses: [statusOf('app'), ...(kind === 'regular' ? [statusOf('faultline')] : [])],
+      ...(kind === 'native' ? { initContainerStatuses: [statusOf('faultline')] } : {}),
+    },
+  };
+}
+
+/** Stores a ConfigMap in the fake API (as if someone had created it earlier). */
 export function putConfigMap(api: KubeApi, namespace: string, name: string, data: Record<string, string>): void {
   api.configMaps.set(`${namespace}/${name}`, {
     apiVersion: 'v1',
@@ -104,3 +360,5 @@ export function putConfigMap(api: KubeApi, namespace: string, name: string, data
     data,
   });
 }
+
+export { notFound };

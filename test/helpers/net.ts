@@ -101,9 +101,9 @@ export const sha256 = (data: Buffer): string => createHash('sha256').update(data
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` every 10 ms until it is true or `ms` passes; resolves whether it became true. */
-export async function waitFor(check: () => boolean, ms = 2000): Promise<boolean> {
+export async function waitFor(check: () => boolean | Promise<boolean>, ms = 2000): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) return false;
     await sleep(10);
   }

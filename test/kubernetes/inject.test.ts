@@ -40,9 +40,20 @@ t.test('every workload kind: the sidecar, the init container and the policy volu
     t.match(sidecar.readinessProbe, { httpGet: { path: '/readyz', port: 15020 } });
     t.match(sidecar.livenessProbe, { httpGet: { path: '/healthz', port: 15020 } });
     t.match(sidecar.resources, { requests: { cpu: String, memory: String }, limits: { memory: String } });
-    t.same(sidecar.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--inbound-port', '15006', '--outbound-port', '15001', '--metrics', '0.0.0.0:15020']);
-    t.same(sidecar.volumeMounts, [{ name: 'faultline-policy', mountPath: '/etc/faultline', readOnly: true }], 'the policy ConfigMap at /etc/faultline/');
-    t.same(spec.volumes?.find((v) => v.name === 'faultline-policy'), { name: 'faultline-policy', configMap: { name: 'faultline-policy' } });
+    t.same(sidecar.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--allow-missing-policy', '--inbound-port', '15006', '--outbound-port', '15001', '--metrics', '0.0.0.0:15020', '--admin', '0.0.0.0:15000', '--admin-credentials', '/var/run/faultline/admin']);
+    t.same(sidecar.volumeMounts, [
+      { name: 'faultline-policy', mountPath: '/etc/faultline', readOnly: true },
+      { name: 'faultline-admin', mountPath: '/var/run/faultline/admin', readOnly: true },
+    ], 'the policy ConfigMap at /etc/faultline/, the credentials read-only');
+    t.same(spec.volumes?.find((v) => v.name === 'faultline-policy'), { name: 'faultline-policy', configMap: { name: 'faultline-policy', optional: true } }, 'the policy volume is optional: a pod never waits for its ConfigMap');
+    t.same(spec.volumes?.find((v) => v.name === 'faultline-admin'), {
+      name: 'faultline-admin',
+      projected: {
+        sources: ['view', 'killswitch', 'rules'].map((verb) => ({ secret: { name: `faultline-admin-${verb}`, optional: true, items: [{ key: 'token', path: verb }] } })),
+      },
+    }, 'the namespace\'s three credential Secrets, each optional, in one projected volume');
+    t.notOk(spec.containers[0]?.volumeMounts?.some((m) => m.name === 'faultline-admin'), 'the app container does not mount them');
+    t.same(sidecar.ports, [{ name: 'faultline-metrics', containerPort: 15020, protocol: 'TCP' }, { name: 'faultline-admin', containerPort: 15000, protocol: 'TCP' }]);
     t.equal(annotationsOf(object)['kubectl.kubernetes.io/default-container'], 'app', 'kubectl logs still means the app');
     t.match(JSON.parse(annotationsOf(object)['faultline.dev/status'] ?? '{}'), { version: '0.1.0', policy: 'faultline-policy', interception: 'always' });
 
@@ -81,10 +92,10 @@ t.test('interception on-demand: no init container; the sidecar starts as root wi
   t.equal(spec.initContainers, undefined, 'no init container: no rule exists until a fault needs one');
   const sidecar = spec.containers[1] as Container;
   t.same(sidecar.args, [
-    'sidecar', '--policy', '/etc/faultline/policy.yaml',
+    'sidecar', '--policy', '/etc/faultline/policy.yaml', '--allow-missing-policy',
     '--interception', 'on-demand', '--inbound-port', '15006', '--outbound-port', '15001', '--proxy-uid', '1337',
     '--inbound-ports', '8080', '--exclude-outbound-ports', '5432', '--exclude-outbound-cidrs', '10.96.0.0/12',
-    '--metrics', '0.0.0.0:15020',
+    '--metrics', '0.0.0.0:15020', '--admin', '0.0.0.0:15000', '--admin-credentials', '/var/run/faultline/admin',
   ], 'the capture listeners, and the same validated capture settings the init container would take');
   t.same(sidecar.securityContext, {
     runAsUser: 0,
@@ -110,7 +121,7 @@ t.test('interception none: no init container, no capture, no capability at all',
   t.doesNotThrow(() => validateObject(object));
   const spec = specOf(object);
   t.equal(spec.initContainers, undefined, 'no init container');
-  t.same(spec.containers[1]?.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--metrics', '0.0.0.0:15020'], 'the sidecar runs the policy\'s listeners only');
+  t.same(spec.containers[1]?.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--allow-missing-policy', '--metrics', '0.0.0.0:15020', '--admin', '0.0.0.0:15000', '--admin-credentials', '/var/run/faultline/admin'], 'the sidecar runs the policy\'s listeners only');
   t.notMatch(JSON.stringify(object), /NET_ADMIN/);
   t.match(spec.containers[1]?.securityContext, { runAsUser: 1337, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
 });
@@ -200,4 +211,13 @@ t.test('faultline inject refuses a bad annotation, naming the object, and warns 
   const broken = join(dir, 'broken.yaml');
   writeFileSync(broken, 'a: [unclosed\n');
   t.match((await runCli(['inject', '-f', broken])).stderr, /invalid YAML/);
+});
+
+t.test('a default interception for pods that do not say; the annotation still wins', async (t) => {
+  const pod = reviewFixture('pod').request.object;
+  const onDemand = injectObject(pod, { ...options, defaultInterception: 'on-demand' });
+  t.equal(specOf(onDemand.object).initContainers, undefined, 'on-demand by default: no init container');
+  t.match(JSON.parse(annotationsOf(onDemand.object)['faultline.dev/status'] ?? '{}'), { interception: 'on-demand' });
+  (pod.metadata?.annotations as Record<string, string>)['faultline.dev/interception'] = 'always';
+  t.same(specOf(injectObject(pod, { ...options, defaultInterception: 'on-demand' }).object).initContainers?.map((c) => c.name), ['faultline-init'], 'the pod\'s annotation wins');
 });

@@ -3,9 +3,10 @@ import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
-import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
-import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
@@ -13,19 +14,22 @@ import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { DEFAULT_IMAGE } from '../../src/kubernetes/builders.js';
 import { injectObject } from '../../src/kubernetes/inject.js';
-import { EXAMPLE_POLICY, exampleObjects, installObjects, NAMESPACE, toYaml } from '../../src/kubernetes/manifests.js';
+import { EXAMPLE_HEADER, EXAMPLE_POLICY, exampleObjects, installObjects, NAMESPACE, toYaml } from '../../src/kubernetes/manifests.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { runCli } from '../helpers/process.js';
 import { tempDir } from '../helpers/sidecar.js';
 
 const MANIFESTS = new URL('../../manifests/', import.meta.url);
-const models: Record<string, new (o: never) => { validate(): void }> = { Deployment, DaemonSet, Namespace, Service, ServiceAccount, ConfigMap, Role, RoleBinding, PodDisruptionBudget, MutatingWebhookConfiguration };
+const models: Record<string, new (o: never) => { validate(): void }> = { Deployment, DaemonSet, Namespace, Service, ServiceAccount, ConfigMap, Secret, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, MutatingWebhookConfiguration };
 // cert-manager's kinds are not in kubernetes-models; their shape is checked below.
 const CERT_MANAGER = new Set(['Issuer', 'Certificate']);
 
 t.test('manifests/ is what the typed builders make', async (t) => {
   t.equal(readFileSync(new URL('faultline.yaml', MANIFESTS), 'utf8'), toYaml(installObjects()), 'manifests/faultline.yaml is up to date (npm run manifests)');
-  t.equal(readFileSync(new URL('example.yaml', MANIFESTS), 'utf8'), toYaml(exampleObjects()), 'manifests/example.yaml is up to date');
+  t.equal(readFileSync(new URL('example.yaml', MANIFESTS), 'utf8'), toYaml(exampleObjects(), EXAMPLE_HEADER), 'manifests/example.yaml is up to date');
+  const installed = await runCli(['install']);
+  t.equal(installed.code, 0);
+  t.equal(installed.stdout, readFileSync(new URL('faultline.yaml', MANIFESTS), 'utf8'), 'manifests/faultline.yaml is exactly `faultline install` with no flags');
   t.same(parseAllDocuments(readFileSync(new URL('faultline.yaml', MANIFESTS), 'utf8')).map((d) => d.toJS()), installObjects(), 'and parses back to the same objects');
   const dir = tempDir(t);
   const { code } = await runCli(['manifests', '--out', dir, '--image', 'registry.local/faultline:dev']);
@@ -54,7 +58,7 @@ t.test('the webhook configuration: failurePolicy Ignore, kube-system and our nam
   t.equal(config.webhooks.length, 2);
   for (const webhook of config.webhooks) {
     t.equal(webhook.failurePolicy, 'Ignore', 'an outage never blocks pods');
-    t.equal(webhook.sideEffects, 'None');
+    t.equal(webhook.sideEffects, 'NoneOnDryRun', 'it creates the credential Secrets, never on a dry run');
     t.same(webhook.admissionReviewVersions, ['v1']);
     t.ok(webhook.namespaceSelector.matchExpressions.some((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn' && e.values.includes('kube-system') && e.values.includes(NAMESPACE)), 'kube-system and our namespace are skipped');
     t.same(webhook.rules.map((r) => [r.operations, r.resources]), [[['CREATE'], ['pods']]], 'pods, on CREATE');

@@ -2,9 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_IMAGE } from '../../kubernetes/builders.js';
-import { exampleObjects, installObjects, toYaml } from '../../kubernetes/manifests.js';
+import { EXAMPLE_HEADER, exampleObjects, installObjects, toYaml } from '../../kubernetes/manifests.js';
 
-/** Writes manifests/ from the typed builders (`npm run manifests`). */
+/** Writes manifests/ from the typed builders (`npm run manifests`): `faultline install`'s default output and the example. */
 export function register(program: Command): void {
   program
     .command('manifests', { hidden: true })
@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output directory', 'manifests')
     .option('--image <image>', 'the faultline image', DEFAULT_IMAGE)
     .action((flags: { out: string; image: string }) => {
-      writeFileSync(join(flags.out, 'faultline.yaml'), toYaml(installObjects(flags.image)));
-      writeFileSync(join(flags.out, 'example.yaml'), toYaml(exampleObjects()));
+      writeFileSync(join(flags.out, 'faultline.yaml'), toYaml(installObjects({ image: flags.image })));
+      writeFileSync(join(flags.out, 'example.yaml'), toYaml(exampleObjects(), EXAMPLE_HEADER));
     });
 }

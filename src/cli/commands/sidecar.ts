@@ -1,5 +1,7 @@
 import type { Server } from 'node:http';
 import type { Command } from 'commander';
+import { isIP } from 'node:net';
+import { AdminCredentials } from '../../admin/auth.js';
 import { RuntimeLayers } from '../../admin/layers.js';
 import { createAdminServer } from '../../admin/server.js';
 import { parseHostPort, UsageError } from '../../errors.js';
@@ -21,6 +23,10 @@ export interface SidecarFlags extends Partial<InterceptionFlags> {
   /** Explicit --admin; absent means DEFAULT_ADMIN, bound on a best-effort basis. */
   admin?: string;
   adminTokenFile?: string;
+  /** DIR with the files view, killswitch and rules (the namespace's credential Secrets, in a pod). */
+  adminCredentials?: string;
+  /** A missing policy file is an empty policy, applied when the file appears. */
+  allowMissingPolicy?: boolean;
   toxiproxyApi?: string;
   inboundPort?: string;
   outboundPort?: string;
@@ -53,6 +59,12 @@ export function listenLogged(server: Server, hostPort: string, what: string): Pr
 
 /** SPEC's admin address. */
 export const DEFAULT_ADMIN = '127.0.0.1:15000';
+
+/** Whether a listen host is loopback only (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
 
 /**
  * Binds the admin API. An explicit --admin that cannot bind is fatal; the default one is best
@@ -112,13 +124,17 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   const onDemand = mode === 'on-demand' ? await prepareOnDemand(flags) : undefined;
   const drainTimeoutMs = Number(flags.drainTimeout);
   // Kernel faults (packet_loss) need the root helper: only on-demand sidecars take them.
-  const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs, kernelFaults: onDemand !== undefined });
+  const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs, kernelFaults: onDemand !== undefined, allowMissingPolicy: flags.allowMissingPolicy === true });
   // Ready once the policy is loaded and every listener and API is bound.
   let bound = false;
   const metricsServer = createMetricsServer(sidecar.metrics, () => bound && sidecar.ready);
   // The admin and Toxiproxy APIs share the runtime layer; a bad token file fails before any bind.
   const layers = new RuntimeLayers(sidecar);
-  const adminServer = createAdminServer({ sidecar, layers, tokenFile: flags.adminTokenFile, log: logger });
+  // Reachable from the pod network (the API server's pod proxy): reads need a credential too.
+  const protectReads = !isLoopbackHost(parseHostPort(flags.admin ?? DEFAULT_ADMIN, '--admin').host);
+  const credentials = new AdminCredentials({ tokenFile: flags.adminTokenFile, credentialsDir: flags.adminCredentials, protectReads });
+  logger.info({ component: 'admin', credentials: credentials.levels(), protectReads }, credentials.configured ? 'admin credentials loaded' : 'no admin credential: changes through the admin API are refused');
+  const adminServer = createAdminServer({ sidecar, layers, credentials, log: logger });
   const toxiproxyServer = flags.toxiproxyApi === undefined ? undefined : createToxiproxyServer({ layers, metrics: sidecar.metrics, log: logger });
   const servers = [metricsServer, adminServer, ...(toxiproxyServer ? [toxiproxyServer] : [])];
   try {
@@ -225,7 +241,9 @@ export function register(program: Command): void {
     .option('--metrics <host:port>', 'metrics and health endpoint', '0.0.0.0:15020')
     .option('--drain-timeout <ms>', 'on SIGTERM, how long live connections may finish', '5000')
     .option('--admin <host:port>', `admin API and /ui; changes need --admin-token-file (default ${DEFAULT_ADMIN})`)
-    .option('--admin-token-file <file>', 'file holding the bearer token of mutating admin calls')
+    .option('--admin-token-file <file>', 'file holding a bearer token that grants every admin call')
+    .option('--admin-credentials <dir>', 'directory with the credential files view, killswitch and rules (each optional; re-read when they change)')
+    .option('--allow-missing-policy', 'a missing policy file means no fault until it appears (and its removal ends its faults); an invalid one at start is reported, not fatal')
     .option('--toxiproxy-api <host:port>', 'serve the Toxiproxy v2 HTTP API here (usually 127.0.0.1:8474); off by default')
     .option('--inbound-port <port>', 'transparent inbound capture listener (15006 in a pod)')
     .option('--outbound-port <port>', 'transparent outbound capture listener (15001 in a pod)')

@@ -40,7 +40,8 @@ export class AdminTarget implements Target {
 
   private async call(method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, expected: number[]): Promise<unknown> {
     const headers: Record<string, string> = {};
-    if (this.token !== undefined && method !== 'GET') headers.authorization = `Bearer ${this.token}`;
+    // Reads too: a sidecar whose admin API is reachable from the pod network guards them.
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     let status: number;
     let text: string;
