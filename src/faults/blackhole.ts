@@ -16,5 +16,6 @@ export const blackhole = defineFault({
   options: z.strictObject({}),
   defaultStream: 'both',
   timeBounds: true,
+  randomDefault: { type: 'blackhole' },
   stage: (_options, ctx) => new BlackholeStage(ctx),
 });

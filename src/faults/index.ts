@@ -31,4 +31,4 @@ export const requestFaults: FaultType<any>[] = [httpAbort, httpDelay, httpThrott
 /** The registry: policy `type:` → fault type. */
 export const faultRegistry: ReadonlyMap<string, FaultType<any>> = new Map([...connectionFaults, ...requestFaults].map((f) => [f.type, f]));
 
-export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, RequestEffect, AbortEffect, FaultLayer } from './types.js';
+export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, Exchange, ExchangeContext, Answer, FaultLayer } from './types.js';

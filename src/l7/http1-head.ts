@@ -47,6 +47,16 @@ export function headEnd(buf: Buffer): number {
   return i < 0 ? -1 : i + 4;
 }
 
+/** Throws HeadError(status) when `buf` has an LF not after a CR, or a CR not before an LF. */
+export function checkLineBreaks(buf: Buffer, status: number): void {
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) {
+    if (i === 0 || buf[i - 1] !== 13) throw new HeadError(status, 'bare LF in the head');
+  }
+  for (let i = buf.indexOf(13); i >= 0 && i + 1 < buf.length; i = buf.indexOf(13, i + 1)) {
+    if (buf[i + 1] !== 10) throw new HeadError(status, 'bare CR in the head');
+  }
+}
+
 function parseFields(lines: string[], status: number): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const line of lines) {

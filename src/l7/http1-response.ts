@@ -1,11 +1,11 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import type { Pacer } from '../faults/pacer.js';
 import { errorBody, http1Response } from './error-response.js';
-import { BodyFramer, HeadError, headEnd, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
-import { sleep, type L7Host } from './host.js';
+import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
+import type { WsRelay } from './websocket.js';
+import { hold, paced, type L7Host } from './host.js';
 
 const EMPTY = Buffer.alloc(0);
-/** Slices a throttled response is paced in, per second of rate. */
-const THROTTLE_SLICES_PER_SECOND = 20;
 
 /** A request sent (or answered by faultline), waiting for its turn on the response side. */
 export interface PendingResponse {
@@ -16,11 +16,11 @@ export interface PendingResponse {
   closeAfter?: boolean;
   faulted: boolean;
   delayMs: number;
-  throttle: number | undefined;
+  /** http_throttle: the response's bytes go out at this pace. */
+  pacer: Pacer | undefined;
   /** An Upgrade request: 101 switches the connection to `ws` framing or a raw pipe. */
   upgrade: 'ws' | 'raw' | undefined;
   requestId: string | undefined;
-  paceAt?: number;
 }
 
 /**
@@ -37,7 +37,9 @@ export class Http1ResponseFramer extends Transform {
   /** Set by the request side: what to do once a 101 arrives (or does not). */
   onUpgrade: ((mode: 'ws' | 'raw' | undefined, pending: PendingResponse) => void) | undefined;
   /** WebSocket framing of upstream bytes once upgraded. */
-  wsInput: ((chunk: Buffer) => void) | undefined;
+  ws: WsRelay | undefined;
+  /** Called when the reader wants more (WebSocket backpressure). */
+  onPull: (() => void) | undefined;
 
   constructor(private readonly host: L7Host) {
     super({ highWaterMark: 64 * 1024 });
@@ -49,9 +51,33 @@ export class Http1ResponseFramer extends Transform {
     this.flushSynthetic();
   }
 
+  /**
+   * A request broke (a malformed body after its head went upstream): `synthetic` answers it in
+   * its turn and the connection closes after. False when its response has already begun.
+   */
+  replace(pending: PendingResponse, synthetic: Buffer): boolean {
+    const at = this.queue.indexOf(pending);
+    if (at < 0 || (at === 0 && this.body)) return false;
+    pending.synthetic = synthetic;
+    pending.closeAfter = true;
+    this.queue.length = at + 1;
+    this.flushSynthetic();
+    return true;
+  }
+
+  override _read(size: number): void {
+    super._read(size);
+    this.onPull?.();
+  }
+
+  private wsInput(chunk: Buffer, done: () => void): void {
+    if (this.ws) this.ws.input('downstream', chunk, () => done());
+    else done();
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     if (this.mode === 'raw') return callback(null, chunk);
-    if (this.mode === 'ws') return (this.wsInput?.(chunk), callback());
+    if (this.mode === 'ws') return this.wsInput(chunk, callback);
     if (this.mode === 'closed' || this.readableEnded) return callback();
     this.input = this.input.length === 0 ? chunk : Buffer.concat([this.input, chunk]);
     this.pump().then(() => callback(), (err: unknown) => this.upstreamError(err, callback));
@@ -98,7 +124,7 @@ export class Http1ResponseFramer extends Transform {
         const rest = this.input;
         this.input = EMPTY;
         if (this.mode === 'raw') this.push(rest);
-        else if (this.mode === 'ws') this.wsInput?.(rest);
+        else if (this.mode === 'ws') await new Promise<void>((resolve) => this.wsInput(rest, resolve));
         return;
       }
       const pending = this.queue[0];
@@ -112,12 +138,13 @@ export class Http1ResponseFramer extends Transform {
         const end = headEnd(this.input);
         if (end < 0) {
           if (this.input.length > MAX_HEAD_BYTES * 4) throw new HeadError(502, 'response head too large');
+          checkLineBreaks(this.input, 502);
           return;
         }
         const head = parseResponseHead(this.input.subarray(0, end), pending.method);
         const headBytes = this.input.subarray(0, end);
         this.input = this.input.subarray(end);
-        if (pending.delayMs > 0 && head.status >= 200) await sleep(pending.delayMs);
+        if (pending.delayMs > 0 && head.status >= 200) await hold(pending.delayMs, this.host.signal);
         await this.out(headBytes, pending);
         if (head.status === 101 && pending.upgrade) {
           this.queue.shift();
@@ -142,18 +169,8 @@ export class Http1ResponseFramer extends Transform {
   }
 
   private async out(bytes: Buffer, pending: PendingResponse): Promise<void> {
-    const rate = pending.throttle;
-    if (rate === undefined) return void this.push(bytes);
-    const slice = Math.max(1, Math.floor(rate / THROTTLE_SLICES_PER_SECOND));
-    for (let i = 0; i < bytes.length; i += slice) {
-      const part = bytes.subarray(i, i + slice);
-      const now = performance.now();
-      const at = Math.max(pending.paceAt ?? now, now);
-      pending.paceAt = at + (part.length / rate) * 1000;
-      if (at > now + 1) await sleep(at - now);
-      if (this.destroyed) return;
-      this.push(part);
-    }
+    if (!pending.pacer) return void this.push(bytes);
+    await paced(pending.pacer, bytes, (part) => this.push(part), this.host.signal);
   }
 
   private upstreamError(err: unknown, callback: TransformCallback): void {

@@ -143,7 +143,11 @@ export class ConnectionInspector {
     const { host } = this;
     const response = new Http1ResponseFramer(host);
     const request = new Http1RequestFramer(host, response);
-    request.onWebSocket = (faults) => new WsRelay(host, faults, request, response);
+    request.onWebSocket = (faults) => {
+      const relay = new WsRelay(host, faults, request, response);
+      request.ws = relay;
+      response.ws = relay;
+    };
     for (const stream of [request, response]) stream.on('error', (err) => host.reset(`HTTP/1 inspection failed: ${err.message}`));
     request.pipe(upstream);
     upstream.pipe(response);

@@ -162,7 +162,7 @@ function checkLayers(rule: { faults?: unknown; allowHeaderOverrides?: unknown },
       at(where, `${type.type} acts on requests: the rule needs an L7 match (match.protocol: ${type.layer === 'ws' ? 'ws' : 'http or grpc'}, or match.http / match.grpc)`);
     } else if (type.layer === 'ws' && protocol !== 'ws') {
       at(where, `${type.type} acts on WebSocket messages: the rule needs match.protocol: ws`);
-    } else if (l7 && !type.layer && !type.request) {
+    } else if (l7 && !type.layer && !type.exchange) {
       at(where, `${type.type} is a connection fault: put it in a rule without protocol/http/grpc (L7 rules take http_*, ws_* and rate_limit)`);
     }
   });

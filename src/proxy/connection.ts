@@ -46,6 +46,8 @@ export class Connection implements ConnectionControl {
   private links: Record<StreamDirection, Link> | undefined;
   /** Set while (and after) an L7 or SNI rule made the connection look at its first bytes. */
   private inspector: ConnectionInspector | undefined;
+  /** Aborted when the connection ends: the L7 inspectors' waits listen to it. */
+  private l7Ended: AbortController | undefined;
   private state!: ConnectionFaultState;
   private readonly active = new Map<string, CompiledFault>();
   private readonly stageState = new Map<string, Record<string, number>>();
@@ -118,8 +120,10 @@ export class Connection implements ConnectionControl {
   /** What the L7 inspectors (src/l7/) may see and do of this connection. */
   private l7Host(): InspectorHost {
     const { engine, metrics } = this.ctx;
+    this.l7Ended = new AbortController();
     return {
       id: this.id,
+      signal: this.l7Ended.signal,
       engine,
       state: this.state,
       log: this.log,
@@ -303,6 +307,7 @@ export class Connection implements ConnectionControl {
     if (!this.client.destroyed || (this.upstream && !this.upstream.destroyed)) return;
     this.ended = true;
     clearTimeout(this.timer);
+    this.l7Ended?.abort();
     if (this.links) {
       this.links.upstream.destroy();
       this.links.downstream.destroy();
