@@ -38,6 +38,13 @@ export function proxyHttp2(host: L7Host, client: Socket, upstream: Socket): void
   const session: ClientHttp2Session = connect(origin, { createConnection: () => upstream, settings: { enablePush: false } });
   session.on('error', (err) => host.log.debug({ cause: err.message }, 'upstream HTTP/2 session failed'));
   session.once('close', () => client.destroy());
+  // HTTP/2 has no half-closed connection: a client's FIN without GOAWAY (a killed process) ends
+  // it all, or the upstream (a node:http2 server never closes first) would keep it forever.
+  client.once('end', () => {
+    client.destroy();
+    session.destroy();
+    upstream.destroy();
+  });
   server.on('sessionError', (err) => host.log.debug({ cause: err.message }, 'client HTTP/2 session failed'));
   server.on('session', (clientSession) => {
     clientSession.on('error', () => {});
