@@ -8,14 +8,21 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Duplex, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { Pacer } from '../faults/pacer.js';
 import type { Answer } from '../faults/types.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { RequestMeta } from '../policy/match.js';
 import { errorBody, faultReply } from './error-response.js';
 import { ExchangePlan } from './exchange.js';
+import { duplexPair } from './duplex-pair.js';
 import { hold, paced, type L7Host } from './host.js';
+
+/** What the HTTP/2 proxy needs of its connection: the L7 host, and the fault chain's attachment. */
+export interface Http2Host extends L7Host {
+  /** Starts relaying through the connection's fault chain, with `clientSide` in the client's place. */
+  attach(toUpstream: Writable, fromUpstream: Readable, clientSide: Duplex): void;
+}
 
 const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = constants;
 /** gRPC status UNAVAILABLE: what a stream gets when the upstream connection is gone. */
@@ -30,12 +37,16 @@ const GRPC_UNAVAILABLE = 14;
  * trailers). A gRPC abort answers HTTP 200 with grpc-status/grpc-message trailers. Invalid
  * frames end the client's session with GOAWAY(PROTOCOL_ERROR); nothing else is affected.
  */
-export function proxyHttp2(host: L7Host, client: Socket, upstream: Socket): void {
+export function proxyHttp2(host: Http2Host, client: Socket, upstream: Socket): void {
   const server = createServer({ settings: { enablePush: false } });
   const origin = `http://${upstream.remoteAddress?.includes(':') ? `[${upstream.remoteAddress}]` : upstream.remoteAddress}:${upstream.remotePort}`;
   // Bytes the upstream sent while the client was classified (its SETTINGS) wait in the socket's
   // buffer; node:http2 reads a socket's buffered bytes when a session takes it over.
-  const session: ClientHttp2Session = connect(origin, { createConnection: () => upstream, settings: { enablePush: false } });
+  // The session speaks through an in-memory pair whose other end the connection's fault chain
+  // carries to the upstream socket: connection faults (latency, bandwidth, reset...) apply to
+  // h2c and gRPC as they do to HTTP/1.1.
+  const [sessionEnd, chainEnd] = duplexPair();
+  const session: ClientHttp2Session = connect(origin, { createConnection: () => sessionEnd, settings: { enablePush: false } });
   session.on('error', (err) => host.log.debug({ cause: err.message }, 'upstream HTTP/2 session failed'));
   session.once('close', () => client.destroy());
   // HTTP/2 has no half-closed connection: a client's FIN without GOAWAY (a killed process) ends
@@ -55,6 +66,8 @@ export function proxyHttp2(host: L7Host, client: Socket, upstream: Socket): void
     if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   }));
   server.emit('connection', client);
+  // After the server took the client socket: attaching resumes it, and its put-back bytes must reach the session.
+  host.attach(upstream, upstream, chainEnd);
   client.resume();
 }
 

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import type { Inspection } from '../engine/engine.js';
 import type { ConnectionMeta } from '../policy/match.js';
 import { classify, MAX_PEEK_BYTES, type FirstBytes } from './detect.js';
@@ -22,8 +22,11 @@ function isH2Settings(chunk: Buffer): boolean {
 export interface InspectorHost extends L7Host {
   readonly client: Socket;
   readonly meta: ConnectionMeta;
-  /** Starts relaying: client → toUpstream, fromUpstream → client, through the connection's Links. */
-  attach(toUpstream: Writable, fromUpstream: Readable): void;
+  /**
+   * Starts relaying: client → toUpstream, fromUpstream → client, through the connection's
+   * Links (fault chains); `clientSide` stands in for the client socket (HTTP/2's session end).
+   */
+  attach(toUpstream: Writable, fromUpstream: Readable, clientSide?: Duplex): void;
   /** The TLS server name is known: admission and connection faults are decided again. */
   learnedSni(name: string): void;
   /** What the first bytes showed (once per connection), for the connection's `protocol`. */

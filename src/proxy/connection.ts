@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { FaultEngine, ConnectionFaultState } from '../engine/engine.js';
 import type { ConnectionControl, StreamDirection } from '../faults/types.js';
@@ -107,11 +107,14 @@ export class Connection implements ConnectionControl {
     });
   }
 
-  /** Starts relaying, a Link per direction: client → toUpstream, fromUpstream → client. */
-  private attach(toUpstream: Writable, fromUpstream: Readable): void {
+  /**
+   * Starts relaying, a Link per direction: client → toUpstream, fromUpstream → client.
+   * `clientSide` stands in for the client socket (an inspected h2c connection's session end).
+   */
+  private attach(toUpstream: Writable, fromUpstream: Readable, clientSide: Duplex = this.client): void {
     this.links = {
-      upstream: new Link(this.client, toUpstream, this),
-      downstream: new Link(fromUpstream, this.client, this),
+      upstream: new Link(clientSide, toUpstream, this),
+      downstream: new Link(fromUpstream, clientSide, this),
     };
     this.refresh();
     this.client.resume();
@@ -136,7 +139,7 @@ export class Connection implements ConnectionControl {
       },
       close: (reason) => this.close(reason),
       reset: (reason) => this.reset(reason),
-      attach: (toUpstream, fromUpstream) => this.attach(toUpstream, fromUpstream),
+      attach: (toUpstream, fromUpstream, clientSide) => this.attach(toUpstream, fromUpstream, clientSide),
       classified: (kind) => {
         this.detected ??= kind === 'http1' ? 'http' : kind === 'h2' ? 'h2c' : kind === 'tls' ? 'tls' : 'tcp';
       },

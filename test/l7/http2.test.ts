@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { connect, createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { dial, collect } from '../helpers/net.js';
+import { dial, collect, waitFor } from '../helpers/net.js';
 import { bodyFor } from '../helpers/http.js';
 import { startSidecar } from '../helpers/sidecar.js';
 
@@ -103,4 +103,37 @@ t.test('an HTTP/2 server that sends SETTINGS before the client speaks is still i
   t.teardown(() => session.close());
   t.equal((await get(session, '/fail')).status, 503);
   t.equal(String((await get(session, '/ok')).body), 'GET /ok');
+});
+
+t.test('connection faults apply to an inspected h2c connection, new or live', async (t) => {
+  const up = await h2Upstream(t);
+  const l7 = `    - name: h2-fail
+      match: {listener: up, http: {paths: ["/fail"]}}
+      faults: [{type: http_abort, status: 503}]`;
+  const slow = `    - name: slow
+      match: {listener: up}
+      faults: [{type: latency, latency: 150ms}]`;
+  const { sidecar, port, write } = await startSidecar(t, up, `${l7}\n${slow}`);
+  const timed = async (session: ReturnType<typeof connect>, path: string) => {
+    const started = performance.now();
+    const res = await get(session, path);
+    return { ms: performance.now() - started, res };
+  };
+  const session = connect(`http://127.0.0.1:${port}`);
+  t.teardown(() => session.close());
+  await timed(session, '/warm');
+  const delayed = await timed(session, '/a');
+  t.equal(String(delayed.res.body), 'GET /a');
+  t.ok(delayed.ms >= 140 && delayed.ms < 450, `a stream on a connection under latency took ${delayed.ms.toFixed(0)} ms (≈ 150)`);
+  t.equal((await get(session, '/fail')).status, 503, 'the L7 rule still answers on the same connection');
+  // The latency rule goes away, then comes back: the live connection follows.
+  write(l7);
+  await sidecar.settled();
+  t.ok(await waitFor(() => sidecar.policy.rules.length === 1, 3000));
+  const fast = await timed(session, '/b');
+  t.ok(fast.ms < 100, `without the rule: ${fast.ms.toFixed(0)} ms`);
+  write(`${l7}\n${slow}`);
+  t.ok(await waitFor(() => sidecar.policy.rules.length === 2, 3000));
+  const again = await timed(session, '/c');
+  t.ok(again.ms >= 140 && again.ms < 450, `latency added to the live h2c connection: ${again.ms.toFixed(0)} ms`);
 });
