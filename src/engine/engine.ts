@@ -38,6 +38,8 @@ export interface Inspection {
   requests: boolean;
   /** An SNI rule could apply: read the TLS ClientHello's server name. */
   sni: boolean;
+  /** An L7 rule that wants them reached could apply: plain-pipe HTTP connections should reconnect. */
+  reconnect: boolean;
 }
 
 /**
@@ -91,14 +93,15 @@ export class FaultEngine {
   inspection(meta: ConnectionMeta): Inspection {
     let requests = false;
     let sni = false;
+    let reconnect = false;
     const now = this.clock();
     for (const rule of this.current.rules) {
       if ((!rule.request && !rule.sni) || !unexpired(rule, now)) continue;
       if (!rule.l4Match(meta)) continue;
-      if (rule.request) requests = true;
+      if (rule.request) (requests = true), (reconnect ||= rule.reconnectPooled);
       else sni = true;
     }
-    return { requests, sni };
+    return { requests, sni, reconnect };
   }
 
   /**

@@ -76,6 +76,11 @@ const rule = z.strictObject({
   /** `new-connections`: a policy change leaves connections opened before it as they were. */
   scope: z.enum(['live', 'new-connections']).default('live'),
   allowHeaderOverrides: z.boolean().optional(),
+  /**
+   * L7 rules: `reconnect` (the default) has plain-pipe HTTP connections opened before the rule
+   * (keep-alive pools, HTTP/2) reconnect gracefully so the rule reaches them; `leave` does not.
+   */
+  pooledConnections: z.enum(['reconnect', 'leave']).default('reconnect'),
   faults: z.array(faultEntry).min(1, 'a rule needs at least one fault'),
 });
 

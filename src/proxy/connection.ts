@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { ConnectionMeta } from '../policy/match.js';
 import { ConnectionInspector, type InspectorHost } from '../l7/inspect.js';
+import { plainKind, ReconnectStage, type PlainKind } from '../l7/reconnect.js';
 import { connectionLogBudget } from './close-log.js';
 import { Link, type StageEntry } from './link.js';
 
@@ -46,6 +47,10 @@ export class Connection implements ConnectionControl {
   private links: Record<StreamDirection, Link> | undefined;
   /** Set while (and after) an L7 or SNI rule made the connection look at its first bytes. */
   private inspector: ConnectionInspector | undefined;
+  /** A plain pipe's first client bytes, so that an L7 rule added later can have it reconnect. */
+  private plain: PlainKind | undefined;
+  /** Asked to reconnect for an L7 rule (the stage did its part): kept so until it ends. */
+  private reconnecting = false;
   /** Aborted when the connection ends: the L7 inspectors' waits listen to it. */
   private l7Ended: AbortController | undefined;
   private state!: ConnectionFaultState;
@@ -103,6 +108,7 @@ export class Connection implements ConnectionControl {
     upstream.once('connect', () => {
       upstream.setTimeout(0);
       if (this.inspector) return this.inspector.upstreamReady(upstream);
+      this.client.once('data', (chunk: Buffer) => (this.plain = plainKind(chunk)));
       this.attach(upstream, upstream);
     });
   }
@@ -177,8 +183,11 @@ export class Connection implements ConnectionControl {
       if (this.ended) return;
     }
     if (this.links) {
+      const reconnect = this.reconnectEntry();
       for (const direction of ['upstream', 'downstream'] as const) {
-        this.links[direction].setStages(this.stagesFor(direction, plan.active));
+        const entries = this.stagesFor(direction, plan.active);
+        if (reconnect && direction === 'downstream') entries.push(reconnect);
+        this.links[direction].setStages(entries);
       }
     }
     if (plan.nextChangeAt !== undefined) {
@@ -236,6 +245,18 @@ export class Connection implements ConnectionControl {
     this.client.destroy();
     this.upstream?.destroy();
     this.onSocketClose();
+  }
+
+  /**
+   * A plain-pipe HTTP connection opened before an L7 rule that could apply to it: the stage
+   * that has it reconnect gracefully (src/l7/reconnect.ts), unless every such rule opted out.
+   */
+  private reconnectEntry(): StageEntry | undefined {
+    const kind = this.plain;
+    if (this.inspector || (kind !== 'http1' && kind !== 'h2')) return undefined;
+    if (!this.reconnecting && !this.ctx.engine.inspection(this.meta).reconnect) return undefined;
+    const ctx = { conn: this, direction: 'downstream' as const, state: {}, random: this.ctx.random };
+    return { key: 'l7:reconnect', create: () => new ReconnectStage(kind, ctx, () => (this.reconnecting = true)) };
   }
 
   private stagesFor(direction: StreamDirection, active: CompiledFault[]): StageEntry[] {
