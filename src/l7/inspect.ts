@@ -160,11 +160,11 @@ export class ConnectionInspector {
   private answerFailure(kind: FirstBytes, err: Error & { code?: string }): void {
     const { client } = this.host;
     if (kind.kind !== 'http1') return void client.resetAndDestroy();
-    const timeout = /timeout/i.test(err.message);
+    const timeout = err.code === 'FL_ERR_CONNECT_TIMEOUT' || err.code === 'ETIMEDOUT';
     const code = timeout ? 504 : 503;
     const body = errorBody({
       error: timeout ? 'upstream_timeout' : 'upstream_unavailable',
-      message: `the upstream could not be reached: ${err.code ?? err.message}`,
+      message: `the upstream could not be reached: ${timeout ? err.message : (err.code ?? err.message)}`,
       code,
       retryable: true,
     });

@@ -34,9 +34,9 @@ export function loadPolicy(text: string, file: string, options: LoadOptions = {}
   };
   const expansion = expandScenarios(positioned.raw, positioned.report);
   const raw = expansion.doc;
-  const at: Report = (path, message, key) => {
+  const at: Report = (path, message, key, code) => {
     const mapped = expansion.remap(path);
-    if (mapped) positioned.report(mapped, message, key);
+    if (mapped) positioned.report(mapped, message, key, code);
   };
 
   const parsed = policySchema.safeParse(raw);
@@ -120,7 +120,7 @@ function checkReferences(doc: Loose, at: Report, knownListeners: readonly string
     if (names.has(listener.name)) at(['spec', 'listeners', i, 'name'], `duplicate listener name "${listener.name}"`);
     names.set(listener.name, i);
     if (addresses.has(listener.listen) && !listener.listen.endsWith(':0')) {
-      at(['spec', 'listeners', i, 'listen'], `${listener.listen} is already used by listener ${addresses.get(listener.listen)}`);
+      at(['spec', 'listeners', i, 'listen'], `${listener.listen} is already used by listener ${addresses.get(listener.listen)}`, undefined, 'FL_ERR_LISTEN');
     }
     addresses.set(listener.listen, i);
   });

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import { ConnectTimeoutError } from '../errors.js';
 import type { FaultEngine, ConnectionFaultState } from '../engine/engine.js';
 import type { ConnectionControl, StreamDirection } from '../faults/types.js';
 import type { Metrics } from '../metrics.js';
@@ -102,7 +103,7 @@ export class Connection implements ConnectionControl {
     if (inspection.requests || inspection.sni) this.inspector = new ConnectionInspector(this.l7Host(), inspection);
     const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     this.upstream = upstream;
-    upstream.setTimeout(this.ctx.connectTimeoutMs, () => upstream.destroy(new Error(`connect timeout after ${this.ctx.connectTimeoutMs} ms`)));
+    upstream.setTimeout(this.ctx.connectTimeoutMs, () => upstream.destroy(new ConnectTimeoutError(this.ctx.connectTimeoutMs)));
     upstream.on('error', (err) => this.onSocketError('upstream', err));
     upstream.once('close', () => this.onSocketClose());
     upstream.once('connect', () => {

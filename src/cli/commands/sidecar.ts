@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import type { Command } from 'commander';
 import { RuntimeLayers } from '../../admin/layers.js';
 import { createAdminServer } from '../../admin/server.js';
-import { parseHostPort, UsageError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
+import { hostPortFlag } from '../../net/address.js';
 import { configFromFlags, flagsToArgs, INTERCEPTION_OPTIONS, type InterceptionFlags } from '../../interception/config.js';
 import type { InterceptionHelper } from '../../interception/helper-client.js';
 import { OnDemandInterception } from '../../interception/on-demand.js';
@@ -37,7 +38,7 @@ interface OnDemandStart {
 
 /** Listens on HOST:PORT and logs the address actually bound (port 0 picks one). */
 export function listenLogged(server: Server, hostPort: string, what: string): Promise<void> {
-  const { host, port } = parseHostPort(hostPort, what);
+  const { host, port } = hostPortFlag(hostPort, what);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -74,7 +75,7 @@ async function prepareOnDemand(flags: SidecarFlags): Promise<OnDemandStart> {
   if (flags.inboundPort === undefined && flags.outboundPort === undefined) Object.assign(flags, { inboundPort: '15006', outboundPort: '15001' });
   const leaseMs = parseDuration(flags.interceptionLease ?? '10s');
   if (leaseMs === undefined || leaseMs < 3000 || leaseMs > 3_600_000) throw new UsageError(`--interception-lease: "${flags.interceptionLease}" must be a duration from 3s to 1h`);
-  const own = [flags.metrics, flags.admin ?? DEFAULT_ADMIN, flags.toxiproxyApi].filter((v): v is string => v !== undefined).map((v) => parseHostPort(v, 'address').port);
+  const own = [flags.metrics, flags.admin ?? DEFAULT_ADMIN, flags.toxiproxyApi].filter((v): v is string => v !== undefined).map((v) => hostPortFlag(v, 'address').port);
   const interception: InterceptionFlags = {
     inboundPorts: flags.inboundPorts ?? '*',
     excludeInboundPorts: flags.excludeInboundPorts ?? '',
