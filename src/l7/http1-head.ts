@@ -4,6 +4,8 @@
  * the original bytes. Only what RFC 9112 requires to frame messages safely is enforced.
  */
 
+import { FaultlineError } from '../errors.js';
+
 /** Longest head accepted; a longer request head is answered 431. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
@@ -34,10 +36,11 @@ export interface ResponseHead extends MessageHead {
   status: number;
 }
 
-/** A head that cannot be framed: the status to answer (400, 431; 502 for upstream heads). */
-export class HeadError extends Error {
+/** A head or body that cannot be framed: the status to answer (400, 431; 502 for upstream heads). */
+export class HeadError extends FaultlineError {
   constructor(readonly status: number, message: string) {
-    super(message);
+    super('FL_ERR_HTTP_FRAMING', message);
+    this.name = 'HeadError';
   }
 }
 

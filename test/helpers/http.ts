@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createH2Server, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Test } from 'tap';
 
@@ -46,4 +47,30 @@ function defaultHandler(req: IncomingMessage, res: ServerResponse): void {
       res.end(req.method === 'HEAD' ? undefined : body);
     }
   });
+}
+
+/**
+ * An h2c upstream on 127.0.0.1:0: /PATH?size=N answers N deterministic bytes (bodyFor), any
+ * other request its method and path. Its sessions are listed (a node:http2 server never
+ * closes one first) and destroyed at teardown.
+ */
+export async function h2Upstream(t: Test): Promise<{ port: number; sessions: Set<ServerHttp2Session> }> {
+  const sessions = new Set<ServerHttp2Session>();
+  const server: Http2Server = createH2Server();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  server.on('stream', (stream: ServerHttp2Stream, headers) => {
+    const url = new URL(String(headers[':path']), 'http://x');
+    const size = Number(url.searchParams.get('size') ?? 0);
+    stream.respond({ ':status': 200, 'x-upstream': 'yes' });
+    stream.end(size ? bodyFor(url.pathname, size) : `${headers[':method']} ${url.pathname}`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sessions) s.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { port: (server.address() as AddressInfo).port, sessions };
 }

@@ -1,24 +1,9 @@
 import { execFile } from 'node:child_process';
-import { connect, createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import t, { type Test } from 'tap';
+import { connect } from 'node:http2';
+import t from 'tap';
 import { dial, collect, waitFor } from '../helpers/net.js';
-import { bodyFor } from '../helpers/http.js';
+import { bodyFor, h2Upstream } from '../helpers/http.js';
 import { startSidecar } from '../helpers/sidecar.js';
-
-/** An h2c upstream: /big?size=N answers N deterministic bytes, anything else its path. */
-async function h2Upstream(t: Test): Promise<number> {
-  const server: Http2Server = createServer();
-  server.on('stream', (stream: ServerHttp2Stream, headers) => {
-    const url = new URL(String(headers[':path']), 'http://x');
-    const size = Number(url.searchParams.get('size') ?? 0);
-    stream.respond({ ':status': 200, 'x-upstream': 'yes' });
-    stream.end(size ? bodyFor(url.pathname, size) : `${headers[':method']} ${url.pathname}`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return (server.address() as AddressInfo).port;
-}
 
 function get(session: ReturnType<typeof connect>, path: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
   return new Promise((resolve, reject) => {
@@ -34,7 +19,7 @@ function get(session: ReturnType<typeof connect>, path: string): Promise<{ statu
 }
 
 t.test('h2c: faults per stream, other streams on the same connection untouched', async (t) => {
-  const up = await h2Upstream(t);
+  const { port: up } = await h2Upstream(t);
   const { port } = await startSidecar(t, up, `    - name: h2-fail
       match: {listener: up, http: {paths: ["/fail"]}}
       faults: [{type: http_abort, status: 503}]`);
@@ -50,7 +35,7 @@ t.test('h2c: faults per stream, other streams on the same connection untouched',
 });
 
 t.test('curl --http2-prior-knowledge through the sidecar', async (t) => {
-  const up = await h2Upstream(t);
+  const { port: up } = await h2Upstream(t);
   const { port } = await startSidecar(t, up, `    - name: h2-fail
       match: {listener: up, http: {paths: ["/fail"]}}
       faults: [{type: http_abort, status: 418}]`);
@@ -61,7 +46,7 @@ t.test('curl --http2-prior-knowledge through the sidecar', async (t) => {
 });
 
 t.test('invalid HTTP/2 frames end that connection only', async (t) => {
-  const up = await h2Upstream(t);
+  const { port: up } = await h2Upstream(t);
   const { port } = await startSidecar(t, up, `    - name: h2-fail
       match: {listener: up, http: {paths: ["/fail"]}}
       faults: [{type: http_abort, status: 503}]`);
@@ -92,7 +77,7 @@ function findFrame(data: Buffer, type: number): Buffer | undefined {
 }
 
 t.test('an HTTP/2 server that sends SETTINGS before the client speaks is still inspected', async (t) => {
-  const up = await h2Upstream(t);
+  const { port: up } = await h2Upstream(t);
   const { port } = await startSidecar(t, up, `    - name: h2-fail
       match: {listener: up, http: {paths: ["/fail"]}}
       faults: [{type: http_abort, status: 503}]`);
@@ -106,7 +91,7 @@ t.test('an HTTP/2 server that sends SETTINGS before the client speaks is still i
 });
 
 t.test('connection faults apply to an inspected h2c connection, new or live', async (t) => {
-  const up = await h2Upstream(t);
+  const { port: up } = await h2Upstream(t);
   const l7 = `    - name: h2-fail
       match: {listener: up, http: {paths: ["/fail"]}}
       faults: [{type: http_abort, status: 503}]`;

@@ -1,30 +1,9 @@
 import { spawn } from 'node:child_process';
-import { connect, createServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import t, { type Test } from 'tap';
-import { httpUpstream } from '../helpers/http.js';
+import { connect } from 'node:http2';
+import t from 'tap';
+import { h2Upstream, httpUpstream } from '../helpers/http.js';
 import { dial, sleep, waitFor } from '../helpers/net.js';
 import { startSidecar } from '../helpers/sidecar.js';
-
-/** An h2c upstream that never closes a session by itself (as node:http2 servers do). */
-async function h2Upstream(t: Test): Promise<{ port: number; sessions: Set<ServerHttp2Session> }> {
-  const sessions = new Set<ServerHttp2Session>();
-  const server: Http2Server = createServer();
-  server.on('session', (s) => {
-    sessions.add(s);
-    s.once('close', () => sessions.delete(s));
-  });
-  server.on('stream', (stream: ServerHttp2Stream) => {
-    stream.respond({ ':status': 200 });
-    stream.end('ok');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    for (const s of sessions) s.destroy();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { port: (server.address() as AddressInfo).port, sessions };
-}
 
 const L7_RULE = `    - name: any-http
       match: {listener: up, http: {paths: ["/never"]}}

@@ -1,22 +1,10 @@
-import { connect, createServer, type ClientHttp2Session, type Http2Server, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { connect, type ClientHttp2Session } from 'node:http2';
 import t, { type Test } from 'tap';
 import { Pool } from 'undici';
 import { call, echoClient, grpcUpstream } from '../helpers/grpc.js';
-import { httpUpstream } from '../helpers/http.js';
+import { h2Upstream, httpUpstream } from '../helpers/http.js';
 import { sleep, waitFor } from '../helpers/net.js';
 import { startSidecar } from '../helpers/sidecar.js';
-
-async function h2Upstream(t: Test): Promise<number> {
-  const server: Http2Server = createServer();
-  server.on('stream', (stream: ServerHttp2Stream, headers) => {
-    stream.respond({ ':status': 200 });
-    stream.end(`h2 ${headers[':path']}`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return (server.address() as AddressInfo).port;
-}
 
 /**
  * An HTTP/2 client as well-behaved ones are (grpc-js, browsers): one session reused for every
@@ -73,7 +61,7 @@ async function poll<T>(send: () => Promise<T>, ms: number): Promise<{ results: T
 
 t.test('an L7 rule added while a keep-alive pool, an h2c session and a gRPC channel are open reaches their next requests, with no client error', async (t) => {
   const { port: httpUp } = await httpUpstream(t);
-  const h2Up = await h2Upstream(t);
+  const { port: h2Up } = await h2Upstream(t);
   const grpcUp = await grpcUpstream(t);
   const { sidecar, port, write } = await startSidecar(t, httpUp, undefined, {
     extraListeners: [`{name: h2, listen: "127.0.0.1:0", upstream: "127.0.0.1:${h2Up}"}`, `{name: grpc, listen: "127.0.0.1:0", upstream: "127.0.0.1:${grpcUp}"}`],
