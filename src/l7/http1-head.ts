@@ -44,6 +44,23 @@ export class HeadError extends FaultlineError {
   }
 }
 
+/**
+ * Bytes to send as one write: pieces that lie side by side in one buffer (a head and the body
+ * after it, as read) are one view of it, no copy; others are copied together.
+ */
+export function joined(parts: Buffer[]): Buffer {
+  const first = parts[0] as Buffer;
+  if (parts.length === 1) return first;
+  let end = first.byteOffset + first.length;
+  let adjacent = true;
+  for (let i = 1; i < parts.length && adjacent; i++) {
+    const part = parts[i] as Buffer;
+    adjacent = part.buffer === first.buffer && part.byteOffset === end;
+    end += part.length;
+  }
+  return adjacent ? Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset) : Buffer.concat(parts);
+}
+
 /** Offset just past the blank line ending a head, or -1 when not complete yet. */
 export function headEnd(buf: Buffer): number {
   const i = buf.indexOf('\r\n\r\n');

@@ -5,7 +5,7 @@ import type { CompiledFault } from '../policy/compile.js';
 import type { RequestMeta } from '../policy/match.js';
 import { errorBody, faultReply, http1Response } from './error-response.js';
 import { ExchangePlan } from './exchange.js';
-import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseRequestHead, type RequestHead } from './http1-head.js';
+import { BodyFramer, checkLineBreaks, HeadError, headEnd, joined, MAX_HEAD_BYTES, parseRequestHead, type RequestHead } from './http1-head.js';
 import type { WsRelay } from './websocket.js';
 import { hold, type L7Host } from './host.js';
 import type { Http1ResponseFramer, PendingResponse } from './http1-response.js';
@@ -36,6 +36,8 @@ export class Http1RequestFramer extends Transform {
   private body: BodyFramer | undefined;
   /** The response slot of the request whose body is being read. */
   private current: PendingResponse | undefined;
+  /** Bytes passed on while reading one chunk: one write upstream, not one per head and body. */
+  private readonly batch: Buffer[] = [];
   private forwarding = true;
   private mode: 'http' | 'upgrading' | 'raw' | 'ws' | 'closed' = 'http';
   private upgradeDone: (() => void) | undefined;
@@ -76,15 +78,36 @@ export class Http1RequestFramer extends Transform {
     this.pump().then(() => callback(), (err: unknown) => this.protocolError(err, callback));
   }
 
+  private send(bytes: Buffer): void {
+    this.batch.push(bytes);
+  }
+
+  private flushOut(): void {
+    if (this.batch.length === 0) return;
+    const bytes = joined(this.batch);
+    this.batch.length = 0;
+    this.push(bytes);
+  }
+
   private async pump(): Promise<void> {
+    try {
+      await this.frame();
+    } finally {
+      this.flushOut();
+    }
+  }
+
+  private async frame(): Promise<void> {
     while (this.input.length > 0) {
       if (this.mode === 'upgrading') {
+        this.flushOut();
         await new Promise<void>((resolve) => (this.upgradeDone = resolve));
         continue;
       }
       if (this.mode !== 'http') {
         const rest = this.input;
         this.input = EMPTY;
+        this.flushOut();
         if (this.mode === 'raw') this.push(rest);
         else if (this.mode === 'ws') await new Promise<void>((resolve) => this.wsInput(rest, resolve));
         return;
@@ -99,19 +122,23 @@ export class Http1RequestFramer extends Transform {
         }
         const headBytes = this.input.subarray(0, end);
         this.input = this.input.subarray(end);
-        await this.request(parseRequestHead(headBytes), headBytes);
+        const waiting = this.request(parseRequestHead(headBytes), headBytes);
+        if (waiting) {
+          this.flushOut();
+          await waiting;
+        }
         if (this.destroyed) return;
         continue;
       }
       const n = this.body.consume(this.input);
-      if (this.forwarding && n > 0) this.push(this.input.subarray(0, n));
+      if (this.forwarding && n > 0) this.send(this.input.subarray(0, n));
       this.input = this.input.subarray(n);
       if (this.body.done) (this.body = undefined), (this.current = undefined);
     }
   }
 
-  /** One request head: ask the engine, then forward, hold or answer it. */
-  private async request(head: RequestHead, headBytes: Buffer): Promise<void> {
+  /** One request head: ask the engine, then forward, hold or answer it; a promise while it holds. */
+  private request(head: RequestHead, headBytes: Buffer): Promise<void> | undefined {
     const ws = head.upgrade === 'websocket';
     const meta: RequestMeta = { protocol: ws ? 'ws' : 'http', method: head.method, path: head.path, headers: head.headers };
     const { engine, state, signal } = this.host;
@@ -126,18 +153,23 @@ export class Http1RequestFramer extends Transform {
     if (replaced?.reset) {
       this.mode = 'closed';
       this.input = EMPTY;
-      return this.host.reset(`${replaced.by.rule}/${replaced.by.type.type}`);
+      this.host.reset(`${replaced.by.rule}/${replaced.by.type.type}`);
+      return undefined;
     }
     if (replaced) {
-      await hold(replaced.answer.afterMs ?? 0, signal);
-      if (signal.aborted) return;
-      // The body is read and dropped; a client waiting for 100-continue never sends it, so close after.
-      const closeAfter = !body.done && /100-continue/i.test(head.headers.expect ?? '');
       this.forwarding = false;
-      this.response.enqueue({ ...pending, synthetic: abortResponse(replaced.by, replaced.answer, { method: head.method, requestId }, closeAfter), closeAfter });
-      this.host.countRequest(replaced.answer.status, true);
-      if (closeAfter) this.mode = 'closed';
-      return;
+      const answer = () => {
+        if (signal.aborted) return;
+        // The body is read and dropped; a client waiting for 100-continue never sends it, so close after.
+        const closeAfter = !body.done && /100-continue/i.test(head.headers.expect ?? '');
+        this.response.enqueue({ ...pending, synthetic: abortResponse(replaced.by, replaced.answer, { method: head.method, requestId }, closeAfter), closeAfter });
+        this.host.countRequest(replaced.answer.status, true);
+        if (closeAfter) this.mode = 'closed';
+      };
+      const afterMs = replaced.answer.afterMs ?? 0;
+      if (afterMs > 0) return hold(afterMs, signal).then(answer);
+      answer();
+      return undefined;
     }
     this.forwarding = true;
     let bytes = headBytes;
@@ -149,8 +181,9 @@ export class Http1RequestFramer extends Transform {
       this.mode = 'upgrading';
     }
     this.response.enqueue(pending);
-    await hold(plan.requestHoldMs, signal);
-    if (!signal.aborted) this.push(bytes);
+    if (plan.requestHoldMs > 0) return hold(plan.requestHoldMs, signal).then(() => void (signal.aborted || this.push(bytes)));
+    this.send(bytes);
+    return undefined;
   }
 
   private protocolError(err: unknown, callback: TransformCallback): void {

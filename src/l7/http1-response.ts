@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Pacer } from '../faults/pacer.js';
 import { errorBody, http1Response } from './error-response.js';
-import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
+import { BodyFramer, checkLineBreaks, HeadError, headEnd, joined, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
 import type { WsRelay } from './websocket.js';
 import { hold, paced, type L7Host } from './host.js';
 
@@ -33,6 +33,8 @@ export class Http1ResponseFramer extends Transform {
   private readonly queue: PendingResponse[] = [];
   private input: Buffer = EMPTY;
   private body: BodyFramer | undefined;
+  /** Bytes passed on while reading one chunk: one write to the client, not one per head and body. */
+  private readonly batch: Buffer[] = [];
   private mode: 'http' | 'raw' | 'ws' | 'closed' = 'http';
   /** Set by the request side: what to do once a 101 arrives (or does not). */
   onUpgrade: ((mode: 'ws' | 'raw' | undefined, pending: PendingResponse) => void) | undefined;
@@ -103,8 +105,20 @@ export class Http1ResponseFramer extends Transform {
     return http1Response(502, errorBody({ error: 'upstream_unavailable', message, code: 502, retryable: true, requestId: pending.requestId }), { close: true, head: pending.method === 'HEAD' });
   }
 
+  private send(bytes: Buffer): void {
+    this.batch.push(bytes);
+  }
+
+  private flushOut(): void {
+    if (this.batch.length === 0) return;
+    const bytes = joined(this.batch);
+    this.batch.length = 0;
+    this.push(bytes);
+  }
+
   private flushSynthetic(): void {
     while (this.queue[0]?.synthetic && this.body === undefined) {
+      this.flushOut();
       const pending = this.queue.shift() as PendingResponse;
       this.push(pending.synthetic);
       if (pending.closeAfter) {
@@ -117,12 +131,21 @@ export class Http1ResponseFramer extends Transform {
   }
 
   private async pump(): Promise<void> {
+    try {
+      await this.frame();
+    } finally {
+      this.flushOut();
+    }
+  }
+
+  private async frame(): Promise<void> {
     for (;;) {
       this.flushSynthetic();
       if (this.input.length === 0 || this.readableEnded) return;
       if (this.mode !== 'http') {
         const rest = this.input;
         this.input = EMPTY;
+        this.flushOut();
         if (this.mode === 'raw') this.push(rest);
         else if (this.mode === 'ws') await new Promise<void>((resolve) => this.wsInput(rest, resolve));
         return;
@@ -130,7 +153,7 @@ export class Http1ResponseFramer extends Transform {
       const pending = this.queue[0];
       if (!pending) {
         // Bytes no request asked for (a 408 before closing): passed on as they are.
-        this.push(this.input);
+        this.send(this.input);
         this.input = EMPTY;
         return;
       }
@@ -144,8 +167,12 @@ export class Http1ResponseFramer extends Transform {
         const head = parseResponseHead(this.input.subarray(0, end), pending.method);
         const headBytes = this.input.subarray(0, end);
         this.input = this.input.subarray(end);
-        if (pending.delayMs > 0 && head.status >= 200) await hold(pending.delayMs, this.host.signal);
-        await this.out(headBytes, pending);
+        if (pending.delayMs > 0 && head.status >= 200) {
+          this.flushOut();
+          await hold(pending.delayMs, this.host.signal);
+        }
+        if (pending.pacer) await this.paced(headBytes, pending.pacer);
+        else this.send(headBytes);
         if (head.status === 101 && pending.upgrade) {
           this.queue.shift();
           this.mode = pending.upgrade;
@@ -161,16 +188,17 @@ export class Http1ResponseFramer extends Transform {
       const n = this.body.consume(this.input);
       const part = this.input.subarray(0, n);
       this.input = this.input.subarray(n);
-      if (n > 0) await this.out(part, pending);
+      if (n > 0 && pending.pacer) await this.paced(part, pending.pacer);
+      else if (n > 0) this.send(part);
       if (!this.body.done) return;
       this.body = undefined;
       this.queue.shift();
     }
   }
 
-  private async out(bytes: Buffer, pending: PendingResponse): Promise<void> {
-    if (!pending.pacer) return void this.push(bytes);
-    await paced(pending.pacer, bytes, (part) => this.push(part), this.host.signal);
+  private async paced(bytes: Buffer, pacer: Pacer): Promise<void> {
+    this.flushOut();
+    await paced(pacer, bytes, (part) => this.push(part), this.host.signal);
   }
 
   private upstreamError(err: unknown, callback: TransformCallback): void {
