@@ -1,16 +1,15 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
 import { Pacer } from '../faults/pacer.js';
 import type { Answer } from '../faults/types.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { RequestMeta } from '../policy/match.js';
 import { errorBody, faultReply, http1Response } from './error-response.js';
 import { ExchangePlan } from './exchange.js';
-import { BodyFramer, checkLineBreaks, HeadError, headEnd, joined, MAX_HEAD_BYTES, parseRequestHead, type RequestHead } from './http1-head.js';
-import type { WsRelay } from './websocket.js';
+import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseRequestHead, type RequestHead } from './http1-head.js';
+import { EMPTY, Http1Framer } from './http1-framer.js';
 import { hold, type L7Host } from './host.js';
 import type { Http1ResponseFramer, PendingResponse } from './http1-response.js';
 
-const EMPTY = Buffer.alloc(0);
 /**
  * After a malformed request, how long the answers owed before it may take to go out before the
  * connection is closed anyway (an upstream waiting for the rest of a broken body never answers).
@@ -31,26 +30,18 @@ export function abortResponse(fault: CompiledFault, answer: Answer, request: { m
  * Keep-alive and pipelining keep their order through the response side's queue; an Upgrade
  * holds further bytes until the response says 101 (then a raw pipe, or WebSocket framing).
  */
-export class Http1RequestFramer extends Transform {
-  private input: Buffer = EMPTY;
-  private body: BodyFramer | undefined;
+export class Http1RequestFramer extends Http1Framer {
   /** The response slot of the request whose body is being read. */
   private current: PendingResponse | undefined;
-  /** Bytes passed on while reading one chunk: one write upstream, not one per head and body. */
-  private readonly batch: Buffer[] = [];
   private forwarding = true;
   private mode: 'http' | 'upgrading' | 'raw' | 'ws' | 'closed' = 'http';
   private upgradeDone: (() => void) | undefined;
-  /** WebSocket framing of client bytes once upgraded. */
-  ws: WsRelay | undefined;
-  /** Called when the reader wants more (WebSocket backpressure). */
-  onPull: (() => void) | undefined;
   /** Called on a 101 to a WebSocket handshake a ws rule matched: sets up message framing. */
   onWebSocket: ((faults: CompiledFault[]) => void) | undefined;
   private wsFaults: CompiledFault[] = [];
 
-  constructor(private readonly host: L7Host, private readonly response: Http1ResponseFramer) {
-    super({ highWaterMark: 64 * 1024 });
+  constructor(host: L7Host, private readonly response: Http1ResponseFramer) {
+    super(host, 'upstream');
     response.onUpgrade = (mode) => {
       this.mode = mode ?? 'http';
       if (mode === 'ws') this.onWebSocket?.(this.wsFaults);
@@ -58,16 +49,6 @@ export class Http1RequestFramer extends Transform {
       this.upgradeDone = undefined;
       done?.();
     };
-  }
-
-  override _read(size: number): void {
-    super._read(size);
-    this.onPull?.();
-  }
-
-  private wsInput(chunk: Buffer, done: () => void): void {
-    if (this.ws) this.ws.input('upstream', chunk, () => done());
-    else done();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
@@ -78,26 +59,7 @@ export class Http1RequestFramer extends Transform {
     this.pump().then(() => callback(), (err: unknown) => this.protocolError(err, callback));
   }
 
-  private send(bytes: Buffer): void {
-    this.batch.push(bytes);
-  }
-
-  private flushOut(): void {
-    if (this.batch.length === 0) return;
-    const bytes = joined(this.batch);
-    this.batch.length = 0;
-    this.push(bytes);
-  }
-
-  private async pump(): Promise<void> {
-    try {
-      await this.frame();
-    } finally {
-      this.flushOut();
-    }
-  }
-
-  private async frame(): Promise<void> {
+  protected async frame(): Promise<void> {
     while (this.input.length > 0) {
       if (this.mode === 'upgrading') {
         this.flushOut();

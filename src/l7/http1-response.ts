@@ -1,11 +1,10 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
 import type { Pacer } from '../faults/pacer.js';
 import { errorBody, http1Response } from './error-response.js';
-import { BodyFramer, checkLineBreaks, HeadError, headEnd, joined, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
-import type { WsRelay } from './websocket.js';
+import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
+import { EMPTY, Http1Framer } from './http1-framer.js';
 import { hold, paced, type L7Host } from './host.js';
 
-const EMPTY = Buffer.alloc(0);
 
 /** A request sent (or answered by faultline), waiting for its turn on the response side. */
 export interface PendingResponse {
@@ -29,22 +28,14 @@ export interface PendingResponse {
  * with requests in order, so that pipelined requests answered by faultline keep their place.
  * Response bytes are passed on as they came, unless a fault delays or throttles them.
  */
-export class Http1ResponseFramer extends Transform {
+export class Http1ResponseFramer extends Http1Framer {
   private readonly queue: PendingResponse[] = [];
-  private input: Buffer = EMPTY;
-  private body: BodyFramer | undefined;
-  /** Bytes passed on while reading one chunk: one write to the client, not one per head and body. */
-  private readonly batch: Buffer[] = [];
   private mode: 'http' | 'raw' | 'ws' | 'closed' = 'http';
   /** Set by the request side: what to do once a 101 arrives (or does not). */
   onUpgrade: ((mode: 'ws' | 'raw' | undefined, pending: PendingResponse) => void) | undefined;
-  /** WebSocket framing of upstream bytes once upgraded. */
-  ws: WsRelay | undefined;
-  /** Called when the reader wants more (WebSocket backpressure). */
-  onPull: (() => void) | undefined;
 
-  constructor(private readonly host: L7Host) {
-    super({ highWaterMark: 64 * 1024 });
+  constructor(host: L7Host) {
+    super(host, 'downstream');
   }
 
   /** Adds a request's place in line; synthetic answers at the head of the line go out at once. */
@@ -65,16 +56,6 @@ export class Http1ResponseFramer extends Transform {
     this.queue.length = at + 1;
     this.flushSynthetic();
     return true;
-  }
-
-  override _read(size: number): void {
-    super._read(size);
-    this.onPull?.();
-  }
-
-  private wsInput(chunk: Buffer, done: () => void): void {
-    if (this.ws) this.ws.input('downstream', chunk, () => done());
-    else done();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
@@ -105,17 +86,6 @@ export class Http1ResponseFramer extends Transform {
     return http1Response(502, errorBody({ error: 'upstream_unavailable', message, code: 502, retryable: true, requestId: pending.requestId }), { close: true, head: pending.method === 'HEAD' });
   }
 
-  private send(bytes: Buffer): void {
-    this.batch.push(bytes);
-  }
-
-  private flushOut(): void {
-    if (this.batch.length === 0) return;
-    const bytes = joined(this.batch);
-    this.batch.length = 0;
-    this.push(bytes);
-  }
-
   private flushSynthetic(): void {
     while (this.queue[0]?.synthetic && this.body === undefined) {
       this.flushOut();
@@ -130,15 +100,7 @@ export class Http1ResponseFramer extends Transform {
     }
   }
 
-  private async pump(): Promise<void> {
-    try {
-      await this.frame();
-    } finally {
-      this.flushOut();
-    }
-  }
-
-  private async frame(): Promise<void> {
+  protected async frame(): Promise<void> {
     for (;;) {
       this.flushSynthetic();
       if (this.input.length === 0 || this.readableEnded) return;
