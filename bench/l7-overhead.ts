@@ -3,9 +3,14 @@
  * gRPC unary calls per second, direct, through the sidecar as a plain pipe (no L7 rule), and
  * through the sidecar with an L7 rule present that matches none of the requests (so every
  * connection is classified and framed: HTTP/1 by the head-only framer, gRPC by the HTTP/2
- * proxy). Interleaved rounds, one run, ratios to direct and to the plain pipe.
+ * proxy). Interleaved rounds, one run, ratios to direct and to the plain pipe, with each
+ * round's ratio (the spread). Then how soon a new L7 rule reaches connections opened before
+ * it: an undici keep-alive pool and a gRPC channel make a call every 10 ms to the plain-pipe
+ * sidecar while a rule that faults them is written to its policy file; the figure is the
+ * time from the write to the first faulted answer (reload included). `--check` exits 1
+ * naming each missed L7 target (bench/targets.ts).
  *
- *   node --import tsx bench/l7-overhead.ts [--quick]
+ *   node --import tsx bench/l7-overhead.ts [--quick] [--check]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -15,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
+import { checkL7 } from './targets.js';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 2 : 5;
@@ -149,6 +155,51 @@ const row = (kind: 'http' | 'grpc') => {
   const l = median(results.l7?.[kind] ?? []);
   return { direct: Math.round(d), plainPipe: Math.round(p), l7NotMatching: Math.round(l), l7VsDirect: +(l / d).toFixed(2), l7VsPlain: +(l / p).toFixed(2), plainVsDirect: +(p / d).toFixed(2) };
 };
-const report = { seconds: SECONDS, rounds: ROUNDS, httpConnections: CONNECTIONS, grpcInFlight: GRPC_IN_FLIGHT, httpKeepAlive: row('http'), grpcUnary: row('grpc') };
+const spread = (kind: 'http' | 'grpc') => (results.l7?.[kind] ?? []).map((l, i) => +(l / (results.plain?.[kind][i] ?? NaN)).toFixed(2));
+
+/** Milliseconds from `change()` to the first call `faulted` says was faulted; undefined after 5 s. */
+async function reach(call: () => Promise<boolean>, change: () => void): Promise<number | undefined> {
+  for (let i = 0; i < 5; i++) await call();
+  const started = performance.now();
+  change();
+  while (performance.now() - started < 5000) {
+    if (await call()) return Math.round(performance.now() - started);
+    await sleep(10);
+  }
+  return undefined;
+}
+
+const pool = new Pool(`http://127.0.0.1:${plainHttp}`, { connections: 2, keepAliveTimeout: 60_000 });
+const http1Faulted = async () => {
+  const res = await pool.request({ path: '/reach', method: 'GET' });
+  await res.body.dump();
+  return res.statusCode === 503;
+};
+const GrpcClient = grpc.makeGenericClientConstructor(service, 'Echo');
+const channel = new GrpcClient(`127.0.0.1:${plainGrpc}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Say(b: Buffer, cb: (e: grpc.ServiceError | null) => void): void };
+const grpcFaulted = () => new Promise<boolean>((resolve) => channel.Say(Buffer.alloc(8), (e) => resolve(e?.code === 14)));
+const reachRule = (listener: string, match: string) => `\n    - {name: reach-${listener}, match: {listener: ${listener}, ${match}}, faults: [{type: http_abort, status: 503, grpcStatus: 14}]}`;
+const http1Rule = reachRule('http', 'http: {paths: ["/reach"]}');
+const pooledReachMs = {
+  http1: await reach(http1Faulted, () => policy('plain', http1Rule)),
+  grpc: await reach(grpcFaulted, () => policy('plain', http1Rule + reachRule('grpc', 'grpc: {methods: ["/bench.Echo/Say"]}'))),
+};
+await pool.close();
+channel.close();
+
+const report = {
+  seconds: SECONDS,
+  rounds: ROUNDS,
+  httpConnections: CONNECTIONS,
+  grpcInFlight: GRPC_IN_FLIGHT,
+  httpKeepAlive: { ...row('http'), l7VsPlainPerRound: spread('http') },
+  grpcUnary: { ...row('grpc'), l7VsPlainPerRound: spread('grpc') },
+  pooledReachMs,
+};
 console.log(JSON.stringify(report, null, 2));
+if (process.argv.includes('--check')) {
+  const missed = checkL7(report);
+  for (const line of missed) console.error(`missed: ${line}`);
+  process.exit(missed.length > 0 ? 1 : 0);
+}
 process.exit(0);

@@ -25,6 +25,8 @@ export class ExchangePlan implements Exchange {
 
   /** Runs each drawn fault's hook against this exchange. */
   static of(protocol: ExchangeProtocol, decisions: RequestDecision[]): ExchangePlan {
+    // Most exchanges draw no fault: they share one plan that no verb ever touches.
+    if (decisions.length === 0) return UNTOUCHED[protocol];
     const plan = new ExchangePlan(protocol);
     for (const d of decisions) {
       plan.current = d.fault;
@@ -75,3 +77,5 @@ export class ExchangePlan implements Exchange {
     if (fault && this.acted.at(-1) !== fault) this.acted.push(fault);
   }
 }
+
+const UNTOUCHED: Record<ExchangeProtocol, ExchangePlan> = { http: new ExchangePlan('http'), grpc: new ExchangePlan('grpc'), ws: new ExchangePlan('ws') };
