@@ -11,6 +11,11 @@ class PairEnd extends Duplex {
     else this.other.held = callback;
   }
 
+  /** A corked batch (an HTTP/2 session's frames of one turn) crosses as one chunk: one write on the socket behind. */
+  override _writev(chunks: { chunk: Buffer }[], callback: () => void): void {
+    this._write(chunks.length === 1 ? (chunks[0] as { chunk: Buffer }).chunk : Buffer.concat(chunks.map((c) => c.chunk)), 'latin1', callback);
+  }
+
   override _read(): void {
     const held = this.held;
     this.held = undefined;
