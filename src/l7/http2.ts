@@ -3,6 +3,7 @@ import {
   constants,
   createServer,
   type ClientHttp2Session,
+  type ClientHttp2Stream,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
@@ -24,7 +25,7 @@ export interface Http2Host extends L7Host {
   attach(toUpstream: Writable, fromUpstream: Readable, clientSide: Duplex): void;
 }
 
-const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = constants;
+const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = constants;
 /** gRPC status UNAVAILABLE: what a stream gets when the upstream connection is gone. */
 const GRPC_UNAVAILABLE = 14;
 
@@ -40,15 +41,18 @@ const GRPC_UNAVAILABLE = 14;
 export function proxyHttp2(host: Http2Host, client: Socket, upstream: Socket): void {
   const server = createServer({ settings: { enablePush: false } });
   const origin = `http://${upstream.remoteAddress?.includes(':') ? `[${upstream.remoteAddress}]` : upstream.remoteAddress}:${upstream.remotePort}`;
-  // Bytes the upstream sent while the client was classified (its SETTINGS) wait in the socket's
-  // buffer; node:http2 reads a socket's buffered bytes when a session takes it over.
   // The session speaks through an in-memory pair whose other end the connection's fault chain
   // carries to the upstream socket: connection faults (latency, bandwidth, reset...) apply to
-  // h2c and gRPC as they do to HTTP/1.1.
+  // h2c and gRPC as they do to HTTP/1.1. Bytes the upstream sent while the client was classified
+  // (its SETTINGS) wait in the socket's buffer, and the chain reads them first.
   const [sessionEnd, chainEnd] = duplexPair();
   const session: ClientHttp2Session = connect(origin, { createConnection: () => sessionEnd, settings: { enablePush: false } });
   session.on('error', (err) => host.log.debug({ cause: err.message }, 'upstream HTTP/2 session failed'));
-  session.once('close', () => client.destroy());
+  // The session owns neither socket (the pair stands between): when it closes, both go.
+  session.once('close', () => {
+    client.destroy();
+    upstream.destroy();
+  });
   // HTTP/2 has no half-closed connection: a client's FIN without GOAWAY (a killed process) ends
   // it all, or the upstream (a node:http2 server never closes first) would keep it forever.
   client.once('end', () => {
@@ -60,6 +64,9 @@ export function proxyHttp2(host: Http2Host, client: Socket, upstream: Socket): v
   server.on('session', (clientSession) => {
     clientSession.on('error', () => {});
     clientSession.once('close', () => session.destroy());
+    // The upstream is going away (GOAWAY): so does this connection, gracefully, so that the
+    // client opens its next streams on a new connection instead of seeing them refused.
+    session.once('goaway', () => clientSession.close());
   });
   server.on('stream', (stream: ServerHttp2Stream, headers) => void relayStream(host, session, stream, headers).catch((err: Error) => {
     host.log.debug({ cause: err.message }, 'HTTP/2 stream failed');
@@ -109,7 +116,14 @@ async function relayStream(host: L7Host, session: ClientHttp2Session, stream: Se
   if (session.destroyed || session.closed) return unavailable(host, stream, meta, 'the upstream connection is closed');
 
   const { [constants.HTTP2_HEADER_CONNECTION]: _c, ...forward } = headers as OutgoingHttpHeaders;
-  const up = session.request(forward, { endStream: stream.readableEnded });
+  let up: ClientHttp2Stream;
+  try {
+    up = session.request(forward, { endStream: stream.readableEnded });
+  } catch {
+    // The upstream session stopped taking streams (a GOAWAY raced this one): the client may
+    // retry a refused stream, as RFC 9113 8.7 allows.
+    return void stream.close(NGHTTP2_REFUSED_STREAM);
+  }
   up.on('error', () => {});
   stream.pipe(up);
   stream.once('close', () => {

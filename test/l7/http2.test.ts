@@ -122,3 +122,49 @@ t.test('connection faults apply to an inspected h2c connection, new or live', as
   const again = await timed(session, '/c');
   t.ok(again.ms >= 140 && again.ms < 450, `latency added to the live h2c connection: ${again.ms.toFixed(0)} ms`);
 });
+
+t.test('an upstream GOAWAY reaches the client as a graceful GOAWAY: a reconnecting client sees no error', async (t) => {
+  const { createServer } = await import('node:http2');
+  const server = createServer();
+  let served = 0;
+  server.on('stream', (stream: import('node:http2').ServerHttp2Stream, headers) => {
+    stream.respond({ ':status': 200 });
+    stream.end(`ok ${headers[':path']}`);
+    // Every upstream connection serves one stream, then says it is going away.
+    if (++served > 0) stream.session?.goaway();
+  });
+  const upstreamSessions = new Set<import('node:http2').ServerHttp2Session>();
+  server.on('session', (s) => (upstreamSessions.add(s), s.once('close', () => upstreamSessions.delete(s))));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of upstreamSessions) s.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const { port: up } = server.address() as { port: number };
+  const { sidecar, port } = await startSidecar(t, up, `    - name: h2-fail
+      match: {listener: up, http: {paths: ["/fail"]}}
+      faults: [{type: http_abort, status: 503}]`);
+  let session: ReturnType<typeof connect> | undefined;
+  let sessions = 0;
+  const current = () => {
+    if (session && !session.closed && !session.destroyed) return session;
+    const s = connect(`http://127.0.0.1:${port}`);
+    sessions++;
+    s.on('error', () => {});
+    s.once('goaway', () => {
+      if (session === s) session = undefined;
+      s.close();
+    });
+    return (session = s);
+  };
+  t.teardown(() => session?.close());
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    statuses.push((await get(current(), `/n${i}`)).status);
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  t.same(statuses, [200, 200, 200, 200], 'every request answered');
+  t.ok(sessions >= 2, `the client moved to new connections (${sessions} sessions)`);
+  // (A node:http2 server that sent GOAWAY keeps its own session until it ends it: that is the test server's, not ours.)
+  t.ok(await waitFor(() => sidecar.connections.size <= 1, 2000), `the connections left behind are closed, both sockets (${sidecar.connections.size} left)`);
+});
