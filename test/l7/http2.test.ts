@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { connect } from 'node:http2';
 import t from 'tap';
 import { dial, collect, waitFor } from '../helpers/net.js';
-import { bodyFor, h2Upstream } from '../helpers/http.js';
+import { bodyFor, h2Client, h2Upstream } from '../helpers/http.js';
 import { startSidecar } from '../helpers/sidecar.js';
 
 function get(session: ReturnType<typeof connect>, path: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
@@ -144,27 +144,14 @@ t.test('an upstream GOAWAY reaches the client as a graceful GOAWAY: a reconnecti
   const { sidecar, port } = await startSidecar(t, up, `    - name: h2-fail
       match: {listener: up, http: {paths: ["/fail"]}}
       faults: [{type: http_abort, status: 503}]`);
-  let session: ReturnType<typeof connect> | undefined;
-  let sessions = 0;
-  const current = () => {
-    if (session && !session.closed && !session.destroyed) return session;
-    const s = connect(`http://127.0.0.1:${port}`);
-    sessions++;
-    s.on('error', () => {});
-    s.once('goaway', () => {
-      if (session === s) session = undefined;
-      s.close();
-    });
-    return (session = s);
-  };
-  t.teardown(() => session?.close());
+  const client = h2Client(t, port);
   const statuses: number[] = [];
   for (let i = 0; i < 4; i++) {
-    statuses.push((await get(current(), `/n${i}`)).status);
+    statuses.push(await client.get(`/n${i}`));
     await new Promise((r) => setTimeout(r, 30));
   }
   t.same(statuses, [200, 200, 200, 200], 'every request answered');
-  t.ok(sessions >= 2, `the client moved to new connections (${sessions} sessions)`);
+  t.ok(client.sessions() >= 2, `the client moved to new connections (${client.sessions()} sessions)`);
   // (A node:http2 server that sent GOAWAY keeps its own session until it ends it: that is the test server's, not ours.)
   t.ok(await waitFor(() => sidecar.connections.size <= 1, 2000), `the connections left behind are closed, both sockets (${sidecar.connections.size} left)`);
 });

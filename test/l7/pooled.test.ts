@@ -1,42 +1,9 @@
-import { connect, type ClientHttp2Session } from 'node:http2';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { Pool } from 'undici';
 import { call, echoClient, grpcUpstream } from '../helpers/grpc.js';
-import { h2Upstream, httpUpstream } from '../helpers/http.js';
+import { h2Client, h2Upstream, httpUpstream } from '../helpers/http.js';
 import { sleep, waitFor } from '../helpers/net.js';
 import { startSidecar } from '../helpers/sidecar.js';
-
-/**
- * An HTTP/2 client as well-behaved ones are (grpc-js, browsers): one session reused for every
- * request, replaced by a new one when the server sends GOAWAY or the session closes.
- */
-function h2Client(t: Test, port: number): { get(path: string): Promise<number>; sessions: () => number } {
-  let session: ClientHttp2Session | undefined;
-  let opened = 0;
-  const current = () => {
-    if (session && !session.closed && !session.destroyed) return session;
-    const s = connect(`http://127.0.0.1:${port}`);
-    opened++;
-    s.on('error', () => {});
-    s.once('goaway', () => session === s && (session = undefined));
-    s.once('close', () => session === s && (session = undefined));
-    return (session = s);
-  };
-  t.teardown(() => session?.close());
-  return {
-    sessions: () => opened,
-    get: (path) =>
-      new Promise((resolve, reject) => {
-        const req = current().request({ ':path': path });
-        let status = 0;
-        req.on('response', (h) => (status = Number(h[':status'])));
-        req.on('end', () => resolve(status));
-        req.on('error', reject);
-        req.resume();
-        req.end();
-      }),
-  };
-}
 
 const RULES = `    - name: fail
       match: {http: {paths: ["/fail"]}}
