@@ -3,18 +3,26 @@
  * gRPC unary calls per second, direct, through the sidecar as a plain pipe (no L7 rule), and
  * through the sidecar with an L7 rule present that matches none of the requests (so every
  * connection is classified and framed: HTTP/1 by the head-only framer, gRPC by the HTTP/2
- * proxy). Interleaved rounds, one run, ratios to direct and to the plain pipe.
+ * proxy). Interleaved rounds, one run, ratios to direct and to the plain pipe, with each
+ * round's ratio (the spread). Then how soon a new L7 rule reaches connections opened before
+ * it: an undici keep-alive pool and a gRPC channel make a call every 10 ms to the plain-pipe
+ * sidecar while a rule that faults them is written to its policy file; the figure is the
+ * time from the write to the first faulted answer (reload included). Each sidecar's CPU time
+ * per request is reported too (from /proc): on a machine shared with other work it is the
+ * steadier figure of what inspection costs. `--check` exits 1
+ * naming each missed L7 target (bench/targets.ts).
  *
- *   node --import tsx bench/l7-overhead.ts [--quick]
+ *   node --import tsx bench/l7-overhead.ts [--quick] [--check]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
+import { checkL7 } from './targets.js';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 2 : 5;
@@ -90,14 +98,18 @@ async function grpcRate(port: number): Promise<number> {
   await Promise.all(
     Array.from({ length: GRPC_IN_FLIGHT }, async () => {
       while (performance.now() < deadline) {
-        await one();
-        done++;
+        // A failed call is counted (and reported per port), not fatal: the figures still come out.
+        await one().then(
+          () => done++,
+          (e: grpc.ServiceError) => grpcErrors.push(`${port}: ${e.code} ${e.details}`),
+        );
       }
     }),
   );
   client.close();
   return done / SECONDS;
 }
+const grpcErrors: string[] = [];
 
 const [httpPort, grpcPort, plainHttp, plainGrpc, l7Http, l7Grpc] = await Promise.all(Array.from({ length: 6 }, freePort));
 const dir = mkdtempSync(join(tmpdir(), 'faultline-l7-bench-'));
@@ -127,19 +139,34 @@ const l7Policy = policy(
 const children: ChildProcess[] = [
   spawn(process.execPath, ['-e', UPSTREAMS, String(httpPort), String(grpcPort)], { stdio: 'inherit' }),
   spawn(process.execPath, [BIN, 'sidecar', '--policy', plainPolicy, '--metrics', '127.0.0.1:0'], { env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn' }, stdio: 'inherit' }),
-  spawn(process.execPath, [BIN, 'sidecar', '--policy', l7Policy, '--metrics', '127.0.0.1:0'], { env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn' }, stdio: 'inherit' }),
+  spawn(process.execPath, [BIN, 'sidecar', '--policy', l7Policy, '--metrics', '127.0.0.1:0'], { env: { ...process.env, FAULTLINE_LOG_LEVEL: process.env.L7_BENCH_LOG ?? 'warn' }, stdio: 'inherit' }),
 ];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 for (const port of [httpPort, grpcPort, plainHttp, plainGrpc, l7Http, l7Grpc]) await waitConnectable(port as number);
 
 const paths = { direct: [httpPort, grpcPort], plain: [plainHttp, plainGrpc], l7: [l7Http, l7Grpc] } as Record<string, [number, number]>;
 const results: Record<string, { http: number[]; grpc: number[] }> = { direct: { http: [], grpc: [] }, plain: { http: [], grpc: [] }, l7: { http: [], grpc: [] } };
+/** CPU time (user + system, ms) a process has used: what a sidecar spends, whatever else the machine runs. */
+const cpuMs = (pid: number | undefined): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+};
+const sidecarPid: Record<string, number | undefined> = { plain: children[1]?.pid, l7: children[2]?.pid };
+/** Sidecar CPU microseconds per request or call, per round: steadier than rates on a shared machine. */
+const cpuPerCall: Record<string, { http: number[]; grpc: number[] }> = { plain: { http: [], grpc: [] }, l7: { http: [], grpc: [] } };
+async function measured(name: string, kind: 'http' | 'grpc', run: () => Promise<number>): Promise<number> {
+  const pid = sidecarPid[name];
+  const before = pid ? cpuMs(pid) : 0;
+  const rate = await run();
+  if (pid) cpuPerCall[name]?.[kind].push(+(((cpuMs(pid) - before) * 1000) / (rate * SECONDS)).toFixed(1));
+  return rate;
+}
 // Warm-up, then interleaved rounds.
 for (const [h, g] of Object.values(paths)) (await httpRate(h), await grpcRate(g));
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, [h, g]] of Object.entries(paths)) {
-    results[name]?.http.push(await httpRate(h));
-    results[name]?.grpc.push(await grpcRate(g));
+    results[name]?.http.push(await measured(name, 'http', () => httpRate(h)));
+    results[name]?.grpc.push(await measured(name, 'grpc', () => grpcRate(g)));
   }
 }
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
@@ -149,6 +176,52 @@ const row = (kind: 'http' | 'grpc') => {
   const l = median(results.l7?.[kind] ?? []);
   return { direct: Math.round(d), plainPipe: Math.round(p), l7NotMatching: Math.round(l), l7VsDirect: +(l / d).toFixed(2), l7VsPlain: +(l / p).toFixed(2), plainVsDirect: +(p / d).toFixed(2) };
 };
-const report = { seconds: SECONDS, rounds: ROUNDS, httpConnections: CONNECTIONS, grpcInFlight: GRPC_IN_FLIGHT, httpKeepAlive: row('http'), grpcUnary: row('grpc') };
+const spread = (kind: 'http' | 'grpc') => (results.l7?.[kind] ?? []).map((l, i) => +(l / (results.plain?.[kind][i] ?? NaN)).toFixed(2));
+
+/** Milliseconds from `change()` to the first call `faulted` says was faulted; undefined after 5 s. */
+async function reach(call: () => Promise<boolean>, change: () => void): Promise<number | undefined> {
+  for (let i = 0; i < 5; i++) await call();
+  const started = performance.now();
+  change();
+  while (performance.now() - started < 5000) {
+    if (await call()) return Math.round(performance.now() - started);
+    await sleep(10);
+  }
+  return undefined;
+}
+
+const pool = new Pool(`http://127.0.0.1:${plainHttp}`, { connections: 2, keepAliveTimeout: 60_000 });
+const http1Faulted = async () => {
+  const res = await pool.request({ path: '/reach', method: 'GET' });
+  await res.body.dump();
+  return res.statusCode === 503;
+};
+const GrpcClient = grpc.makeGenericClientConstructor(service, 'Echo');
+const channel = new GrpcClient(`127.0.0.1:${plainGrpc}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Say(b: Buffer, cb: (e: grpc.ServiceError | null) => void): void };
+const grpcFaulted = () => new Promise<boolean>((resolve) => channel.Say(Buffer.alloc(8), (e) => resolve(e?.code === 14)));
+const reachRule = (listener: string, match: string) => `\n    - {name: reach-${listener}, match: {listener: ${listener}, ${match}}, faults: [{type: http_abort, status: 503, grpcStatus: 14}]}`;
+const http1Rule = reachRule('http', 'http: {paths: ["/reach"]}');
+const pooledReachMs = {
+  http1: await reach(http1Faulted, () => policy('plain', http1Rule)),
+  grpc: await reach(grpcFaulted, () => policy('plain', http1Rule + reachRule('grpc', 'grpc: {methods: ["/bench.Echo/Say"]}'))),
+};
+await pool.close();
+channel.close();
+
+const report = {
+  seconds: SECONDS,
+  rounds: ROUNDS,
+  httpConnections: CONNECTIONS,
+  grpcInFlight: GRPC_IN_FLIGHT,
+  httpKeepAlive: { ...row('http'), l7VsPlainPerRound: spread('http'), sidecarCpuUsPerCall: cpuPerCall.plain && { plainPipe: cpuPerCall.plain.http, l7NotMatching: cpuPerCall.l7?.http } },
+  grpcUnary: { ...row('grpc'), l7VsPlainPerRound: spread('grpc'), sidecarCpuUsPerCall: cpuPerCall.plain && { plainPipe: cpuPerCall.plain.grpc, l7NotMatching: cpuPerCall.l7?.grpc } },
+  pooledReachMs,
+  grpcErrors: grpcErrors.map((e) => e.replace(String(l7Grpc), 'l7').replace(String(plainGrpc), 'plain').replace(String(grpcPort), 'direct')),
+};
 console.log(JSON.stringify(report, null, 2));
+if (process.argv.includes('--check')) {
+  const missed = checkL7(report);
+  for (const line of missed) console.error(`missed: ${line}`);
+  process.exit(missed.length > 0 ? 1 : 0);
+}
 process.exit(0);

@@ -18,6 +18,11 @@ export interface PolicyProblem {
   message: string;
   line: number;
   col: number;
+  /** The field the problem is about (`path`, plus the key when the problem is a key), and the message without it. */
+  field?: (string | number)[];
+  detail?: string;
+  /** Set when the problem is of a kind callers act on: FL_ERR_LISTEN (an address that cannot be bound). */
+  code?: string;
 }
 
 /** A YAML document (a policy, an experiment) failed to parse or validate; `problems` are in file order. */
@@ -69,20 +74,20 @@ export class ListenError extends FaultlineError {
   }
 }
 
+/** The upstream did not accept a connection within the connect timeout. */
+export class ConnectTimeoutError extends FaultlineError {
+  constructor(ms: number) {
+    super('FL_ERR_CONNECT_TIMEOUT', `connect timeout after ${ms} ms`);
+    this.name = 'ConnectTimeoutError';
+  }
+}
+
 /** A command-line argument is malformed. */
 export class UsageError extends FaultlineError {
   constructor(message: string) {
     super('FL_ERR_USAGE', message);
     this.name = 'UsageError';
   }
-}
-
-/** Parses `HOST:PORT` (`[::1]:80` for IPv6); port 0 means "pick a free port". */
-export function parseHostPort(value: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`${what}: expected HOST:PORT (e.g. 127.0.0.1:15000), got "${value}"`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
 /** A pod annotation has a value faultline refuses; the message names the annotation and the value. */

@@ -7,7 +7,8 @@ import { logger as rootLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { compilePolicy, emptyPolicy, type CompiledPolicy } from './policy/compile.js';
 import { locateField } from './policy/load.js';
-import { parseAddress, type ListenerSpec } from './policy/schema.js';
+import { parseHostPort } from './net/address.js';
+import type { ListenerSpec } from './policy/schema.js';
 import { PolicyWatcher } from './policy/watch.js';
 import { Connection } from './proxy/connection.js';
 import { captureResolver, type OriginalDestination } from './proxy/capture.js';
@@ -317,7 +318,7 @@ export class Sidecar {
 
   private explicitResolver(entry: ExplicitListener): Resolve {
     return (socket) => {
-      const upstream = parseAddress(entry.spec.upstream) as { host: string; port: number };
+      const upstream = parseHostPort(entry.spec.upstream) as { host: string; port: number };
       return {
         meta: {
           listener: entry.spec.name,
@@ -335,7 +336,7 @@ export class Sidecar {
     const { spec } = entry;
     if (spec.protocol === 'udp') return new UdpRelay(spec.name, { host, port }, () => entry.spec, this.datagramContext);
     if (spec.protocol === 'dns') {
-      const upstream = () => parseAddress(entry.spec.upstream) as DnsUpstream;
+      const upstream = () => parseHostPort(entry.spec.upstream) as DnsUpstream;
       return new DnsProxy(spec.name, { host, port }, { listener: spec.name, direction: spec.direction, upstream }, this.datagramContext);
     }
     return new ProxyListener(spec.name, host, port, (socket) => this.accept(socket, this.explicitResolver(entry)));
@@ -356,7 +357,7 @@ export class Sidecar {
         keep.add(spec.name);
         continue;
       }
-      const { host, port } = parseAddress(spec.listen) as { host: string; port: number };
+      const { host, port } = parseHostPort(spec.listen) as { host: string; port: number };
       const entry: ExplicitListener = { spec, listener: undefined as unknown as ProxyListener };
       entry.listener = this.explicitListener(entry, host, port);
       try {
@@ -365,7 +366,8 @@ export class Sidecar {
         for (const a of added) a.listener.close();
         const path = ['spec', 'listeners', index, 'listen'];
         const { line, col } = locateField(text, path);
-        throw new PolicyError(policy.source, [{ path, line, col, message: `spec.listeners[${index}].listen: ${(err as Error).message}` }]);
+        const detail = (err as Error).message;
+        throw new PolicyError(policy.source, [{ path, line, col, message: `spec.listeners[${index}].listen: ${detail}`, field: path, detail, code: 'FL_ERR_LISTEN' }]);
       }
       added.push(entry);
     }

@@ -1,4 +1,5 @@
 import type { PolicyOverlay, Sidecar } from '../sidecar.js';
+import { SerialQueue } from '../serial-queue.js';
 
 /** The parts of the runtime layer, in the order their rules are listed. */
 export type LayerName = 'initial' | 'rules' | 'toxiproxy';
@@ -12,7 +13,7 @@ const ORDER: readonly LayerName[] = ['initial', 'rules', 'toxiproxy'];
  */
 export class RuntimeLayers {
   private readonly parts = new Map<LayerName, PolicyOverlay>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(readonly sidecar: Sidecar) {
     // Whatever the overlay held before (set programmatically) stays, as a part of its own.
@@ -42,9 +43,7 @@ export class RuntimeLayers {
 
   /** Runs `change` after every change queued before it, alone. */
   exclusive<T>(change: () => Promise<T> | T): Promise<T> {
-    const run = this.queue.then(change);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(change);
   }
 
   private union(): PolicyOverlay {

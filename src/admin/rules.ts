@@ -1,5 +1,6 @@
 import { PolicyError, RequestError } from '../errors.js';
 import { compilePolicy } from '../policy/compile.js';
+import { fieldText } from '../policy/positions.js';
 import { API_VERSION, KIND } from '../policy/schema.js';
 import type { RuntimeLayers } from './layers.js';
 
@@ -9,14 +10,12 @@ export interface RuleProblem {
   message: string;
 }
 
-const RULE_PREFIX = /^spec\.rules\[0\](?:\.|: )?/;
-
 /** A PolicyError's problems for a rule checked alone, their paths made relative to the rule. */
 function ruleProblems(err: PolicyError): RuleProblem[] {
   return err.problems.map((p) => {
-    const text = p.message.replace(RULE_PREFIX, '');
-    const m = /^([A-Za-z0-9_.[\]-]+): ([^]*)$/.exec(text);
-    return m ? { path: m[1] as string, message: m[2] as string } : { path: '', message: text };
+    const field = p.field ?? p.path;
+    const inRule = field[0] === 'spec' && field[1] === 'rules' && field[2] === 0 ? field.slice(3) : field;
+    return { path: fieldText(inRule), message: p.detail ?? p.message };
   });
 }
 

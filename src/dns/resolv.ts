@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
-import { parseAddress } from '../policy/schema.js';
+import { parseHostPort } from '../net/address.js';
 
 /** Where the DNS proxy forwards: a resolver's IP and port. */
 export interface DnsUpstream {
@@ -31,7 +31,7 @@ export function systemResolver(file = '/etc/resolv.conf'): DnsUpstream {
 
 /** `--dns-upstream IP:PORT` (a resolver is an address: a name would need a resolver to find it). */
 export function parseDnsUpstream(value: string, what = '--dns-upstream'): DnsUpstream {
-  const parsed = parseAddress(value);
+  const parsed = parseHostPort(value);
   if (!parsed || isIP(parsed.host) === 0 || parsed.port === 0) throw new UsageError(`${what}: "${value}" must be a resolver's IP:PORT, e.g. 10.96.0.10:53 or [fd00::a]:53`);
   return parsed;
 }

@@ -1,5 +1,4 @@
-import type { DnsEffect, DnsQuestion, RequestEffect, SharedState, StreamDirection } from '../faults/types.js';
-import { envoyOverride } from '../l7/envoy-headers.js';
+import type { DnsEffect, DnsQuestion, ExchangeContext, SharedState, StreamDirection } from '../faults/types.js';
 import type { CompiledFault, CompiledPolicy, CompiledRule } from '../policy/compile.js';
 import { emptyPolicy } from '../policy/compile.js';
 import type { ConnectionMeta, RequestMeta } from '../policy/match.js';
@@ -26,10 +25,11 @@ export interface Admission {
   refused?: { fault: CompiledFault; reason: string } | undefined;
 }
 
-/** An L7 fault drawn for one request, and what it does. */
+/** An L7 fault drawn for one request or message: its options (Envoy headers may change them) and context. */
 export interface RequestDecision {
   fault: CompiledFault;
-  effect: RequestEffect;
+  options: object;
+  ctx: ExchangeContext;
 }
 
 /** A DNS fault drawn for one query, and what it does. */
@@ -44,6 +44,8 @@ export interface Inspection {
   requests: boolean;
   /** An SNI rule could apply: read the TLS ClientHello's server name. */
   sni: boolean;
+  /** An L7 rule that wants them reached could apply: plain-pipe HTTP connections should reconnect. */
+  reconnect: boolean;
 }
 
 /**
@@ -100,14 +102,15 @@ export class FaultEngine {
   inspection(meta: ConnectionMeta): Inspection {
     let requests = false;
     let sni = false;
+    let reconnect = false;
     const now = this.clock();
     for (const rule of this.current.rules) {
       if ((!rule.request && !rule.sni) || !unexpired(rule, now)) continue;
       if (!rule.l4Match(meta)) continue;
-      if (rule.request) requests = true;
+      if (rule.request) (requests = true), (reconnect ||= rule.reconnectPooled);
       else sni = true;
     }
-    return { requests, sni };
+    return { requests, sni, reconnect };
   }
 
   /**
@@ -122,11 +125,10 @@ export class FaultEngine {
     for (const rule of this.requestRules(state, now)) {
       if (!rule.request?.(request)) continue;
       for (const fault of rule.faults) {
-        if (!fault.type.request || fault.type.layer === 'ws' || !this.inBounds(state, fault, now)) continue;
-        const override = rule.allowHeaderOverrides ? envoyOverride(fault, request.headers) : undefined;
+        if (!fault.type.exchange || fault.type.layer === 'ws' || !this.inBounds(state, fault, now)) continue;
+        const override = rule.allowHeaderOverrides ? fault.type.headerOverride?.(fault.options, request.headers, fault.probability) : undefined;
         if (!(this.random() < (override?.probability ?? fault.probability)) || !this.quota(fault)) continue;
-        const effect = fault.type.request(override?.options ?? fault.options, this.sharedFor(fault), now, this.random);
-        if (effect) decisions.push({ fault, effect });
+        decisions.push({ fault, options: override?.options ?? fault.options, ctx: { shared: this.sharedFor(fault), now, random: this.random } });
       }
     }
     return decisions;
@@ -142,11 +144,11 @@ export class FaultEngine {
   }
 
   /** Draws a ws fault for one message going `direction`: enabled, time bounds, stream, probability per message. */
-  drawMessage(state: ConnectionFaultState, fault: CompiledFault, direction: StreamDirection): RequestEffect | undefined {
+  drawMessage(state: ConnectionFaultState, fault: CompiledFault, direction: StreamDirection): RequestDecision | undefined {
     const now = this.clock();
     if (!this.faultsEnabled(now) || !fault.streams.includes(direction) || !this.inBounds(state, fault, now)) return undefined;
     if (!(this.random() < fault.probability) || !this.quota(fault)) return undefined;
-    return fault.type.request?.(fault.options, this.sharedFor(fault), now, this.random);
+    return { fault, options: fault.options, ctx: { shared: this.sharedFor(fault), now, random: this.random } };
   }
 
   /**

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { Client } from 'undici';
+import { parseHostPort } from '../net/address.js';
 import type { ProbeSpec } from './schema.js';
 
 /** One poll of a probe: `t` is ms since the run started, `latencyMs` until the answer (or failure). */
@@ -55,10 +56,8 @@ async function httpSample(spec: ProbeSpec): Promise<ProbeResult> {
 
 /** A TCP probe: connects, succeeds once connected (within `maxLatency`), then closes. */
 function tcpSample(spec: ProbeSpec): Promise<ProbeResult> {
-  const address = (spec.tcp as NonNullable<ProbeSpec['tcp']>).address;
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(colon + 1));
+  // Validated by the experiment schema with the same parser.
+  const { host, port } = parseHostPort((spec.tcp as NonNullable<ProbeSpec['tcp']>).address) as { host: string; port: number };
   const started = performance.now();
   return new Promise((resolve) => {
     const socket = connect({ host, port });

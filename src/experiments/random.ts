@@ -1,3 +1,5 @@
+import { faultRegistry } from '../faults/index.js';
+import type { FaultType } from '../faults/types.js';
 import { scenarioRegistry } from '../scenarios/index.js';
 import type { RandomSpec } from './schema.js';
 
@@ -7,33 +9,20 @@ import type { RandomSpec } from './schema.js';
  * is reproduced by its seed (printed in the report); they are made up front, as a plan.
  */
 
-/** What each drawable type applies: a fault entry, and whether it needs an L7 rule. */
-const RANDOM_FAULTS: Record<string, { fault: Record<string, unknown>; http?: boolean }> = {
-  latency: { fault: { type: 'latency', latency: '300ms', jitter: '50ms' } },
-  bandwidth: { fault: { type: 'bandwidth', rate: '64KiB/s' } },
-  reset: { fault: { type: 'reset' } },
-  timeout: { fault: { type: 'timeout', timeout: '5s' } },
-  loss: { fault: { type: 'loss', probability: 0.1 } },
-  blackhole: { fault: { type: 'blackhole' } },
-  partition: { fault: { type: 'partition' } },
-  refuse: { fault: { type: 'refuse' } },
-  http_abort: { fault: { type: 'http_abort', status: 503 }, http: true },
-  http_delay: { fault: { type: 'http_delay', delay: '1s' }, http: true },
-  http_timeout: { fault: { type: 'http_timeout', timeout: '5s' }, http: true },
-  http_reset: { fault: { type: 'http_reset' }, http: true },
-};
+/** The fault types random mode can draw: those that say what one draw applies (`randomDefault`). */
+const drawable = (): FaultType[] => [...faultRegistry.values()].filter((f) => f.randomDefault !== undefined);
 
 /** Fault types and scenario names random mode can draw. */
 export function randomFaultTypes(): string[] {
-  return [...new Set([...Object.keys(RANDOM_FAULTS), ...scenarioRegistry.keys()])];
+  return [...new Set([...drawable().map((f) => f.type), ...scenarioRegistry.keys()])];
 }
 
 /** The rule one draw of `type` applies, matching `match`. */
 export function randomRule(name: string, type: string, match: Record<string, unknown> = {}): Record<string, unknown> {
-  const entry = RANDOM_FAULTS[type];
-  if (!entry) return { name, match, scenario: type };
-  const l7 = entry.http && match.protocol === undefined && match.http === undefined && match.grpc === undefined;
-  return { name, match: l7 ? { ...match, protocol: 'http' } : match, faults: [{ ...entry.fault }] };
+  const fault = faultRegistry.get(type);
+  if (!fault?.randomDefault) return { name, match, scenario: type };
+  const l7 = fault.layer === 'http' && match.protocol === undefined && match.http === undefined && match.grpc === undefined;
+  return { name, match: l7 ? { ...match, protocol: 'http' } : match, faults: [{ ...fault.randomDefault }] };
 }
 
 /** mulberry32: a small, fast, seedable generator of uniform numbers in [0, 1). */

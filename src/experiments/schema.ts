@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseHostPort } from '../net/address.js';
 import { duration, probability } from '../policy/units.js';
 
 /**
@@ -45,7 +46,7 @@ const httpProbe = z.strictObject({
 });
 
 const tcpProbe = z.strictObject({
-  address: z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT, e.g. "127.0.0.1:5432"'),
+  address: z.string().refine((a) => parseHostPort(a) !== undefined, 'expected HOST:PORT, e.g. "127.0.0.1:5432"'),
 });
 
 const probe = z.strictObject({

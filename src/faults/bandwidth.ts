@@ -1,29 +1,25 @@
 import { z } from 'zod';
 import { rate } from '../policy/units.js';
 import { DatagramStageBase } from './datagram-stage.js';
+import { Pacer } from './pacer.js';
 import { FaultStage } from './stage.js';
 import { defineFault, type DatagramContext, type StageContext } from './types.js';
-
-/** How far behind real time the pacing clock may fall before it forgets (ms). */
-const CATCH_UP_MS = 20;
 
 interface BandwidthOptions {
   rate: number;
 }
 
 /**
- * Caps a direction at `rate` bytes per second. Data leaves in slices of about 20 ms worth,
- * each at its slot on a virtual clock; an idle link earns no credit beyond CATCH_UP_MS.
- * The write callback is held until the chunk is out: the sender is pushed back, not buffered.
+ * Caps a direction at `rate` bytes per second, through the shared Pacer. The write callback
+ * is held until the chunk is out: the sender is pushed back, not buffered.
  */
 class BandwidthStage extends FaultStage {
-  private readonly slice: number;
-  private next = 0;
+  private readonly pacer: Pacer;
   private pending: { chunk: Buffer; offset: number; callback: () => void } | undefined;
 
-  constructor(private readonly options: BandwidthOptions, ctx: StageContext) {
+  constructor(options: BandwidthOptions, ctx: StageContext) {
     super(ctx);
-    this.slice = Math.min(64 * 1024, Math.max(512, Math.floor(options.rate / 50)));
+    this.pacer = new Pacer(options.rate);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: () => void): void {
@@ -41,14 +37,11 @@ class BandwidthStage extends FaultStage {
     const { chunk } = pending;
     while (pending.offset < chunk.length) {
       const now = performance.now();
-      if (!this.interrupted && this.next > now + 1) {
-        return this.wait(this.next - now, () => this.pump());
-      }
-      const end = this.interrupted ? chunk.length : Math.min(chunk.length, pending.offset + this.slice);
+      const waitMs = this.interrupted ? 0 : this.pacer.waitMs(now);
+      if (waitMs > 0) return this.wait(waitMs, () => this.pump());
+      const end = this.interrupted ? chunk.length : Math.min(chunk.length, pending.offset + this.pacer.slice);
       this.push(chunk.subarray(pending.offset, end));
-      // The clock may lag `now` by up to CATCH_UP_MS, so a timer that fires late is made up for;
-      // beyond that an idle link earns nothing (at most CATCH_UP_MS worth of burst).
-      this.next = Math.max(this.next, now - CATCH_UP_MS) + ((end - pending.offset) / this.options.rate) * 1000;
+      this.pacer.sent(end - pending.offset, now);
       pending.offset = end;
     }
     this.pending = undefined;
@@ -64,11 +57,12 @@ class BandwidthStage extends FaultStage {
 class BandwidthDatagrams extends DatagramStageBase {
   private readonly queue: Buffer[] = [];
   private queuedBytes = 0;
-  private next = 0;
+  private readonly pacer: Pacer;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: BandwidthOptions, ctx: DatagramContext) {
     super(ctx);
+    this.pacer = new Pacer(options.rate);
   }
 
   push(datagram: Buffer): void {
@@ -102,16 +96,17 @@ class BandwidthDatagrams extends DatagramStageBase {
     if (this.timer) return;
     while (this.queue.length > 0) {
       const now = performance.now();
-      if (this.next > now + 1) {
+      const wait = this.pacer.waitMs(now);
+      if (wait > 0) {
         this.timer = setTimeout(() => {
           this.timer = undefined;
           this.pump();
-        }, this.next - now);
+        }, wait);
         return;
       }
       const datagram = this.queue.shift() as Buffer;
       this.queuedBytes -= datagram.length;
-      this.next = Math.max(this.next, now - CATCH_UP_MS) + (datagram.length / this.options.rate) * 1000;
+      this.pacer.sent(datagram.length, now);
       this.ctx.emit(datagram);
     }
   }
@@ -123,6 +118,7 @@ export const bandwidth = defineFault<BandwidthOptions>({
   options: z.strictObject({ rate }),
   defaultStream: 'downstream',
   timeBounds: true,
+  randomDefault: { type: 'bandwidth', rate: '64KiB/s' },
   stage: (options, ctx) => new BandwidthStage(options, ctx),
   datagram: (options, ctx) => new BandwidthDatagrams(options, ctx),
 });

@@ -17,6 +17,7 @@ export const blackhole = defineFault({
   options: z.strictObject({}),
   defaultStream: 'both',
   timeBounds: true,
+  randomDefault: { type: 'blackhole' },
   stage: (_options, ctx) => new BlackholeStage(ctx),
   datagram: (_options, ctx) => new ImmediateDatagrams(ctx, (_datagram, c) => c.count('blackholed')),
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envoyInteger, envoyPercentage } from './envoy-headers.js';
 import { defineFault } from './types.js';
 
 interface HttpAbortOptions {
@@ -33,9 +34,18 @@ export const httpAbort = defineFault<HttpAbortOptions>({
     .transform((o) => (o.statuses ? o : { ...o, status: o.status ?? 503 })),
   defaultStream: null,
   timeBounds: true,
-  request: (options, _shared, _now, random) => {
+  exchange: (options, x, { random }) => {
     const { statuses, ...rest } = options;
     const status = statuses ? (statuses[Math.floor(random() * statuses.length)] as number) : (rest.status ?? 503);
-    return { abort: { ...rest, status, retryable: status >= 500 || status === 429 } };
+    x.answer({ ...rest, status, retryable: status >= 500 || status === 429 });
   },
+  // x-envoy-fault-abort-request (HTTP status) or -abort-grpc-request (gRPC status).
+  headerOverride: (options, headers, probability) => {
+    const status = envoyInteger(headers, 'abort-request', 200, 599);
+    const grpcStatus = envoyInteger(headers, 'abort-grpc-request', 0, 16);
+    if (status === undefined && grpcStatus === undefined) return undefined;
+    const next = { ...options, ...(status !== undefined ? { status, statuses: undefined } : {}), ...(grpcStatus !== undefined ? { grpcStatus } : {}) };
+    return { options: next, probability: envoyPercentage(headers, status !== undefined ? 'abort-request' : 'abort-grpc-request', probability) };
+  },
+  randomDefault: { type: 'http_abort', status: 503 },
 });

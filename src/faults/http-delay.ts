@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../policy/units.js';
+import { envoyInteger, envoyPercentage } from './envoy-headers.js';
 import { defineFault } from './types.js';
 
 interface HttpDelayOptions {
@@ -20,8 +21,14 @@ export const httpDelay = defineFault<HttpDelayOptions>({
   options: z.strictObject({ delay: duration, jitter: duration.optional(), phase: z.enum(['request', 'response']).default('request') }),
   defaultStream: null,
   timeBounds: true,
-  request: (options, _shared, _now, random) => {
-    const ms = Math.max(0, options.delay + (options.jitter ? options.jitter * (2 * random() - 1) : 0));
-    return { delay: { ms, phase: options.phase } };
+  exchange: (options, x, { random }) => {
+    x.hold(Math.max(0, options.delay + (options.jitter ? options.jitter * (2 * random() - 1) : 0)), options.phase);
   },
+  // x-envoy-fault-delay-request: a delay (ms) no longer than the rule's.
+  headerOverride: (options, headers, probability) => {
+    const ms = envoyInteger(headers, 'delay-request', 0, 1e9);
+    if (ms === undefined) return undefined;
+    return { options: { ...options, delay: Math.min(ms, options.delay) }, probability: envoyPercentage(headers, 'delay-request', probability) };
+  },
+  randomDefault: { type: 'http_delay', delay: '1s' },
 });

@@ -13,5 +13,6 @@ export const httpReset = defineFault<Record<string, never>>({
   options: z.strictObject({}),
   defaultStream: null,
   timeBounds: true,
-  request: () => ({ reset: true }),
+  exchange: (_options, x) => x.reset(),
+  randomDefault: { type: 'http_reset' },
 });

@@ -18,7 +18,6 @@ export const httpTimeout = defineFault<HttpTimeoutOptions>({
   options: z.strictObject({ timeout: duration.default(30_000) }),
   defaultStream: null,
   timeBounds: true,
-  request: (options) => ({
-    abort: { status: 504, grpcStatus: 4, grpcMessage: `no answer within ${options.timeout} ms`, retryable: true, afterMs: options.timeout },
-  }),
+  exchange: (options, x) => x.answer({ status: 504, grpcStatus: 4, grpcMessage: `no answer within ${options.timeout} ms`, retryable: true, afterMs: options.timeout }),
+  randomDefault: { type: 'http_timeout', timeout: '5s' },
 });

@@ -45,4 +45,4 @@ export const packetFaults: FaultType<any>[] = [duplicate, reorder, packetLoss];
 /** The registry: policy `type:` → fault type. */
 export const faultRegistry: ReadonlyMap<string, FaultType<any>> = new Map([...connectionFaults, ...requestFaults, ...dnsFaults, ...packetFaults].map((f) => [f.type, f]));
 
-export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, RequestEffect, AbortEffect, FaultLayer, DnsEffect, DnsQuestion, DatagramStage, DatagramContext, DatagramFate, KernelEffect } from './types.js';
+export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, Exchange, ExchangeContext, Answer, FaultLayer, DnsEffect, DnsQuestion, DatagramStage, DatagramContext, DatagramFate, KernelEffect } from './types.js';

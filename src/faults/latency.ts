@@ -101,6 +101,7 @@ export const latency = defineFault<LatencyOptions>({
   options: z.strictObject({ latency: duration, jitter: duration.default(0) }),
   defaultStream: 'downstream',
   timeBounds: true,
+  randomDefault: { type: 'latency', latency: '300ms', jitter: '50ms' },
   stage: (options, ctx) => new LatencyStage(options, ctx),
   datagram: (options, ctx) => new LatencyDatagrams(options, ctx),
 });

@@ -40,6 +40,7 @@ export const loss = defineFault<LossOptions>({
   options: z.strictObject({ probability, retransmitDelay: duration.default(200) }),
   defaultStream: 'downstream',
   timeBounds: true,
+  randomDefault: { type: 'loss', probability: 0.1 },
   probabilityPer: 'chunk',
   stage: (options, ctx) => new LossStage(options, ctx),
   // A UDP flow shows the holes TCP hides: a lost datagram is gone.

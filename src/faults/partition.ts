@@ -16,6 +16,9 @@ export const partition = defineFault<PartitionOptions>({
   options: z.strictObject({ mode: z.enum(['reject', 'blackhole']).default('reject') }),
   defaultStream: 'both',
   timeBounds: true,
+  // The kernel can drop or refuse the traffic itself (on-demand interception).
+  kernelRule: (options) => options.mode,
+  randomDefault: { type: 'partition' },
   admit: (options) => (options.mode === 'reject' ? 'partitioned (reject)' : undefined),
   activate: (options, conn) => {
     if (options.mode === 'reject') conn.reset('partitioned (reject)');

@@ -38,9 +38,8 @@ export const rateLimit = defineFault<RateLimitOptions>({
   defaultStream: null,
   timeBounds: false,
   admit: take,
-  request: (options, shared, now) => {
+  exchange: (options, x, { shared, now }) => {
     const refused = take(options, shared, now);
-    if (refused === undefined) return undefined;
-    return { abort: { status: 429, grpcStatus: 8, grpcMessage: refused, body: undefined, retryable: true } };
+    if (refused !== undefined) x.answer({ status: 429, grpcStatus: 8, grpcMessage: refused, retryable: true });
   },
 });

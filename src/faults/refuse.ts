@@ -8,5 +8,6 @@ export const refuse = defineFault({
   options: z.strictObject({}),
   defaultStream: null,
   timeBounds: false,
+  randomDefault: { type: 'refuse' },
   admit: () => 'refused by fault',
 });

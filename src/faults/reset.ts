@@ -49,6 +49,7 @@ export const reset = defineFault<ResetOptions>({
   options: z.strictObject({ bytes: size.optional() }),
   defaultStream: 'downstream',
   timeBounds: true,
+  randomDefault: { type: 'reset' },
   activate: (options, conn) => {
     if (options.bytes === undefined) conn.reset('reset fault');
   },

@@ -27,5 +27,6 @@ export const timeout = defineFault<TimeoutOptions>({
   options: z.strictObject({ timeout: duration }),
   defaultStream: 'both',
   timeBounds: true,
+  randomDefault: { type: 'timeout', timeout: '5s' },
   stage: (options, ctx) => new TimeoutStage(options, ctx),
 });

@@ -31,7 +31,7 @@ export interface StageContext {
 export type SharedState = Record<string, number>;
 
 /** An answer faultline gives instead of the upstream: HTTP status and body, or a gRPC status. */
-export interface AbortEffect {
+export interface Answer {
   status: number;
   body?: string | undefined;
   grpcStatus?: number | undefined;
@@ -41,20 +41,46 @@ export interface AbortEffect {
   afterMs?: number | undefined;
 }
 
+/** What a request (http, grpc) or a WebSocket message (ws) is, for an L7 fault. */
+export type ExchangeProtocol = 'http' | 'grpc' | 'ws';
+
 /**
- * What an L7 fault does to one request (http, grpc) or one message (ws) once the engine drew it.
- * The L7 inspectors (src/l7/) carry it out.
+ * One exchange (an HTTP/1.1 request and its response, an HTTP/2 or gRPC stream, a WebSocket
+ * message) as an L7 fault sees it, whatever the protocol: the verbs a fault may call once the
+ * engine drew it. Each protocol in src/l7/ carries them out, in one order: a reset or an answer
+ * (the first one wins) replaces the upstream; otherwise the request is held, forwarded, and
+ * its response held and paced. Every hold is cancelled when the stream or connection ends.
  */
-export interface RequestEffect {
-  abort?: AbortEffect;
-  delay?: { ms: number; phase: 'request' | 'response' };
-  /** Response bytes per second. */
-  throttle?: number;
-  wsDelay?: number;
-  wsDrop?: boolean;
-  wsClose?: { code: number; reason: string };
-  /** End the connection with a TCP RST instead of answering (HTTP/2: reset the stream). */
-  reset?: boolean;
+export interface Exchange {
+  readonly protocol: ExchangeProtocol;
+  /** Holds the request (ws: the message) before it goes on, or (`response`) the response head. */
+  hold(ms: number, phase?: 'request' | 'response'): void;
+  /** Answers instead of the upstream (after `answer.afterMs`). */
+  answer(answer: Answer): void;
+  /** Resets instead of answering: HTTP/1.1 the connection (TCP RST), HTTP/2 the stream. */
+  reset(): void;
+  /** Paces the response (head and body) at `rate` bytes per second. */
+  pace(rate: number): void;
+  /** WebSocket: drops the message. */
+  drop(): void;
+  /** WebSocket: sends both peers a Close with `code` and `reason`, then ends the connection. */
+  close(code: number, reason: string): void;
+}
+
+/** What an L7 fault's hook gets besides its options and the exchange. */
+export interface ExchangeContext {
+  /** The fault's state shared by every connection (token buckets). */
+  readonly shared: SharedState;
+  /** Epoch ms. */
+  readonly now: number;
+  /** Uniform in [0, 1). */
+  readonly random: () => number;
+}
+
+/** A fault's options and probability as Envoy's x-envoy-fault-* request headers set them. */
+export interface HeaderOverride<O> {
+  options: O;
+  probability: number;
 }
 
 /** Where an L7 fault acts: on HTTP/gRPC requests, or on WebSocket messages. */
@@ -82,10 +108,24 @@ export interface FaultType<O extends object = object> {
   /** Set on L7 faults: they act per request (http) or per message (ws), in rules with an L7 match. */
   readonly layer?: FaultLayer;
   /**
-   * Per request or message, once the engine drew the fault: what it does. Faults with this hook
-   * and no `layer` (rate_limit) act per connection in L4 rules and per request in L7 rules.
+   * Per request or message, once the engine drew the fault: what it does to the exchange.
+   * Faults with this hook and no `layer` (rate_limit) act per connection in L4 rules and per
+   * request in L7 rules.
    */
-  request?(options: O, shared: SharedState, now: number, random: () => number): RequestEffect | undefined;
+  exchange?(options: O, exchange: Exchange, ctx: ExchangeContext): void;
+  /**
+   * Envoy's fault headers for a rule with `allowHeaderOverrides: true`: the options and
+   * probability a request's headers ask for, within the rule's own limits; undefined when no
+   * header for this fault is present.
+   */
+  headerOverride?(options: O, headers: Record<string, string>, probability: number): HeaderOverride<O> | undefined;
+  /** Random mode's entry for this type: the fault it applies (policy YAML fields). */
+  readonly randomDefault?: Record<string, unknown>;
+  /**
+   * On-demand interception: the kernel rule that applies this fault exactly, when the fault
+   * applies to every connection, at once, both ways (partition); undefined otherwise.
+   */
+  kernelRule?(options: O): 'reject' | 'blackhole' | undefined;
   /** Checked once per new connection before the upstream is dialled; a string refuses it (RST). */
   admit?(options: O, shared: SharedState, now: number): string | undefined;
   /** Runs when the fault starts to apply to a connection, new or live (reset, partition). */

@@ -24,5 +24,5 @@ export const wsClose = defineFault<WsCloseOptions>({
   }),
   defaultStream: 'downstream',
   timeBounds: true,
-  request: (options) => ({ wsClose: { code: options.code, reason: options.reason } }),
+  exchange: (options, x) => x.close(options.code, options.reason),
 });

@@ -14,5 +14,5 @@ export const wsDelay = defineFault<WsDelayOptions>({
   options: z.strictObject({ delay: duration }),
   defaultStream: 'downstream',
   timeBounds: true,
-  request: (options) => ({ wsDelay: options.delay }),
+  exchange: (options, x) => x.hold(options.delay),
 });

@@ -9,5 +9,5 @@ export const wsDrop = defineFault<Record<string, never>>({
   options: z.strictObject({}),
   defaultStream: 'downstream',
   timeBounds: true,
-  request: () => ({ wsDrop: true }),
+  exchange: (_options, x) => x.drop(),
 });

@@ -139,8 +139,9 @@ function build(rules: { rule: CompiledRule; match: MatchSpec }[], detail: Detail
 export function kernelPartition(rule: CompiledRule): 'reject' | 'blackhole' | undefined {
   if (rule.request || rule.sni || rule.scope !== 'live') return undefined;
   const modes = rule.faults
-    .filter((f) => f.type.type === 'partition' && f.probability === 1 && f.after === 0 && f.for === undefined && f.firstConnections === undefined && f.streams.length === 2)
-    .map((f) => (f.options as { mode: 'reject' | 'blackhole' }).mode);
+    .filter((f) => f.probability === 1 && f.after === 0 && f.for === undefined && f.firstConnections === undefined && f.streams.length === 2)
+    .map((f) => f.type.kernelRule?.(f.options))
+    .filter((m) => m !== undefined);
   return modes.includes('reject') ? 'reject' : modes[0];
 }
 

@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import type { Sidecar } from '../sidecar.js';
 import { interceptionDemand, type Capture, type DemandReport } from './demand.js';
 import type { RuleInstaller } from './helper-client.js';
+import { SerialQueue } from '../serial-queue.js';
 
 export interface OnDemandOptions {
   /** How long installed rules stay in force without a renewal (ms); renewed every third of it. */
@@ -45,7 +46,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * should this process hang or die, the rules stop acting when the lease ends.
  */
 export class OnDemandInterception {
-  private queue: Promise<void> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   /** The demand installed, as JSON; undefined when unknown (the last change failed). */
   private installedKey: string | undefined = EMPTY_KEY;
   private report: DemandReport = { redirect: [], partition: [], notes: [] };
@@ -123,9 +124,7 @@ export class OnDemandInterception {
   }
 
   private enqueue(job: () => Promise<void>): Promise<void> {
-    const run = this.queue.then(job);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(job);
   }
 
   /** Renewal (or a retry after a failure), and the nat hooks' deferred removal. */

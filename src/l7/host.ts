@@ -1,5 +1,7 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { ConnectionFaultState, FaultEngine, RequestDecision } from '../engine/engine.js';
+import type { ConnectionFaultState, FaultEngine } from '../engine/engine.js';
+import type { Pacer } from '../faults/pacer.js';
 import type { CompiledFault } from '../policy/compile.js';
 
 /** What the L7 inspectors need from the connection they work for. */
@@ -8,6 +10,8 @@ export interface L7Host {
   readonly engine: FaultEngine;
   readonly state: ConnectionFaultState;
   readonly log: Logger;
+  /** Aborted when the connection ends: every L7 wait listens to it, so no timer outlives it. */
+  readonly signal: AbortSignal;
   /** A fault acted on a request or message (faults_injected_total). */
   countFault(fault: CompiledFault): void;
   /** A response went to the client (http_requests_total). */
@@ -16,9 +20,25 @@ export interface L7Host {
   reset(reason: string): void;
 }
 
-/** The fault that answers (or resets) a request instead of the upstream, if any: the first one wins. */
-export function abortOf(decisions: RequestDecision[]): RequestDecision | undefined {
-  return decisions.find((d) => d.effect.abort || d.effect.reset);
+/**
+ * Waits `ms`, or less when `signal` aborts first (the stream or connection ended): callers
+ * check the signal (or their stream) afterwards. Never rejects.
+ */
+export function hold(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return delay(ms, undefined, { signal }).catch(() => undefined);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Hands `bytes` to `push` in the pacer's slices, each at its slot; stops early when `signal`
+ * aborts. The one way L7 code paces bytes (http_throttle on HTTP/1.1 and HTTP/2 alike).
+ */
+export async function paced(pacer: Pacer, bytes: Buffer, push: (part: Buffer) => void, signal: AbortSignal): Promise<void> {
+  for (let i = 0; i < bytes.length && !signal.aborted; i += pacer.slice) {
+    const part = bytes.subarray(i, i + pacer.slice);
+    await hold(pacer.waitMs(), signal);
+    if (signal.aborted) return;
+    pacer.sent(part.length);
+    push(part);
+  }
+}

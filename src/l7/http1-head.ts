@@ -4,6 +4,8 @@
  * the original bytes. Only what RFC 9112 requires to frame messages safely is enforced.
  */
 
+import { FaultlineError } from '../errors.js';
+
 /** Longest head accepted; a longer request head is answered 431. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
@@ -34,17 +36,45 @@ export interface ResponseHead extends MessageHead {
   status: number;
 }
 
-/** A head that cannot be framed: the status to answer (400, 431; 502 for upstream heads). */
-export class HeadError extends Error {
+/** A head or body that cannot be framed: the status to answer (400, 431; 502 for upstream heads). */
+export class HeadError extends FaultlineError {
   constructor(readonly status: number, message: string) {
-    super(message);
+    super('FL_ERR_HTTP_FRAMING', message);
+    this.name = 'HeadError';
   }
+}
+
+/**
+ * Bytes to send as one write: pieces that lie side by side in one buffer (a head and the body
+ * after it, as read) are one view of it, no copy; others are copied together.
+ */
+export function joined(parts: Buffer[]): Buffer {
+  const first = parts[0] as Buffer;
+  if (parts.length === 1) return first;
+  let end = first.byteOffset + first.length;
+  let adjacent = true;
+  for (let i = 1; i < parts.length && adjacent; i++) {
+    const part = parts[i] as Buffer;
+    adjacent = part.buffer === first.buffer && part.byteOffset === end;
+    end += part.length;
+  }
+  return adjacent ? Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset) : Buffer.concat(parts);
 }
 
 /** Offset just past the blank line ending a head, or -1 when not complete yet. */
 export function headEnd(buf: Buffer): number {
   const i = buf.indexOf('\r\n\r\n');
   return i < 0 ? -1 : i + 4;
+}
+
+/** Throws HeadError(status) when `buf` has an LF not after a CR, or a CR not before an LF. */
+export function checkLineBreaks(buf: Buffer, status: number): void {
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) {
+    if (i === 0 || buf[i - 1] !== 13) throw new HeadError(status, 'bare LF in the head');
+  }
+  for (let i = buf.indexOf(13); i >= 0 && i + 1 < buf.length; i = buf.indexOf(13, i + 1)) {
+    if (buf[i + 1] !== 10) throw new HeadError(status, 'bare CR in the head');
+  }
 }
 
 function parseFields(lines: string[], status: number): Record<string, string> {

@@ -1,30 +1,25 @@
-import { Transform, type TransformCallback } from 'node:stream';
-import type { RequestDecision } from '../engine/engine.js';
+import type { TransformCallback } from 'node:stream';
+import { Pacer } from '../faults/pacer.js';
+import type { Answer } from '../faults/types.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { RequestMeta } from '../policy/match.js';
-import { errorBody, faultHeader, http1Response } from './error-response.js';
-import { BodyFramer, HeadError, headEnd, MAX_HEAD_BYTES, parseRequestHead, type RequestHead } from './http1-head.js';
-import { abortOf, sleep, type L7Host } from './host.js';
+import { errorBody, faultReply, http1Response } from './error-response.js';
+import { ExchangePlan } from './exchange.js';
+import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseRequestHead, type RequestHead } from './http1-head.js';
+import { EMPTY, Http1Framer } from './http1-framer.js';
+import { hold, type L7Host } from './host.js';
 import type { Http1ResponseFramer, PendingResponse } from './http1-response.js';
 
-const EMPTY = Buffer.alloc(0);
+/**
+ * After a malformed request, how long the answers owed before it may take to go out before the
+ * connection is closed anyway (an upstream waiting for the rest of a broken body never answers).
+ */
+export const MALFORMED_CLOSE_MS = 1000;
 
-/** Answers an aborted request: the fault's own body, or the SPEC's JSON error. */
-export function abortResponse(decision: RequestDecision, request: { method: string; requestId: string | undefined }, close: boolean): Buffer {
-  const abort = decision.effect.abort as NonNullable<RequestDecision['effect']['abort']>;
-  const fault = faultHeader(decision.fault.rule, decision.fault.type.type);
-  const body =
-    abort.body ??
-    errorBody({
-      error: 'fault_injected',
-      message: `${decision.fault.type.type} of rule ${decision.fault.rule} answered this request`,
-      code: abort.status,
-      rule: decision.fault.rule,
-      fault: decision.fault.type.type,
-      retryable: abort.retryable ?? abort.status >= 500,
-      requestId: request.requestId,
-    });
-  return http1Response(abort.status, body, { fault, close, head: request.method === 'HEAD' });
+/** An answered request as HTTP/1.1 bytes: the fault's own body, or the SPEC's JSON error. */
+export function abortResponse(fault: CompiledFault, answer: Answer, request: { method: string; requestId: string | undefined }, close: boolean): Buffer {
+  const reply = faultReply(fault, answer, request.requestId);
+  return http1Response(reply.status, reply.body, { fault: reply.fault, close, head: request.method === 'HEAD', contentType: reply.contentType });
 }
 
 /**
@@ -35,20 +30,18 @@ export function abortResponse(decision: RequestDecision, request: { method: stri
  * Keep-alive and pipelining keep their order through the response side's queue; an Upgrade
  * holds further bytes until the response says 101 (then a raw pipe, or WebSocket framing).
  */
-export class Http1RequestFramer extends Transform {
-  private input: Buffer = EMPTY;
-  private body: BodyFramer | undefined;
+export class Http1RequestFramer extends Http1Framer {
+  /** The response slot of the request whose body is being read. */
+  private current: PendingResponse | undefined;
   private forwarding = true;
   private mode: 'http' | 'upgrading' | 'raw' | 'ws' | 'closed' = 'http';
   private upgradeDone: (() => void) | undefined;
-  /** WebSocket framing of client bytes once upgraded. */
-  wsInput: ((chunk: Buffer) => void) | undefined;
   /** Called on a 101 to a WebSocket handshake a ws rule matched: sets up message framing. */
   onWebSocket: ((faults: CompiledFault[]) => void) | undefined;
   private wsFaults: CompiledFault[] = [];
 
-  constructor(private readonly host: L7Host, private readonly response: Http1ResponseFramer) {
-    super({ highWaterMark: 64 * 1024 });
+  constructor(host: L7Host, private readonly response: Http1ResponseFramer) {
+    super(host, 'upstream');
     response.onUpgrade = (mode) => {
       this.mode = mode ?? 'http';
       if (mode === 'ws') this.onWebSocket?.(this.wsFaults);
@@ -60,78 +53,87 @@ export class Http1RequestFramer extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     if (this.mode === 'raw') return callback(null, chunk);
-    if (this.mode === 'ws') return (this.wsInput?.(chunk), callback());
+    if (this.mode === 'ws') return this.wsInput(chunk, callback);
     if (this.mode === 'closed') return callback();
     this.input = this.input.length === 0 ? chunk : Buffer.concat([this.input, chunk]);
     this.pump().then(() => callback(), (err: unknown) => this.protocolError(err, callback));
   }
 
-  private async pump(): Promise<void> {
+  protected async frame(): Promise<void> {
     while (this.input.length > 0) {
       if (this.mode === 'upgrading') {
+        this.flushOut();
         await new Promise<void>((resolve) => (this.upgradeDone = resolve));
         continue;
       }
       if (this.mode !== 'http') {
         const rest = this.input;
         this.input = EMPTY;
+        this.flushOut();
         if (this.mode === 'raw') this.push(rest);
-        else if (this.mode === 'ws') this.wsInput?.(rest);
+        else if (this.mode === 'ws') await new Promise<void>((resolve) => this.wsInput(rest, resolve));
         return;
       }
       if (!this.body) {
         const end = headEnd(this.input);
         if (end < 0 || end > MAX_HEAD_BYTES) {
           if (this.input.length > MAX_HEAD_BYTES) throw new HeadError(431, `request head larger than ${MAX_HEAD_BYTES} bytes`);
+          // A head broken by a bare LF or CR never ends with CRLF CRLF: refuse it now.
+          if (end < 0) checkLineBreaks(this.input, 400);
           return;
         }
         const headBytes = this.input.subarray(0, end);
         this.input = this.input.subarray(end);
-        await this.request(parseRequestHead(headBytes), headBytes);
+        const waiting = this.request(parseRequestHead(headBytes), headBytes);
+        if (waiting) {
+          this.flushOut();
+          await waiting;
+        }
         if (this.destroyed) return;
         continue;
       }
       const n = this.body.consume(this.input);
-      if (this.forwarding && n > 0) this.push(this.input.subarray(0, n));
+      if (this.forwarding && n > 0) this.send(this.input.subarray(0, n));
       this.input = this.input.subarray(n);
-      if (this.body.done) this.body = undefined;
+      if (this.body.done) (this.body = undefined), (this.current = undefined);
     }
   }
 
-  /** One request head: ask the engine, then forward, hold or answer it. */
-  private async request(head: RequestHead, headBytes: Buffer): Promise<void> {
+  /** One request head: ask the engine, then forward, hold or answer it; a promise while it holds. */
+  private request(head: RequestHead, headBytes: Buffer): Promise<void> | undefined {
     const ws = head.upgrade === 'websocket';
     const meta: RequestMeta = { protocol: ws ? 'ws' : 'http', method: head.method, path: head.path, headers: head.headers };
-    const { engine, state } = this.host;
-    const decisions = engine.evaluateRequest(state, meta);
-    for (const d of decisions) this.host.countFault(d.fault);
+    const { engine, state, signal } = this.host;
+    const plan = ExchangePlan.of('http', engine.evaluateRequest(state, meta));
+    for (const fault of plan.acted) this.host.countFault(fault);
     const requestId = head.headers['x-request-id'];
     const body = new BodyFramer(head.body, head.length);
     this.body = body.done ? undefined : body;
-    const aborted = abortOf(decisions);
-    const pending: PendingResponse = { method: head.method, faulted: decisions.length > 0, delayMs: 0, throttle: undefined, upgrade: undefined, requestId };
-    if (aborted?.effect.reset) {
+    const pending: PendingResponse = { method: head.method, faulted: !plan.empty, delayMs: plan.responseHoldMs, pacer: plan.rate === undefined ? undefined : new Pacer(plan.rate), upgrade: undefined, requestId };
+    this.current = pending;
+    const replaced = plan.replaced;
+    if (replaced?.reset) {
       this.mode = 'closed';
       this.input = EMPTY;
-      return this.host.reset(`${aborted.fault.rule}/${aborted.fault.type.type}`);
+      this.host.reset(`${replaced.by.rule}/${replaced.by.type.type}`);
+      return undefined;
     }
-    if (aborted) {
-      const holdMs = aborted.effect.abort?.afterMs ?? 0;
-      if (holdMs > 0) await sleep(holdMs);
-      if (this.destroyed) return;
-      // The body is read and dropped; a client waiting for 100-continue never sends it, so close after.
-      const closeAfter = !body.done && /100-continue/i.test(head.headers.expect ?? '');
+    if (replaced) {
       this.forwarding = false;
-      this.response.enqueue({ ...pending, synthetic: abortResponse(aborted, { method: head.method, requestId }, closeAfter), closeAfter });
-      this.host.countRequest((aborted.effect.abort as { status: number }).status, true);
-      if (closeAfter) this.mode = 'closed';
-      return;
+      const answer = () => {
+        if (signal.aborted) return;
+        // The body is read and dropped; a client waiting for 100-continue never sends it, so close after.
+        const closeAfter = !body.done && /100-continue/i.test(head.headers.expect ?? '');
+        this.response.enqueue({ ...pending, synthetic: abortResponse(replaced.by, replaced.answer, { method: head.method, requestId }, closeAfter), closeAfter });
+        this.host.countRequest(replaced.answer.status, true);
+        if (closeAfter) this.mode = 'closed';
+      };
+      const afterMs = replaced.answer.afterMs ?? 0;
+      if (afterMs > 0) return hold(afterMs, signal).then(answer);
+      answer();
+      return undefined;
     }
     this.forwarding = true;
-    for (const { effect } of decisions) {
-      if (effect.delay?.phase === 'response') pending.delayMs += effect.delay.ms;
-      if (effect.throttle !== undefined) pending.throttle = Math.min(pending.throttle ?? Infinity, effect.throttle);
-    }
     let bytes = headBytes;
     if (head.upgrade) {
       this.wsFaults = ws ? engine.messageFaults(state, meta) : [];
@@ -141,9 +143,9 @@ export class Http1RequestFramer extends Transform {
       this.mode = 'upgrading';
     }
     this.response.enqueue(pending);
-    const delay = decisions.reduce((ms, d) => ms + (d.effect.delay?.phase === 'request' ? d.effect.delay.ms : 0), 0);
-    if (delay > 0) await sleep(delay);
-    if (!this.destroyed) this.push(bytes);
+    if (plan.requestHoldMs > 0) return hold(plan.requestHoldMs, signal).then(() => void (signal.aborted || this.push(bytes)));
+    this.send(bytes);
+    return undefined;
   }
 
   private protocolError(err: unknown, callback: TransformCallback): void {
@@ -153,8 +155,17 @@ export class Http1RequestFramer extends Transform {
     this.mode = 'closed';
     this.input = EMPTY;
     const body = errorBody({ error: 'bad_request', message: err.message, code: err.status, retryable: false });
-    this.response.enqueue({ method: 'GET', synthetic: http1Response(err.status, body, { close: true }), closeAfter: true, faulted: false, delayMs: 0, throttle: undefined, upgrade: undefined, requestId: undefined });
+    const synthetic = http1Response(err.status, body, { close: true });
+    // A body that broke after its head went upstream will never be answered: the 400 takes its place.
+    const broken = this.body ? this.current : undefined;
+    this.body = undefined;
+    if (!broken || !this.response.replace(broken, synthetic)) {
+      this.response.enqueue({ method: 'GET', synthetic, closeAfter: true, faulted: false, delayMs: 0, pacer: undefined, upgrade: undefined, requestId: undefined });
+    }
     this.host.countRequest(err.status, false);
+    // Whatever is still owed (an upstream waiting for the rest of a body), the connection ends soon.
+    const { signal } = this.host;
+    void hold(MALFORMED_CLOSE_MS, signal).then(() => signal.aborted || this.host.close('malformed request'));
     callback();
   }
 }

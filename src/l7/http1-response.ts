@@ -1,11 +1,10 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
+import type { Pacer } from '../faults/pacer.js';
 import { errorBody, http1Response } from './error-response.js';
-import { BodyFramer, HeadError, headEnd, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
-import { sleep, type L7Host } from './host.js';
+import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
+import { EMPTY, Http1Framer } from './http1-framer.js';
+import { hold, paced, type L7Host } from './host.js';
 
-const EMPTY = Buffer.alloc(0);
-/** Slices a throttled response is paced in, per second of rate. */
-const THROTTLE_SLICES_PER_SECOND = 20;
 
 /** A request sent (or answered by faultline), waiting for its turn on the response side. */
 export interface PendingResponse {
@@ -16,11 +15,11 @@ export interface PendingResponse {
   closeAfter?: boolean;
   faulted: boolean;
   delayMs: number;
-  throttle: number | undefined;
+  /** http_throttle: the response's bytes go out at this pace. */
+  pacer: Pacer | undefined;
   /** An Upgrade request: 101 switches the connection to `ws` framing or a raw pipe. */
   upgrade: 'ws' | 'raw' | undefined;
   requestId: string | undefined;
-  paceAt?: number;
 }
 
 /**
@@ -29,18 +28,14 @@ export interface PendingResponse {
  * with requests in order, so that pipelined requests answered by faultline keep their place.
  * Response bytes are passed on as they came, unless a fault delays or throttles them.
  */
-export class Http1ResponseFramer extends Transform {
+export class Http1ResponseFramer extends Http1Framer {
   private readonly queue: PendingResponse[] = [];
-  private input: Buffer = EMPTY;
-  private body: BodyFramer | undefined;
   private mode: 'http' | 'raw' | 'ws' | 'closed' = 'http';
   /** Set by the request side: what to do once a 101 arrives (or does not). */
   onUpgrade: ((mode: 'ws' | 'raw' | undefined, pending: PendingResponse) => void) | undefined;
-  /** WebSocket framing of upstream bytes once upgraded. */
-  wsInput: ((chunk: Buffer) => void) | undefined;
 
-  constructor(private readonly host: L7Host) {
-    super({ highWaterMark: 64 * 1024 });
+  constructor(host: L7Host) {
+    super(host, 'downstream');
   }
 
   /** Adds a request's place in line; synthetic answers at the head of the line go out at once. */
@@ -49,9 +44,23 @@ export class Http1ResponseFramer extends Transform {
     this.flushSynthetic();
   }
 
+  /**
+   * A request broke (a malformed body after its head went upstream): `synthetic` answers it in
+   * its turn and the connection closes after. False when its response has already begun.
+   */
+  replace(pending: PendingResponse, synthetic: Buffer): boolean {
+    const at = this.queue.indexOf(pending);
+    if (at < 0 || (at === 0 && this.body)) return false;
+    pending.synthetic = synthetic;
+    pending.closeAfter = true;
+    this.queue.length = at + 1;
+    this.flushSynthetic();
+    return true;
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     if (this.mode === 'raw') return callback(null, chunk);
-    if (this.mode === 'ws') return (this.wsInput?.(chunk), callback());
+    if (this.mode === 'ws') return this.wsInput(chunk, callback);
     if (this.mode === 'closed' || this.readableEnded) return callback();
     this.input = this.input.length === 0 ? chunk : Buffer.concat([this.input, chunk]);
     this.pump().then(() => callback(), (err: unknown) => this.upstreamError(err, callback));
@@ -79,6 +88,7 @@ export class Http1ResponseFramer extends Transform {
 
   private flushSynthetic(): void {
     while (this.queue[0]?.synthetic && this.body === undefined) {
+      this.flushOut();
       const pending = this.queue.shift() as PendingResponse;
       this.push(pending.synthetic);
       if (pending.closeAfter) {
@@ -90,21 +100,22 @@ export class Http1ResponseFramer extends Transform {
     }
   }
 
-  private async pump(): Promise<void> {
+  protected async frame(): Promise<void> {
     for (;;) {
       this.flushSynthetic();
       if (this.input.length === 0 || this.readableEnded) return;
       if (this.mode !== 'http') {
         const rest = this.input;
         this.input = EMPTY;
+        this.flushOut();
         if (this.mode === 'raw') this.push(rest);
-        else if (this.mode === 'ws') this.wsInput?.(rest);
+        else if (this.mode === 'ws') await new Promise<void>((resolve) => this.wsInput(rest, resolve));
         return;
       }
       const pending = this.queue[0];
       if (!pending) {
         // Bytes no request asked for (a 408 before closing): passed on as they are.
-        this.push(this.input);
+        this.send(this.input);
         this.input = EMPTY;
         return;
       }
@@ -112,13 +123,18 @@ export class Http1ResponseFramer extends Transform {
         const end = headEnd(this.input);
         if (end < 0) {
           if (this.input.length > MAX_HEAD_BYTES * 4) throw new HeadError(502, 'response head too large');
+          checkLineBreaks(this.input, 502);
           return;
         }
         const head = parseResponseHead(this.input.subarray(0, end), pending.method);
         const headBytes = this.input.subarray(0, end);
         this.input = this.input.subarray(end);
-        if (pending.delayMs > 0 && head.status >= 200) await sleep(pending.delayMs);
-        await this.out(headBytes, pending);
+        if (pending.delayMs > 0 && head.status >= 200) {
+          this.flushOut();
+          await hold(pending.delayMs, this.host.signal);
+        }
+        if (pending.pacer) await this.paced(headBytes, pending.pacer);
+        else this.send(headBytes);
         if (head.status === 101 && pending.upgrade) {
           this.queue.shift();
           this.mode = pending.upgrade;
@@ -134,26 +150,17 @@ export class Http1ResponseFramer extends Transform {
       const n = this.body.consume(this.input);
       const part = this.input.subarray(0, n);
       this.input = this.input.subarray(n);
-      if (n > 0) await this.out(part, pending);
+      if (n > 0 && pending.pacer) await this.paced(part, pending.pacer);
+      else if (n > 0) this.send(part);
       if (!this.body.done) return;
       this.body = undefined;
       this.queue.shift();
     }
   }
 
-  private async out(bytes: Buffer, pending: PendingResponse): Promise<void> {
-    const rate = pending.throttle;
-    if (rate === undefined) return void this.push(bytes);
-    const slice = Math.max(1, Math.floor(rate / THROTTLE_SLICES_PER_SECOND));
-    for (let i = 0; i < bytes.length; i += slice) {
-      const part = bytes.subarray(i, i + slice);
-      const now = performance.now();
-      const at = Math.max(pending.paceAt ?? now, now);
-      pending.paceAt = at + (part.length / rate) * 1000;
-      if (at > now + 1) await sleep(at - now);
-      if (this.destroyed) return;
-      this.push(part);
-    }
+  private async paced(bytes: Buffer, pacer: Pacer): Promise<void> {
+    this.flushOut();
+    await paced(pacer, bytes, (part) => this.push(part), this.host.signal);
   }
 
   private upstreamError(err: unknown, callback: TransformCallback): void {

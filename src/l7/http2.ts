@@ -3,18 +3,29 @@ import {
   constants,
   createServer,
   type ClientHttp2Session,
+  type ClientHttp2Stream,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
-import { Transform, type TransformCallback } from 'node:stream';
-import type { RequestDecision } from '../engine/engine.js';
+import { Transform, type Duplex, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import { Pacer } from '../faults/pacer.js';
+import type { Answer } from '../faults/types.js';
+import type { CompiledFault } from '../policy/compile.js';
 import type { RequestMeta } from '../policy/match.js';
-import { errorBody, faultHeader } from './error-response.js';
-import { abortOf, sleep, type L7Host } from './host.js';
+import { errorBody, faultReply } from './error-response.js';
+import { ExchangePlan } from './exchange.js';
+import { duplexPair } from './duplex-pair.js';
+import { hold, paced, type L7Host } from './host.js';
 
-const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = constants;
+/** What the HTTP/2 proxy needs of its connection: the L7 host, and the fault chain's attachment. */
+export interface Http2Host extends L7Host {
+  /** Starts relaying through the connection's fault chain, with `clientSide` in the client's place. */
+  attach(toUpstream: Writable, fromUpstream: Readable, clientSide: Duplex): void;
+}
+
+const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = constants;
 /** gRPC status UNAVAILABLE: what a stream gets when the upstream connection is gone. */
 const GRPC_UNAVAILABLE = 14;
 
@@ -27,24 +38,43 @@ const GRPC_UNAVAILABLE = 14;
  * trailers). A gRPC abort answers HTTP 200 with grpc-status/grpc-message trailers. Invalid
  * frames end the client's session with GOAWAY(PROTOCOL_ERROR); nothing else is affected.
  */
-export function proxyHttp2(host: L7Host, client: Socket, upstream: Socket): void {
+export function proxyHttp2(host: Http2Host, client: Socket, upstream: Socket): void {
   const server = createServer({ settings: { enablePush: false } });
   const origin = `http://${upstream.remoteAddress?.includes(':') ? `[${upstream.remoteAddress}]` : upstream.remoteAddress}:${upstream.remotePort}`;
-  // Bytes the upstream sent while the client was classified (its SETTINGS) wait in the socket's
-  // buffer; node:http2 reads a socket's buffered bytes when a session takes it over.
-  const session: ClientHttp2Session = connect(origin, { createConnection: () => upstream, settings: { enablePush: false } });
+  // The session speaks through an in-memory pair whose other end the connection's fault chain
+  // carries to the upstream socket: connection faults (latency, bandwidth, reset...) apply to
+  // h2c and gRPC as they do to HTTP/1.1. Bytes the upstream sent while the client was classified
+  // (its SETTINGS) wait in the socket's buffer, and the chain reads them first.
+  const [sessionEnd, chainEnd] = duplexPair();
+  const session: ClientHttp2Session = connect(origin, { createConnection: () => sessionEnd, settings: { enablePush: false } });
   session.on('error', (err) => host.log.debug({ cause: err.message }, 'upstream HTTP/2 session failed'));
-  session.once('close', () => client.destroy());
+  // The session owns neither socket (the pair stands between): when it closes, both go.
+  session.once('close', () => {
+    client.destroy();
+    upstream.destroy();
+  });
+  // HTTP/2 has no half-closed connection: a client's FIN without GOAWAY (a killed process) ends
+  // it all, or the upstream (a node:http2 server never closes first) would keep it forever.
+  client.once('end', () => {
+    client.destroy();
+    session.destroy();
+    upstream.destroy();
+  });
   server.on('sessionError', (err) => host.log.debug({ cause: err.message }, 'client HTTP/2 session failed'));
   server.on('session', (clientSession) => {
     clientSession.on('error', () => {});
     clientSession.once('close', () => session.destroy());
+    // The upstream is going away (GOAWAY): so does this connection, gracefully, so that the
+    // client opens its next streams on a new connection instead of seeing them refused.
+    session.once('goaway', () => clientSession.close());
   });
   server.on('stream', (stream: ServerHttp2Stream, headers) => void relayStream(host, session, stream, headers).catch((err: Error) => {
     host.log.debug({ cause: err.message }, 'HTTP/2 stream failed');
     if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   }));
   server.emit('connection', client);
+  // After the server took the client socket: attaching resumes it, and its put-back bytes must reach the session.
+  host.attach(upstream, upstream, chainEnd);
   client.resume();
 }
 
@@ -57,27 +87,43 @@ function requestMeta(headers: IncomingHttpHeaders): RequestMeta {
   return { protocol: grpc ? 'grpc' : 'http', method: String(headers[':method'] ?? 'GET'), path: q < 0 ? path : path.slice(0, q), headers: flat };
 }
 
+/** A signal aborted when `stream` closes, made only for streams that wait (most never do). */
+function streamSignal(host: L7Host, stream: ServerHttp2Stream): AbortSignal {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  stream.once('close', abort);
+  if (stream.closed) abort();
+  host.signal.addEventListener('abort', abort, { once: true });
+  stream.once('close', () => host.signal.removeEventListener('abort', abort));
+  return controller.signal;
+}
+
 async function relayStream(host: L7Host, session: ClientHttp2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
   stream.on('error', () => {});
   const meta = requestMeta(headers);
-  const decisions = host.engine.evaluateRequest(host.state, meta);
-  for (const d of decisions) host.countFault(d.fault);
-  const aborted = abortOf(decisions);
-  if (aborted?.effect.reset) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-  if (aborted) {
-    const holdMs = aborted.effect.abort?.afterMs ?? 0;
-    if (holdMs > 0) await sleep(holdMs);
+  const plan = ExchangePlan.of(meta.protocol === 'grpc' ? 'grpc' : 'http', host.engine.evaluateRequest(host.state, meta));
+  for (const fault of plan.acted) host.countFault(fault);
+  const signal = plan.empty ? host.signal : streamSignal(host, stream);
+  const replaced = plan.replaced;
+  if (replaced?.reset) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  if (replaced) {
+    await hold(replaced.answer.afterMs ?? 0, signal);
     if (stream.destroyed || stream.closed) return;
-    return abortStream(host, stream, meta, aborted);
+    return answerStream(host, stream, meta, replaced.by, replaced.answer);
   }
-  const delay = (phase: 'request' | 'response') => decisions.reduce((ms, d) => ms + (d.effect.delay?.phase === phase ? d.effect.delay.ms : 0), 0);
-  const throttle = decisions.reduce<number | undefined>((r, d) => (d.effect.throttle === undefined ? r : Math.min(r ?? Infinity, d.effect.throttle)), undefined);
-  if (delay('request') > 0) await sleep(delay('request'));
+  await hold(plan.requestHoldMs, signal);
   if (stream.destroyed || stream.closed) return;
   if (session.destroyed || session.closed) return unavailable(host, stream, meta, 'the upstream connection is closed');
 
   const { [constants.HTTP2_HEADER_CONNECTION]: _c, ...forward } = headers as OutgoingHttpHeaders;
-  const up = session.request(forward, { endStream: stream.readableEnded });
+  let up: ClientHttp2Stream;
+  try {
+    up = session.request(forward, { endStream: stream.readableEnded });
+  } catch {
+    // The upstream session stopped taking streams (a GOAWAY raced this one): the client may
+    // retry a refused stream, as RFC 9113 8.7 allows.
+    return void stream.close(NGHTTP2_REFUSED_STREAM);
+  }
   up.on('error', () => {});
   stream.pipe(up);
   stream.once('close', () => {
@@ -92,48 +138,34 @@ async function relayStream(host: L7Host, session: ClientHttp2Session, stream: Se
     else unavailable(host, stream, meta, 'the upstream closed the stream before answering');
   });
   up.once('response', async (responseHeaders, flags) => {
-    const responseDelay = delay('response');
-    if (responseDelay > 0) await sleep(responseDelay);
+    await hold(plan.responseHoldMs, signal);
     if (stream.destroyed || stream.closed) return;
     const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     const status = Number(responseHeaders[HTTP2_HEADER_STATUS]);
-    host.countRequest(status, decisions.length > 0);
+    host.countRequest(status, !plan.empty);
     stream.respond(responseHeaders as OutgoingHttpHeaders, { endStream, waitForTrailers: wantsTrailers && !endStream });
     if (endStream) return;
     stream.once('wantTrailers', () => (trailers ? stream.sendTrailers(trailers) : stream.close()));
-    (throttle === undefined ? up : up.pipe(new Throttle(throttle))).pipe(stream);
+    (plan.rate === undefined ? up : up.pipe(new PacedStream(new Pacer(plan.rate), signal))).pipe(stream);
   });
 }
 
-function abortStream(host: L7Host, stream: ServerHttp2Stream, meta: RequestMeta, decision: RequestDecision): void {
-  const abort = decision.effect.abort as NonNullable<RequestDecision['effect']['abort']>;
-  const fault = faultHeader(decision.fault.rule, decision.fault.type.type);
+/** A fault answers the stream: HTTP status and body, or for gRPC HTTP 200 with grpc-status trailers. */
+function answerStream(host: L7Host, stream: ServerHttp2Stream, meta: RequestMeta, fault: CompiledFault, answer: Answer): void {
   stream.resume();
+  const reply = faultReply(fault, answer, meta.headers['x-request-id']);
   if (meta.protocol === 'grpc') {
-    const grpcStatus = abort.grpcStatus ?? httpToGrpc(abort.status);
-    const message = abort.grpcMessage ?? `fault injected by ${fault}`;
+    const grpcStatus = answer.grpcStatus ?? httpToGrpc(answer.status);
+    const message = answer.grpcMessage ?? `fault injected by ${reply.fault}`;
     host.countRequest(200, true);
-    stream.respond({ [HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc', 'x-faultline-fault': fault }, { waitForTrailers: true });
+    stream.respond({ [HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc', 'x-faultline-fault': reply.fault }, { waitForTrailers: true });
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(grpcStatus), 'grpc-message': grpcMessage(message) }));
     stream.end();
     return;
   }
-  const body =
-    abort.body ??
-    JSON.stringify(
-      errorBody({
-        error: 'fault_injected',
-        message: `${decision.fault.type.type} of rule ${decision.fault.rule} answered this request`,
-        code: abort.status,
-        rule: decision.fault.rule,
-        fault: decision.fault.type.type,
-        retryable: abort.retryable ?? abort.status >= 500,
-        requestId: meta.headers['x-request-id'],
-      }),
-    );
-  host.countRequest(abort.status, true);
-  stream.respond({ [HTTP2_HEADER_STATUS]: abort.status, 'content-type': abort.body === undefined ? 'application/json' : 'text/plain; charset=utf-8', 'x-faultline-fault': fault });
-  stream.end(meta.method === 'HEAD' ? undefined : body);
+  host.countRequest(answer.status, true);
+  stream.respond({ [HTTP2_HEADER_STATUS]: answer.status, 'content-type': reply.contentType, 'x-faultline-fault': reply.fault });
+  stream.end(meta.method === 'HEAD' ? undefined : reply.body);
 }
 
 /** A real upstream failure on one stream: 502 in the SPEC's shape, or gRPC UNAVAILABLE. */
@@ -163,27 +195,13 @@ export function httpToGrpc(status: number): number {
   return map[status] ?? 2;
 }
 
-/** Paces a response body at `rate` bytes per second, in 50 ms slices. */
-export class Throttle extends Transform {
-  private paceAt = 0;
-  constructor(private readonly rate: number) {
+/** A response body paced through the shared Pacer (http_throttle on HTTP/2 and gRPC). */
+class PacedStream extends Transform {
+  constructor(private readonly pacer: Pacer, private readonly signal: AbortSignal) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    void this.pace(chunk).then(() => callback(), callback);
-  }
-
-  private async pace(chunk: Buffer): Promise<void> {
-    const slice = Math.max(1, Math.floor(this.rate / 20));
-    for (let i = 0; i < chunk.length; i += slice) {
-      const part = chunk.subarray(i, i + slice);
-      const now = performance.now();
-      const at = Math.max(this.paceAt, now);
-      this.paceAt = at + (part.length / this.rate) * 1000;
-      if (at > now + 1) await sleep(at - now);
-      if (this.destroyed) return;
-      this.push(part);
-    }
+    paced(this.pacer, chunk, (part) => this.push(part), this.signal).then(() => callback(), callback);
   }
 }

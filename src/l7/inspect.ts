@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import type { Inspection } from '../engine/engine.js';
 import type { ConnectionMeta } from '../policy/match.js';
 import { classify, MAX_PEEK_BYTES, type FirstBytes } from './detect.js';
@@ -22,8 +22,11 @@ function isH2Settings(chunk: Buffer): boolean {
 export interface InspectorHost extends L7Host {
   readonly client: Socket;
   readonly meta: ConnectionMeta;
-  /** Starts relaying: client → toUpstream, fromUpstream → client, through the connection's Links. */
-  attach(toUpstream: Writable, fromUpstream: Readable): void;
+  /**
+   * Starts relaying: client → toUpstream, fromUpstream → client, through the connection's
+   * Links (fault chains); `clientSide` stands in for the client socket (HTTP/2's session end).
+   */
+  attach(toUpstream: Writable, fromUpstream: Readable, clientSide?: Duplex): void;
   /** The TLS server name is known: admission and connection faults are decided again. */
   learnedSni(name: string): void;
   /** What the first bytes showed (once per connection), for the connection's `protocol`. */
@@ -143,7 +146,11 @@ export class ConnectionInspector {
     const { host } = this;
     const response = new Http1ResponseFramer(host);
     const request = new Http1RequestFramer(host, response);
-    request.onWebSocket = (faults) => new WsRelay(host, faults, request, response);
+    request.onWebSocket = (faults) => {
+      const relay = new WsRelay(host, faults, request, response);
+      request.ws = relay;
+      response.ws = relay;
+    };
     for (const stream of [request, response]) stream.on('error', (err) => host.reset(`HTTP/1 inspection failed: ${err.message}`));
     request.pipe(upstream);
     upstream.pipe(response);
@@ -153,11 +160,11 @@ export class ConnectionInspector {
   private answerFailure(kind: FirstBytes, err: Error & { code?: string }): void {
     const { client } = this.host;
     if (kind.kind !== 'http1') return void client.resetAndDestroy();
-    const timeout = /timeout/i.test(err.message);
+    const timeout = err.code === 'FL_ERR_CONNECT_TIMEOUT' || err.code === 'ETIMEDOUT';
     const code = timeout ? 504 : 503;
     const body = errorBody({
       error: timeout ? 'upstream_timeout' : 'upstream_unavailable',
-      message: `the upstream could not be reached: ${err.code ?? err.message}`,
+      message: `the upstream could not be reached: ${timeout ? err.message : (err.code ?? err.message)}`,
       code,
       retryable: true,
     });

@@ -33,6 +33,8 @@ export interface CompiledRule {
   readonly sni: boolean;
   /** Envoy's x-envoy-fault-* request headers may steer this rule's L7 faults. */
   readonly allowHeaderOverrides: boolean;
+  /** An L7 rule that has plain-pipe HTTP connections opened before it reconnect (graceful). */
+  readonly reconnectPooled: boolean;
   /** Epoch ms after which this rule no longer applies. */
   readonly expiresAt: number | undefined;
   /** Set on DNS rules (`match.dns`): the questions their faults act on, per query. */
@@ -89,6 +91,7 @@ export function compilePolicy(text: string, source: string, options?: LoadOption
       l4Match: compileMatch(l4),
       sni: sni !== undefined,
       allowHeaderOverrides: rule.allowHeaderOverrides === true,
+      reconnectPooled: rule.scope === 'live' && rule.pooledConnections !== 'leave',
       expiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),
       dns: dns === undefined ? undefined : compileDnsMatch(dns),
     });

@@ -1,10 +1,11 @@
 import { isIP } from 'node:net';
 import { PolicyError } from '../errors.js';
 import { faultRegistry, type FaultType } from '../faults/index.js';
+import { parseHostPort } from '../net/address.js';
 import { expandScenarios } from '../scenarios/expand.js';
 import { checkPacketLayers, type PacketLayerOptions } from './packet-layers.js';
 import { parseRequired, reportZod, type Path, type Report } from './positions.js';
-import { COMMON_FAULT_KEYS, commonFaultSchema, parseAddress, policySchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
+import { COMMON_FAULT_KEYS, commonFaultSchema, policySchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
 
 /** A fault entry after validation: the common fields and the type's own options, apart. */
 export interface ValidatedFault {
@@ -36,9 +37,9 @@ export function loadPolicy(text: string, file: string, options: LoadOptions = {}
   };
   const expansion = expandScenarios(positioned.raw, positioned.report, options);
   const raw = expansion.doc;
-  const at: Report = (path, message, key) => {
+  const at: Report = (path, message, key, code) => {
     const mapped = expansion.remap(path);
-    if (mapped) positioned.report(mapped, message, key);
+    if (mapped) positioned.report(mapped, message, key, code);
   };
 
   const parsed = policySchema.safeParse(raw);
@@ -126,11 +127,11 @@ function checkReferences(doc: Loose, at: Report, knownListeners: readonly string
     if (names.has(listener.name)) at(['spec', 'listeners', i, 'name'], `duplicate listener name "${listener.name}"`);
     names.set(listener.name, i);
     if (addresses.has(listener.listen) && !listener.listen.endsWith(':0')) {
-      at(['spec', 'listeners', i, 'listen'], `${listener.listen} is already used by listener ${addresses.get(listener.listen)}`);
+      at(['spec', 'listeners', i, 'listen'], `${listener.listen} is already used by listener ${addresses.get(listener.listen)}`, undefined, 'FL_ERR_LISTEN');
     }
     addresses.set(listener.listen, i);
     if (listener.idleTimeout !== undefined && listener.protocol !== 'udp') at(['spec', 'listeners', i, 'idleTimeout'], 'idleTimeout applies to protocol: udp listeners');
-    const upstream = typeof listener.upstream === 'string' ? parseAddress(listener.upstream) : undefined;
+    const upstream = typeof listener.upstream === 'string' ? parseHostPort(listener.upstream) : undefined;
     if (listener.protocol === 'dns' && upstream && isIP(upstream.host) === 0) at(['spec', 'listeners', i, 'upstream'], "a DNS listener forwards to a resolver's IP:PORT (a name would need a resolver to find it)");
   });
 }
@@ -171,7 +172,7 @@ function checkLayers(rule: { faults?: unknown; allowHeaderOverrides?: unknown },
       at(where, `${type.type} acts on requests: the rule needs an L7 match (match.protocol: ${type.layer === 'ws' ? 'ws' : 'http or grpc'}, or match.http / match.grpc)`);
     } else if (type.layer === 'ws' && protocol !== 'ws') {
       at(where, `${type.type} acts on WebSocket messages: the rule needs match.protocol: ws`);
-    } else if (l7 && !type.layer && !type.request && !type.dns && !type.kernel) {
+    } else if (l7 && !type.layer && !type.exchange && !type.dns && !type.kernel) {
       at(where, `${type.type} is a connection fault: put it in a rule without protocol/http/grpc (L7 rules take http_*, ws_* and rate_limit)`);
     }
   });

@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { DnsQuestion } from '../faults/types.js';
+import { parseHostPort } from '../net/address.js';
 import type { MatchSpec } from './schema.js';
 
 /** What rules match on: known when a connection is accepted, before any byte is read. */
@@ -42,9 +43,8 @@ export function plainAddress(address: string): string {
 
 /** A peer pattern's host part (IP, CIDR or name) and port: "[::1]:80" → {host: "::1", port: 80}. */
 export function splitPeer(pattern: string): { host: string; port: number | undefined } {
-  const withPort = /^(?:\[([^\]]+)\]|([^:/[\]]+)):(\d+)$/.exec(pattern);
-  if (!withPort) return { host: pattern, port: undefined };
-  return { host: (withPort[1] ?? withPort[2]) as string, port: Number(withPort[3]) };
+  const withPort = parseHostPort(pattern);
+  return withPort ?? { host: pattern, port: undefined };
 }
 
 /**

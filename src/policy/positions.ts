@@ -6,7 +6,7 @@ import type { PolicyProblem } from '../errors.js';
 export type Path = (string | number)[];
 
 /** Records a problem at `path` (or at the key `key` inside it). */
-export type Report = (path: Path, message: string, key?: string) => void;
+export type Report = (path: Path, message: string, key?: string, code?: string) => void;
 
 /** A YAML document parsed with positions, and the problems found in it so far. */
 export interface PositionedDocument {
@@ -28,9 +28,10 @@ export function parsePositioned(text: string): PositionedDocument {
   const lineCounter = new LineCounter();
   const yamlDoc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: PolicyProblem[] = [];
-  const report: Report = (path, message, key) => {
+  const report: Report = (path, message, key, code) => {
     const { line, col } = lineCounter.linePos(locate(yamlDoc, path, key));
-    problems.push({ path, message: `${describe(path, key)}${message}`, line, col });
+    const field = key === undefined ? path : [...path, key];
+    problems.push({ path, message: `${describe(path, key)}${message}`, line, col, field, detail: message, ...(code ? { code } : {}) });
   };
   for (const error of yamlDoc.errors) {
     const { line, col } = lineCounter.linePos(error.pos[0]);
@@ -74,8 +75,12 @@ function valueAt(input: unknown, path: Path): unknown {
 /** "spec.rules[0].faults[1].latency: " */
 function describe(path: Path, key?: string): string {
   const full = key === undefined ? path : [...path, key];
-  if (full.length === 0) return '';
-  return `${full.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('')}: `;
+  return full.length === 0 ? '' : `${fieldText(full)}: `;
+}
+
+/** A path as text: `spec.rules[0].faults[1].latency`. */
+export function fieldText(path: Path): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
 }
 
 /** Offset of the node at `path` (or of `key` inside it), else of its deepest existing parent. */

@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseHostPort } from '../net/address.js';
 import { duration, probability } from './units.js';
 
 /**
@@ -10,24 +10,15 @@ import { duration, probability } from './units.js';
 export const API_VERSION = 'faultline.dev/v1alpha1';
 export const KIND = 'FaultPolicy';
 
-const NAME = /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/i;
+/** The one pattern of faultline names (rules, listeners, policies, Toxiproxy proxies and toxics). */
+export const NAME_PATTERN = /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/i;
 const name = (what: string) =>
-  z.string().regex(NAME, `${what} must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`);
+  z.string().regex(NAME_PATTERN, `${what} must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`);
 
 /** HOST:PORT with a numeric port; HOST may be a name ("db.default.svc") or an IP ("[::1]"). */
-export const hostPort = z.string().refine((value) => parseAddress(value) !== undefined, {
+export const hostPort = z.string().refine((value) => parseHostPort(value) !== undefined, {
   message: 'expected HOST:PORT, e.g. "127.0.0.1:16379" or "[::1]:8080"',
 });
-
-export function parseAddress(value: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  if (port > 65535) return undefined;
-  const host = (m[1] ?? m[2]) as string;
-  if (m[1] && isIP(host) !== 6) return undefined;
-  return { host, port };
-}
 
 const port = z.number().int('ports are whole numbers').min(1, 'ports are 1-65535').max(65535, 'ports are 1-65535');
 
@@ -91,6 +82,11 @@ const rule = z.strictObject({
   /** `new-connections`: a policy change leaves connections opened before it as they were. */
   scope: z.enum(['live', 'new-connections']).default('live'),
   allowHeaderOverrides: z.boolean().optional(),
+  /**
+   * L7 rules: `reconnect` (the default) has plain-pipe HTTP connections opened before the rule
+   * (keep-alive pools, HTTP/2) reconnect gracefully so the rule reaches them; `leave` does not.
+   */
+  pooledConnections: z.enum(['reconnect', 'leave']).default('reconnect'),
   faults: z.array(faultEntry).min(1, 'a rule needs at least one fault'),
 });
 

@@ -1,12 +1,14 @@
 import { connect, type Socket } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import { ConnectTimeoutError } from '../errors.js';
 import type { FaultEngine, ConnectionFaultState } from '../engine/engine.js';
 import type { ConnectionControl, StreamDirection } from '../faults/types.js';
 import type { Metrics } from '../metrics.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { ConnectionMeta } from '../policy/match.js';
 import { ConnectionInspector, type InspectorHost } from '../l7/inspect.js';
+import { plainKind, ReconnectStage, type PlainKind } from '../l7/reconnect.js';
 import { connectionLogBudget } from './close-log.js';
 import { Link, type StageEntry } from './link.js';
 
@@ -46,6 +48,12 @@ export class Connection implements ConnectionControl {
   private links: Record<StreamDirection, Link> | undefined;
   /** Set while (and after) an L7 or SNI rule made the connection look at its first bytes. */
   private inspector: ConnectionInspector | undefined;
+  /** A plain pipe's first client bytes, so that an L7 rule added later can have it reconnect. */
+  private plain: PlainKind | undefined;
+  /** Asked to reconnect for an L7 rule (the stage did its part): kept so until it ends. */
+  private reconnecting = false;
+  /** Aborted when the connection ends: the L7 inspectors' waits listen to it. */
+  private l7Ended: AbortController | undefined;
   private state!: ConnectionFaultState;
   private readonly active = new Map<string, CompiledFault>();
   private readonly stageState = new Map<string, Record<string, number>>();
@@ -95,21 +103,25 @@ export class Connection implements ConnectionControl {
     if (inspection.requests || inspection.sni) this.inspector = new ConnectionInspector(this.l7Host(), inspection);
     const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     this.upstream = upstream;
-    upstream.setTimeout(this.ctx.connectTimeoutMs, () => upstream.destroy(new Error(`connect timeout after ${this.ctx.connectTimeoutMs} ms`)));
+    upstream.setTimeout(this.ctx.connectTimeoutMs, () => upstream.destroy(new ConnectTimeoutError(this.ctx.connectTimeoutMs)));
     upstream.on('error', (err) => this.onSocketError('upstream', err));
     upstream.once('close', () => this.onSocketClose());
     upstream.once('connect', () => {
       upstream.setTimeout(0);
       if (this.inspector) return this.inspector.upstreamReady(upstream);
+      this.client.once('data', (chunk: Buffer) => (this.plain = plainKind(chunk)));
       this.attach(upstream, upstream);
     });
   }
 
-  /** Starts relaying, a Link per direction: client → toUpstream, fromUpstream → client. */
-  private attach(toUpstream: Writable, fromUpstream: Readable): void {
+  /**
+   * Starts relaying, a Link per direction: client → toUpstream, fromUpstream → client.
+   * `clientSide` stands in for the client socket (an inspected h2c connection's session end).
+   */
+  private attach(toUpstream: Writable, fromUpstream: Readable, clientSide: Duplex = this.client): void {
     this.links = {
-      upstream: new Link(this.client, toUpstream, this),
-      downstream: new Link(fromUpstream, this.client, this),
+      upstream: new Link(clientSide, toUpstream, this),
+      downstream: new Link(fromUpstream, clientSide, this),
     };
     this.refresh();
     this.client.resume();
@@ -118,8 +130,10 @@ export class Connection implements ConnectionControl {
   /** What the L7 inspectors (src/l7/) may see and do of this connection. */
   private l7Host(): InspectorHost {
     const { engine, metrics } = this.ctx;
+    this.l7Ended = new AbortController();
     return {
       id: this.id,
+      signal: this.l7Ended.signal,
       engine,
       state: this.state,
       log: this.log,
@@ -132,7 +146,7 @@ export class Connection implements ConnectionControl {
       },
       close: (reason) => this.close(reason),
       reset: (reason) => this.reset(reason),
-      attach: (toUpstream, fromUpstream) => this.attach(toUpstream, fromUpstream),
+      attach: (toUpstream, fromUpstream, clientSide) => this.attach(toUpstream, fromUpstream, clientSide),
       classified: (kind) => {
         this.detected ??= kind === 'http1' ? 'http' : kind === 'h2' ? 'h2c' : kind === 'tls' ? 'tls' : 'tcp';
       },
@@ -170,8 +184,11 @@ export class Connection implements ConnectionControl {
       if (this.ended) return;
     }
     if (this.links) {
+      const reconnect = this.reconnectEntry();
       for (const direction of ['upstream', 'downstream'] as const) {
-        this.links[direction].setStages(this.stagesFor(direction, plan.active));
+        const entries = this.stagesFor(direction, plan.active);
+        if (reconnect && direction === 'downstream') entries.push(reconnect);
+        this.links[direction].setStages(entries);
       }
     }
     if (plan.nextChangeAt !== undefined) {
@@ -229,6 +246,18 @@ export class Connection implements ConnectionControl {
     this.client.destroy();
     this.upstream?.destroy();
     this.onSocketClose();
+  }
+
+  /**
+   * A plain-pipe HTTP connection opened before an L7 rule that could apply to it: the stage
+   * that has it reconnect gracefully (src/l7/reconnect.ts), unless every such rule opted out.
+   */
+  private reconnectEntry(): StageEntry | undefined {
+    const kind = this.plain;
+    if (this.inspector || (kind !== 'http1' && kind !== 'h2')) return undefined;
+    if (!this.reconnecting && !this.ctx.engine.inspection(this.meta).reconnect) return undefined;
+    const ctx = { conn: this, direction: 'downstream' as const, state: {}, random: this.ctx.random };
+    return { key: 'l7:reconnect', create: () => new ReconnectStage(kind, ctx, () => (this.reconnecting = true)) };
   }
 
   private stagesFor(direction: StreamDirection, active: CompiledFault[]): StageEntry[] {
@@ -303,6 +332,7 @@ export class Connection implements ConnectionControl {
     if (!this.client.destroyed || (this.upstream && !this.upstream.destroyed)) return;
     this.ended = true;
     clearTimeout(this.timer);
+    this.l7Ended?.abort();
     if (this.links) {
       this.links.upstream.destroy();
       this.links.downstream.destroy();

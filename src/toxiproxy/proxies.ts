@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { RuntimeLayers } from '../admin/layers.js';
 import { PolicyError, RequestError } from '../errors.js';
-import { parseAddress } from '../policy/schema.js';
+import { formatHostPort, parseHostPort } from '../net/address.js';
+import { NAME_PATTERN } from '../policy/schema.js';
 import type { PolicyOverlay } from '../sidecar.js';
 import { boolField, faultOf, numberField, objectBody, parseAttributes, parseDirection, stringField, TOXIC_ATTRIBUTES, toxicJson, type Toxic } from './toxics.js';
 
@@ -21,30 +22,26 @@ interface ProxyState {
   bindAs: string | undefined;
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/i;
-
 /** `raw` when it is a valid faultline name, else a readable prefix of it and a hash. */
 export function safeName(raw: string): string {
-  if (NAME.test(raw)) return raw;
+  if (NAME_PATTERN.test(raw)) return raw;
   const hash = createHash('sha256').update(raw).digest('hex').slice(0, 8);
   const cleaned = raw.replace(/[^-a-z0-9_.]+/gi, '-').slice(0, 50).replace(/^[^a-z0-9]+|[^a-z0-9]+$/gi, '');
   return `${cleaned || 'toxiproxy'}-${hash}`;
 }
 
-const formatAddress = ({ address, port }: { address: string; port: number }) => (isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`);
+const formatAddress = ({ address, port }: { address: string; port: number }) => formatHostPort(address, port);
 
 /** Toxiproxy's listen forms ("localhost:0", ":8080", "[::1]:80", "" as Go's ":0") as a faultline listen address. */
 function bindAddress(listen: string, proxy: string): string {
-  const m = /^(.*):(\d{1,5})$/.exec(listen === '' ? ':0' : listen);
-  const host = m?.[1] === '' ? '[::]' : m?.[1] === 'localhost' ? '127.0.0.1' : m?.[1];
-  const address = m ? `${host}:${m[2]}` : '';
-  if (!parseAddress(address)) throw new RequestError(400, 'bad_request', `proxy ${proxy}: listen address "${listen}" is invalid: expected HOST:PORT`);
-  return address;
+  const parsed = parseHostPort(listen === '' ? ':0' : listen, { emptyHost: '::' });
+  if (!parsed) throw new RequestError(400, 'bad_request', `proxy ${proxy}: listen address "${listen}" is invalid: expected HOST:PORT`);
+  return formatHostPort(parsed.host === 'localhost' ? '127.0.0.1' : parsed.host, parsed.port);
 }
 
 function upstreamAddress(upstream: string, proxy: string): string {
   const address = upstream.startsWith(':') ? `127.0.0.1${upstream}` : upstream;
-  if (!parseAddress(address)) throw new RequestError(400, 'bad_request', `proxy ${proxy}: upstream address "${upstream}" is invalid: expected HOST:PORT`);
+  if (!parseHostPort(address)) throw new RequestError(400, 'bad_request', `proxy ${proxy}: upstream address "${upstream}" is invalid: expected HOST:PORT`);
   return address;
 }
 
@@ -277,7 +274,7 @@ export class ToxiproxyState {
       if (!(err instanceof PolicyError)) throw err;
       const messages = err.problems.map((p) => p.message);
       // A port in use (by the system, or by another listener) is a 500 in Toxiproxy; the rest is a 400.
-      const bind = messages.some((m) => m.includes('cannot listen') || m.includes('is already used by'));
+      const bind = err.problems.some((p) => p.code === 'FL_ERR_LISTEN');
       throw new RequestError(bind ? 500 : 400, bind ? 'listen_failed' : 'bad_request', bind ? messages.join('; ') : `bad request body: ${messages.join('; ')}`);
     }
   }

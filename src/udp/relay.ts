@@ -5,7 +5,8 @@ import { ListenError } from '../errors.js';
 import type { DatagramFate, StreamDirection } from '../faults/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { parseAddress, type ListenerSpec } from '../policy/schema.js';
+import { parseHostPort } from '../net/address.js';
+import type { ListenerSpec } from '../policy/schema.js';
 import { UdpFlow, type FlowHost } from './flow.js';
 
 /** Flows one UDP listener keeps at most; datagrams of further client addresses are dropped (overflow). */
@@ -117,7 +118,7 @@ export class UdpRelay {
     if (!flow) {
       if (this.flows.size >= MAX_FLOWS) return this.count('upstream', 'overflow');
       const spec = this.spec();
-      const upstream = parseAddress(spec.upstream) as { host: string; port: number };
+      const upstream = parseHostPort(spec.upstream) as { host: string; port: number };
       flow = new UdpFlow(
         {
           listener: this.name,

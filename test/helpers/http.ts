@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect as connectH2, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Test } from 'tap';
 
@@ -46,4 +47,65 @@ function defaultHandler(req: IncomingMessage, res: ServerResponse): void {
       res.end(req.method === 'HEAD' ? undefined : body);
     }
   });
+}
+
+/**
+ * An h2c upstream on 127.0.0.1:0: /PATH?size=N answers N deterministic bytes (bodyFor), any
+ * other request its method and path. Its sessions are listed (a node:http2 server never
+ * closes one first) and destroyed at teardown.
+ */
+export async function h2Upstream(t: Test): Promise<{ port: number; sessions: Set<ServerHttp2Session> }> {
+  const sessions = new Set<ServerHttp2Session>();
+  const server: Http2Server = createH2Server();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  server.on('stream', (stream: ServerHttp2Stream, headers) => {
+    const url = new URL(String(headers[':path']), 'http://x');
+    const size = Number(url.searchParams.get('size') ?? 0);
+    stream.respond({ ':status': 200, 'x-upstream': 'yes' });
+    stream.end(size ? bodyFor(url.pathname, size) : `${headers[':method']} ${url.pathname}`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sessions) s.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { port: (server.address() as AddressInfo).port, sessions };
+}
+
+/**
+ * An HTTP/2 client as well-behaved ones are (grpc-js, browsers): one session reused for every
+ * request, replaced by a new one when the server sends GOAWAY or the session closes.
+ */
+export function h2Client(t: Test, port: number): { get(path: string): Promise<number>; sessions: () => number } {
+  let session: ClientHttp2Session | undefined;
+  let opened = 0;
+  const current = () => {
+    if (session && !session.closed && !session.destroyed) return session;
+    const s = connectH2(`http://127.0.0.1:${port}`);
+    opened++;
+    s.on('error', () => {});
+    s.once('goaway', () => {
+      if (session === s) session = undefined;
+      s.close();
+    });
+    s.once('close', () => session === s && (session = undefined));
+    return (session = s);
+  };
+  t.teardown(() => session?.close());
+  return {
+    sessions: () => opened,
+    get: (path) =>
+      new Promise((resolve, reject) => {
+        const req = current().request({ ':path': path });
+        let status = 0;
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('end', () => resolve(status));
+        req.on('error', reject);
+        req.resume();
+        req.end();
+      }),
+  };
 }

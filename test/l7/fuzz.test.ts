@@ -60,7 +60,8 @@ t.test('10,000 random first-byte sequences: detection and framing never throw an
       }
     }
     const state = engine.open({ listener: 'up', direction: 'outbound', source: { address: '127.0.0.1', port: 1 }, destination: { address: '127.0.0.1', port: 1 } });
-    const host: L7Host = { id: 'f', engine, state, log, countFault: () => {}, countRequest: () => {}, close: () => {}, reset: () => unexpected++ };
+    const ended = new AbortController();
+    const host: L7Host = { id: 'f', engine, state, log, signal: ended.signal, countFault: () => {}, countRequest: () => {}, close: () => {}, reset: () => unexpected++ };
     const response = new Http1ResponseFramer(host);
     const requestSide = new Http1RequestFramer(host, response);
     requestSide.on('error', () => unexpected++).resume();
@@ -72,6 +73,7 @@ t.test('10,000 random first-byte sequences: detection and framing never throw an
     response.write(input(random));
     requestSide.destroy();
     response.destroy();
+    ended.abort();
   }
   const ms = performance.now() - started;
   t.equal(unexpected, 0, 'no unexpected error');

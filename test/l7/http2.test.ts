@@ -1,24 +1,9 @@
 import { execFile } from 'node:child_process';
-import { connect, createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import t, { type Test } from 'tap';
-import { dial, collect } from '../helpers/net.js';
-import { bodyFor } from '../helpers/http.js';
+import { connect } from 'node:http2';
+import t from 'tap';
+import { dial, collect, waitFor } from '../helpers/net.js';
+import { bodyFor, h2Client, h2Upstream } from '../helpers/http.js';
 import { startSidecar } from '../helpers/sidecar.js';
-
-/** An h2c upstream: /big?size=N answers N deterministic bytes, anything else its path. */
-async function h2Upstream(t: Test): Promise<number> {
-  const server: Http2Server = createServer();
-  server.on('stream', (stream: ServerHttp2Stream, headers) => {
-    const url = new URL(String(headers[':path']), 'http://x');
-    const size = Number(url.searchParams.get('size') ?? 0);
-    stream.respond({ ':status': 200, 'x-upstream': 'yes' });
-    stream.end(size ? bodyFor(url.pathname, size) : `${headers[':method']} ${url.pathname}`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return (server.address() as AddressInfo).port;
-}
 
 function get(session: ReturnType<typeof connect>, path: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
   return new Promise((resolve, reject) => {
@@ -34,7 +19,7 @@ function get(session: ReturnType<typeof connect>, path: string): Promise<{ statu
 }
 
 t.test('h2c: faults per stream, other streams on the same connection untouched', async (t) => {
-  const up = await h2Upstream(t);
+  const { port: up } = await h2Upstream(t);
   const { port } = await startSidecar(t, up, `    - name: h2-fail
       match: {listener: up, http: {paths: ["/fail"]}}
       faults: [{type: http_abort, status: 503}]`);
@@ -50,7 +35,7 @@ t.test('h2c: faults per stream, other streams on the same connection untouched',
 });
 
 t.test('curl --http2-prior-knowledge through the sidecar', async (t) => {
-  const up = await h2Upstream(t);
+  const { port: up } = await h2Upstream(t);
   const { port } = await startSidecar(t, up, `    - name: h2-fail
       match: {listener: up, http: {paths: ["/fail"]}}
       faults: [{type: http_abort, status: 418}]`);
@@ -61,7 +46,7 @@ t.test('curl --http2-prior-knowledge through the sidecar', async (t) => {
 });
 
 t.test('invalid HTTP/2 frames end that connection only', async (t) => {
-  const up = await h2Upstream(t);
+  const { port: up } = await h2Upstream(t);
   const { port } = await startSidecar(t, up, `    - name: h2-fail
       match: {listener: up, http: {paths: ["/fail"]}}
       faults: [{type: http_abort, status: 503}]`);
@@ -92,7 +77,7 @@ function findFrame(data: Buffer, type: number): Buffer | undefined {
 }
 
 t.test('an HTTP/2 server that sends SETTINGS before the client speaks is still inspected', async (t) => {
-  const up = await h2Upstream(t);
+  const { port: up } = await h2Upstream(t);
   const { port } = await startSidecar(t, up, `    - name: h2-fail
       match: {listener: up, http: {paths: ["/fail"]}}
       faults: [{type: http_abort, status: 503}]`);
@@ -103,4 +88,70 @@ t.test('an HTTP/2 server that sends SETTINGS before the client speaks is still i
   t.teardown(() => session.close());
   t.equal((await get(session, '/fail')).status, 503);
   t.equal(String((await get(session, '/ok')).body), 'GET /ok');
+});
+
+t.test('connection faults apply to an inspected h2c connection, new or live', async (t) => {
+  const { port: up } = await h2Upstream(t);
+  const l7 = `    - name: h2-fail
+      match: {listener: up, http: {paths: ["/fail"]}}
+      faults: [{type: http_abort, status: 503}]`;
+  const slow = `    - name: slow
+      match: {listener: up}
+      faults: [{type: latency, latency: 150ms}]`;
+  const { sidecar, port, write } = await startSidecar(t, up, `${l7}\n${slow}`);
+  const timed = async (session: ReturnType<typeof connect>, path: string) => {
+    const started = performance.now();
+    const res = await get(session, path);
+    return { ms: performance.now() - started, res };
+  };
+  const session = connect(`http://127.0.0.1:${port}`);
+  t.teardown(() => session.close());
+  await timed(session, '/warm');
+  const delayed = await timed(session, '/a');
+  t.equal(String(delayed.res.body), 'GET /a');
+  t.ok(delayed.ms >= 140 && delayed.ms < 450, `a stream on a connection under latency took ${delayed.ms.toFixed(0)} ms (≈ 150)`);
+  t.equal((await get(session, '/fail')).status, 503, 'the L7 rule still answers on the same connection');
+  // The latency rule goes away, then comes back: the live connection follows.
+  write(l7);
+  await sidecar.settled();
+  t.ok(await waitFor(() => sidecar.policy.rules.length === 1, 3000));
+  const fast = await timed(session, '/b');
+  t.ok(fast.ms < 100, `without the rule: ${fast.ms.toFixed(0)} ms`);
+  write(`${l7}\n${slow}`);
+  t.ok(await waitFor(() => sidecar.policy.rules.length === 2, 3000));
+  const again = await timed(session, '/c');
+  t.ok(again.ms >= 140 && again.ms < 450, `latency added to the live h2c connection: ${again.ms.toFixed(0)} ms`);
+});
+
+t.test('an upstream GOAWAY reaches the client as a graceful GOAWAY: a reconnecting client sees no error', async (t) => {
+  const { createServer } = await import('node:http2');
+  const server = createServer();
+  let served = 0;
+  server.on('stream', (stream: import('node:http2').ServerHttp2Stream, headers) => {
+    stream.respond({ ':status': 200 });
+    stream.end(`ok ${headers[':path']}`);
+    // Every upstream connection serves one stream, then says it is going away.
+    if (++served > 0) stream.session?.goaway();
+  });
+  const upstreamSessions = new Set<import('node:http2').ServerHttp2Session>();
+  server.on('session', (s) => (upstreamSessions.add(s), s.once('close', () => upstreamSessions.delete(s))));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of upstreamSessions) s.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const { port: up } = server.address() as { port: number };
+  const { sidecar, port } = await startSidecar(t, up, `    - name: h2-fail
+      match: {listener: up, http: {paths: ["/fail"]}}
+      faults: [{type: http_abort, status: 503}]`);
+  const client = h2Client(t, port);
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    statuses.push(await client.get(`/n${i}`));
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  t.same(statuses, [200, 200, 200, 200], 'every request answered');
+  t.ok(client.sessions() >= 2, `the client moved to new connections (${client.sessions()} sessions)`);
+  // (A node:http2 server that sent GOAWAY keeps its own session until it ends it: that is the test server's, not ours.)
+  t.ok(await waitFor(() => sidecar.connections.size <= 1, 2000), `the connections left behind are closed, both sockets (${sidecar.connections.size} left)`);
 });

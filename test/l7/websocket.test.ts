@@ -103,3 +103,21 @@ t.test('an invalid WebSocket frame gets a close with a protocol error; other con
   good.send('still');
   t.equal(await nextMessage(good), 'echo:still');
 });
+
+t.test('http faults act on a WebSocket handshake a ws rule matches: http_abort answers it, no 101', async (t) => {
+  const { port: up } = await wsUpstream(t);
+  const { port } = await startSidecar(t, up, `    - name: deny-ws
+      match: {listener: up, protocol: ws, http: {paths: ["/denied"]}}
+      faults: [{type: http_abort, status: 503}]`);
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/denied`);
+  t.teardown(() => ws.terminate());
+  const status = await new Promise<number>((resolve) => {
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('open', () => resolve(101));
+    ws.once('error', () => {});
+  });
+  t.equal(status, 503, 'the handshake got the fault\'s answer');
+  const other = await open(t, port, '/ws');
+  other.send('still');
+  t.equal(await nextMessage(other), 'echo:still', 'another path upgrades as usual');
+});

@@ -4,7 +4,8 @@ import { isIP } from 'node:net';
 import { AdminCredentials } from '../../admin/auth.js';
 import { RuntimeLayers } from '../../admin/layers.js';
 import { createAdminServer } from '../../admin/server.js';
-import { parseHostPort, UsageError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
+import { hostPortFlag } from '../../net/address.js';
 import { configFromFlags, flagsToArgs, INTERCEPTION_OPTIONS, type InterceptionFlags } from '../../interception/config.js';
 import type { InterceptionHelper } from '../../interception/helper-client.js';
 import { OnDemandInterception } from '../../interception/on-demand.js';
@@ -46,7 +47,7 @@ interface OnDemandStart {
 
 /** Listens on HOST:PORT and logs the address actually bound (port 0 picks one). */
 export function listenLogged(server: Server, hostPort: string, what: string): Promise<void> {
-  const { host, port } = parseHostPort(hostPort, what);
+  const { host, port } = hostPortFlag(hostPort, what);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -89,7 +90,7 @@ async function prepareOnDemand(flags: SidecarFlags): Promise<OnDemandStart> {
   if (flags.inboundPort === undefined && flags.outboundPort === undefined) Object.assign(flags, { inboundPort: '15006', outboundPort: '15001' });
   const leaseMs = parseDuration(flags.interceptionLease ?? '10s');
   if (leaseMs === undefined || leaseMs < 3000 || leaseMs > 3_600_000) throw new UsageError(`--interception-lease: "${flags.interceptionLease}" must be a duration from 3s to 1h`);
-  const own = [flags.metrics, flags.admin ?? DEFAULT_ADMIN, flags.toxiproxyApi].filter((v): v is string => v !== undefined).map((v) => parseHostPort(v, 'address').port);
+  const own = [flags.metrics, flags.admin ?? DEFAULT_ADMIN, flags.toxiproxyApi].filter((v): v is string => v !== undefined).map((v) => hostPortFlag(v, 'address').port);
   const interception: InterceptionFlags = {
     inboundPorts: flags.inboundPorts ?? '*',
     excludeInboundPorts: flags.excludeInboundPorts ?? '',
@@ -131,7 +132,7 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   // The admin and Toxiproxy APIs share the runtime layer; a bad token file fails before any bind.
   const layers = new RuntimeLayers(sidecar);
   // Reachable from the pod network (the API server's pod proxy): reads need a credential too.
-  const protectReads = !isLoopbackHost(parseHostPort(flags.admin ?? DEFAULT_ADMIN, '--admin').host);
+  const protectReads = !isLoopbackHost(hostPortFlag(flags.admin ?? DEFAULT_ADMIN, '--admin').host);
   const credentials = new AdminCredentials({ tokenFile: flags.adminTokenFile, credentialsDir: flags.adminCredentials, protectReads });
   logger.info({ component: 'admin', credentials: credentials.levels(), protectReads }, credentials.configured ? 'admin credentials loaded' : 'no admin credential: changes through the admin API are refused');
   const adminServer = createAdminServer({ sidecar, layers, credentials, log: logger });
@@ -214,7 +215,7 @@ async function startDnsProxy(sidecar: Sidecar, flags: SidecarFlags): Promise<voi
   if (flags.dnsPort === undefined && !transparent) return;
   const { parseDnsUpstream, systemResolver } = await import('../../dns/resolv.js');
   // Port 0 picks a free port, as in every HOST:PORT.
-  const port = flags.dnsPort === undefined ? DEFAULT_DNS_PORT : parseHostPort(`127.0.0.1:${flags.dnsPort}`, '--dns-port').port;
+  const port = flags.dnsPort === undefined ? DEFAULT_DNS_PORT : hostPortFlag(`127.0.0.1:${flags.dnsPort}`, '--dns-port').port;
   try {
     const upstream = flags.dnsUpstream === undefined ? systemResolver() : parseDnsUpstream(flags.dnsUpstream);
     await sidecar.addDnsProxy('127.0.0.1', port, upstream);
