@@ -37,9 +37,15 @@ export interface Difference {
 
 export type Comparison = { skipped: string } | { differences: Difference[] };
 
-/** gRPC status and message: from the trailers, or the headers of a trailers-only answer. */
+/** gRPC status and message: from the trailers, or the headers of a trailers-only answer; grpc-message percent-decoded. */
 function grpcField(side: Side, name: string): string | undefined {
-  return side.trailers?.[name] ?? side.headers[name];
+  const value = side.trailers?.[name] ?? side.headers[name];
+  if (name !== 'grpc-message' || value === undefined) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 function bodyDifference(a: BodySummary, b: BodySummary): Difference[] {
