@@ -97,14 +97,15 @@ function segments(pointer: string): string[] {
   return pointer === '' ? [] : pointer.slice(1).split('/').map((s) => fastJsonPatch.unescapePathComponent(s));
 }
 
-const member = (s: string) => (IDENTIFIER.test(s) ? `.${s}` : `['${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}']`);
+/** A name as a JSONPath member; jsonpath-plus reads no escaped quote, so a name with one is shown quoted and matched as `*`. */
+const member = (s: string, pattern: boolean) => (IDENTIFIER.test(s) ? `.${s}` : /['\\]/.test(s) ? (pattern ? '[*]' : `[${JSON.stringify(s)}]`) : `['${s}']`);
 
-/** A JSON pointer as a JSONPath: "/items/3/id" → "$.items[3].id". */
+/** A JSON pointer as a JSONPath, for people: "/items/3/id" → "$.items[3].id". */
 export function pointerToPath(pointer: string): string {
-  return `$${segments(pointer).map((s) => (/^\d+$/.test(s) ? `[${s}]` : member(s))).join('')}`;
+  return `$${segments(pointer).map((s) => (/^\d+$/.test(s) ? `[${s}]` : member(s, false))).join('')}`;
 }
 
 /** The JSONPath that ignores a field wherever it sits in a list: "/items/3/id" → "$.items[*].id" (noise learning). */
 export function pointerToPattern(pointer: string): string {
-  return `$${segments(pointer).map((s) => (/^\d+$/.test(s) ? '[*]' : member(s))).join('')}`;
+  return `$${segments(pointer).map((s) => (/^\d+$/.test(s) ? '[*]' : member(s, true))).join('')}`;
 }
