@@ -77,7 +77,7 @@ t.test('mirroring 100 MiB answers: memory stays bounded, the client gets every b
   const later = (peak - settled) / 1024;
   t.ok(total < 96, `the sidecar's RSS grew by ${total.toFixed(1)} MiB in all while mirroring 6 x 100 MiB answers (limit 96)`);
   t.ok(later < 32, `of which ${later.toFixed(1)} MiB after the first round (limit 32)`);
-  let rules: { rule: string; counts: Record<string, number> }[] = [];
+  let rules: { rule: string; counts: { match: number; drift: number; shadow_error: number; skipped: number } }[] = [];
   for (let i = 0; i < 100; i++) {
     rules = ((await (await request(`http://127.0.0.1:${admin}/mirror`)).body.json()) as { rules: typeof rules }).rules;
     if (rules.reduce((n, r) => n + r.counts.match + r.counts.skipped, 0) >= 6) break;

@@ -1,12 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { call, echoClient, echoService } from '../helpers/grpc.js';
 import { h2Client, h2Upstream, httpUpstream } from '../helpers/http.js';
 import { waitForCounts } from '../helpers/mirror.js';
 import { startAdmin } from '../helpers/admin.js';
 
 /** An echo gRPC server; `shadow` answers Other differently, and fails "missing" with NOT_FOUND. */
-async function echoServer(t: Parameters<Parameters<typeof t.test>[1]>[0], shadow: boolean): Promise<number> {
+async function echoServer(t: Test, shadow: boolean): Promise<number> {
   const server = new grpc.Server();
   const say: grpc.handleUnaryCall<Buffer, Buffer> = (c, cb) => {
     if (shadow && c.request.toString() === 'missing') return cb({ code: grpc.status.NOT_FOUND, details: 'no such thing' });

@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Pool } from 'undici';
 import { httpUpstream } from '../helpers/http.js';
 import { waitForCounts } from '../helpers/mirror.js';
@@ -26,7 +26,7 @@ async function freePort(): Promise<number> {
 }
 
 /** A TCP server that resets every connection as soon as a request arrives. */
-async function resettingServer(t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<number> {
+async function resettingServer(t: Test): Promise<number> {
   const server = createServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
