@@ -41,6 +41,9 @@ export class MirroredExchange implements ExchangeTap {
   private queued = 0;
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
+  private waiting: { why: string; result: 'skipped' | 'shadow_error' } = { why: '', result: 'skipped' };
+  /** Requests faultline sent for this exchange that have not answered yet. */
+  private pending = 0;
   private readonly controller = new AbortController();
   private done = false;
 
@@ -127,11 +130,11 @@ export class MirroredExchange implements ExchangeTap {
       headers: forwardableHeaders(head.headers, { 'x-faultline-mirror': this.stats.rule }),
       body: body.bytes > 0 ? body.kept : undefined,
     };
-    this.wait(`the shadow did not answer within ${this.options.timeout} ms`);
+    this.wait(`the shadow did not answer within ${this.options.timeout} ms`, 'shadow_error');
     this.fetch(this.options.target.origin, request).then((outcome) => {
       if (outcome instanceof Error) return this.finish('shadow_error', outcome.message);
       this.shadow = outcome;
-      if (!this.primary) this.wait(`the primary answer did not end within ${this.options.timeout} ms of the shadow's`);
+      this.wait(this.primary ? 'the primary\'s second answer (noise learning) did not come in time' : `the primary answer did not end within ${this.options.timeout} ms of the shadow's`);
       this.settle();
     });
     const noise = this.stats.noise;
@@ -149,12 +152,15 @@ export class MirroredExchange implements ExchangeTap {
   /** One request faultline sends; resolves with the answer or the error, never rejects. */
   private async fetch(origin: string, request: OutgoingRequest): Promise<Outcome> {
     const sink = this.body(this.keep);
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.options.timeout)]);
+    // No timer of its own: the phase timer gives up on it, and `finish` aborts what is still out.
+    this.pending++;
     try {
-      const reply: Reply = await this.hub.pools.send(origin, this.grpc, request, signal, sink);
+      const reply: Reply = await this.hub.pools.send(origin, this.grpc, request, this.controller.signal, sink);
       return { ...reply, body: sink.finish() };
     } catch (err) {
       return err as Error;
+    } finally {
+      this.pending--;
     }
   }
 
@@ -162,6 +168,7 @@ export class MirroredExchange implements ExchangeTap {
   private settle(): void {
     if (this.done || !this.primary || !this.shadow || (this.learning && !this.second)) return;
     clearTimeout(this.timer);
+    this.timer = undefined;
     const noise = this.stats.noise;
     if (noise && !this.learning && !noise.warm) {
       // The warm-up's learning requests say what is noise: wait for them (bounded).
@@ -192,10 +199,11 @@ export class MirroredExchange implements ExchangeTap {
     this.finish('drift');
   }
 
-  /** (Re)arms the phase timer: when it fires, the comparison is given up. */
-  private wait(why: string): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.finish('skipped', why), this.options.timeout);
+  /** (Re)arms the phase timer: when it fires, the comparison is given up (a shadow too slow is its error). */
+  private wait(why: string, result: 'skipped' | 'shadow_error' = 'skipped'): void {
+    this.waiting = { why, result };
+    if (this.timer) return void this.timer.refresh();
+    this.timer = setTimeout(() => this.finish(this.waiting.result, this.waiting.why), this.options.timeout);
     this.timer.unref();
   }
 
@@ -203,7 +211,8 @@ export class MirroredExchange implements ExchangeTap {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
-    this.controller.abort();
+    // Aborting makes a DOMException: only when a request is still out.
+    if (this.pending > 0) this.controller.abort();
     for (const body of this.bodies) body.dispose();
     this.queue.length = 0;
     if (this.learning && !this.reported) this.stats.noise?.learned(undefined);
