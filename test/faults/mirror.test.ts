@@ -133,3 +133,31 @@ t.test('noise learning: a field that differs between two primary answers is igno
   for (let i = 0; i < 20; i++) await (await (await import('undici')).request(`http://127.0.0.1:${plain.port}/same`)).body.text();
   t.same(await waitForCounts(plain.sidecar, 'unlearned', 20), { match: 0, drift: 20, shadow_error: 0, skipped: 0 }, 'without noise learning the random fields drift');
 });
+
+t.test('a primary answer that does not complete is skipped; a close-delimited one is compared', async (t) => {
+  const { createServer } = await import('node:net');
+  // A raw HTTP/1.1 primary: /cut promises 100 bytes and closes after 10; /close ends its body by closing; /bad is not HTTP.
+  const raw = createServer((socket) => {
+    socket.once('data', (chunk) => {
+      const path = chunk.toString().split(' ')[1];
+      if (path === '/cut') socket.end('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789');
+      else if (path === '/close') socket.end('HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end');
+      else socket.end('SSH-2.0-not http\r\n\r\n');
+    });
+  });
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => raw.close(() => resolve())));
+  const { port: shadow } = await httpUpstream(t, (req, res) => res.end(req.url === '/close' ? 'until the end' : '0123456789'));
+  const harness = await startAdmin(t, (raw.address() as { port: number }).port, `    - name: odd
+      match: {listener: up, protocol: http}
+      faults: [{type: mirror, upstream: "127.0.0.1:${shadow}", timeout: 1s}]`);
+  const { request } = await import('undici');
+  for (const path of ['/close', '/cut', '/bad']) {
+    try {
+      await (await request(`http://127.0.0.1:${harness.port}${path}`)).body.text();
+    } catch {
+      // the cut body fails on the client, as it would without faultline
+    }
+  }
+  t.same(await waitForCounts(harness.sidecar, 'odd', 3), { match: 1, drift: 0, shadow_error: 0, skipped: 2 }, 'close-delimited: match; cut and malformed: skipped');
+});
