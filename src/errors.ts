@@ -140,6 +140,14 @@ export class InvalidValueError extends UsageError {
  * An HTTP request to the admin or Toxiproxy API that cannot be served as sent: `status` is the
  * answer (400 malformed, 401/403 auth, 404, 409, 413 too large) and `error` a stable short code.
  */
+/** A request faultline sent itself (a mirror's shadow request) got no usable answer. */
+export class ShadowError extends FaultlineError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('FL_ERR_SHADOW', message, options);
+    this.name = 'ShadowError';
+  }
+}
+
 export class RequestError extends FaultlineError {
   readonly status: number;
   readonly error: string;

@@ -35,6 +35,9 @@ export class Metrics {
   // DNS, UDP (src/dns/, src/udp/): counted per query and per datagram.
   readonly dnsQueries: Counter<'rule' | 'rcode' | 'faulted'>;
   readonly datagrams: Counter<'listener' | 'stream' | 'fate'>;
+  // Shadow traffic (src/mirror/): counted per mirrored request.
+  readonly mirrorRequests: Counter<'rule' | 'result'>;
+  readonly mirrorDriftRatio: Gauge<'rule'>;
   /** Run before `datagrams` is read: UDP listeners count in plain numbers and hand them over then. */
   readonly datagramFlushes = new Set<() => void>();
 
@@ -53,6 +56,8 @@ export class Metrics {
       this.interceptionRules = disabledMetric();
       this.dnsQueries = disabledMetric();
       this.datagrams = disabledMetric();
+      this.mirrorRequests = disabledMetric();
+      this.mirrorDriftRatio = disabledMetric();
       return;
     }
     const registers = [this.registry];
@@ -108,6 +113,18 @@ export class Metrics {
       collect: () => {
         for (const flush of this.datagramFlushes) flush();
       },
+    });
+    this.mirrorRequests = new Counter({
+      name: `${prefix}mirror_requests_total`,
+      help: 'Requests copied to a mirror fault\'s shadow upstream, by result: match, drift (the shadow answered differently), shadow_error (no usable answer: refused, reset, timeout), skipped (over a cap, or the primary answer did not complete)',
+      labelNames: ['rule', 'result'],
+      registers,
+    });
+    this.mirrorDriftRatio = new Gauge({
+      name: `${prefix}mirror_drift_ratio`,
+      help: 'Share of drift among the last 100 compared mirrored requests of a rule (match or drift)',
+      labelNames: ['rule'],
+      registers,
     });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix });
   }

@@ -89,7 +89,7 @@ export class Sidecar {
   constructor(private readonly options: SidecarOptions = {}) {
     this.log = (options.log ?? rootLogger).child({ component: 'sidecar' });
     this.metrics = options.metrics ?? new Metrics();
-    this.engine = new FaultEngine(Date.now, options.random);
+    this.engine = new FaultEngine(Date.now, options.random, { metrics: this.metrics, log: this.log });
   }
 
   get policy(): CompiledPolicy {
@@ -278,6 +278,7 @@ export class Sidecar {
     const deadline = Date.now() + timeoutMs;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const conn of [...this.connections]) conn.close('drain timeout');
+    await this.engine.close();
     this.log.info('drained');
   }
 

@@ -9,6 +9,7 @@ import { RuntimeLayers } from './layers.js';
 import { RuntimeRules } from './rules.js';
 import { UI_HEADERS, UI_HTML, UI_SCRIPT } from './ui.js';
 import { dnsView, flowsView } from './datagram-views.js';
+import { mirrorView } from './mirror-view.js';
 import type { AdminVerb } from './verbs.js';
 import { connectionsView, faultsView, policyView, statusView } from './views.js';
 
@@ -54,6 +55,7 @@ const ENDPOINTS = [
   'GET /faults',
   'GET /dns',
   'GET /flows',
+  'GET /mirror?limit=&rule=',
   'GET /rules',
   'POST /rules',
   'DELETE /rules/NAME',
@@ -92,6 +94,7 @@ export function createAdminServer(options: AdminServerOptions): Server {
     faults: async () => ({ status: 200, body: await faultsView(sidecar, layers) }),
     dns: () => ({ status: 200, body: dnsView(sidecar) }),
     flows: () => ({ status: 200, body: flowsView(sidecar) }),
+    mirror: (query) => ({ status: 200, body: mirrorView(sidecar, query) }),
     rules: () => ({ status: 200, body: { rules: rules.list() } }),
     killswitch: () => ({ status: 200, body: { killSwitch: sidecar.engine.killSwitch } }),
   };

@@ -43,6 +43,8 @@ export const UI_HTML = `<!doctype html>
 <table id="rules"><thead><tr><th>rule</th><th>from</th><th>match</th><th>faults</th></tr></thead><tbody></tbody></table>
 <h2>Fault counters</h2>
 <table id="faults"><thead><tr><th>rule</th><th>fault</th><th>active now</th><th>injected</th></tr></thead><tbody></tbody></table>
+<h2>Shadow traffic</h2>
+<table id="mirror"><thead><tr><th>rule</th><th>shadow</th><th>drift rate</th><th>match</th><th>drift</th><th>shadow error</th><th>skipped</th></tr></thead><tbody></tbody></table>
 <p class="muted">Refreshes every second. <span id="updated"></span></p>
 <script src="/ui/app.js"></script>
 </body>
@@ -99,6 +101,10 @@ $('login').addEventListener('submit', (event) => {
   refresh();
 });
 
+// Shadow traffic: per mirror rule, the drift rate over its last compared requests (GET /faults \`mirror\`).
+const mirrorRows = (list) => (list || []).map((m) => [m.rule, m.upstream, m.driftRatio === null ? '-' : (m.driftRatio * 100).toFixed(1) + '%',
+  m.counts.match, m.counts.drift, m.counts.shadow_error, m.counts.skipped]);
+
 async function refresh() {
   try {
     const [policy, conns, faults] = await Promise.all([json('/policy'), json('/connections?limit=500'), json('/faults')]);
@@ -111,6 +117,7 @@ async function refresh() {
       c.bytesUpstream, c.bytesDownstream, c.faults.map((f) => f.rule + '/' + f.fault + ' x' + f.count + (f.active ? '' : ' (over)')).join(', ')]));
     fill('rules', policy.rules.map((r) => [r.name, r.layer, JSON.stringify(r.match), r.faults.map((f) => f.type).join(', ')]));
     fill('faults', faults.faults.map((f) => [f.rule, f.fault, f.active, f.injected]));
+    fill('mirror', mirrorRows(faults.mirror));
     $('updated').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
   } catch (err) {
     if (err.status === 401 || err.status === 403) return askForCredential(err.status);

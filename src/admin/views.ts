@@ -4,6 +4,7 @@ import type { Sidecar } from '../sidecar.js';
 import { VERSION } from '../version.js';
 import type { RuntimeLayers } from './layers.js';
 import type { AdminVerb } from './verbs.js';
+import { mirrorSummary } from './mirror-view.js';
 
 /** Where a rule or listener comes from: the policy file, the admin API, or the Toxiproxy API. */
 export type Layer = 'file' | 'runtime' | 'toxiproxy';
@@ -108,7 +109,7 @@ const connectionQuery = z.strictObject({
 });
 
 /** Parses a query string with `schema`; a bad parameter is a 400 that names it. */
-function parseQuery<T extends z.ZodType>(schema: T, query: URLSearchParams): z.output<T> {
+export function parseQuery<T extends z.ZodType>(schema: T, query: URLSearchParams): z.output<T> {
   const parsed = schema.safeParse(Object.fromEntries(query));
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0] as z.core.$ZodIssue;
@@ -163,5 +164,5 @@ export async function faultsView(sidecar: Sidecar, layers: RuntimeLayers): Promi
       };
     }),
   );
-  return { killSwitch: sidecar.engine.killSwitch, faultsEnabled: sidecar.engine.faultsEnabled(), faults };
+  return { killSwitch: sidecar.engine.killSwitch, faultsEnabled: sidecar.engine.faultsEnabled(), faults, mirror: mirrorSummary(sidecar) };
 }

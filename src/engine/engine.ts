@@ -1,4 +1,6 @@
-import type { DnsEffect, DnsQuestion, ExchangeContext, SharedState, StreamDirection } from '../faults/types.js';
+import type { DnsEffect, DnsQuestion, ExchangeContext, FaultEnvironment, FaultRuntime, FaultType, SharedState, StreamDirection } from '../faults/types.js';
+import { logger } from '../log.js';
+import { Metrics } from '../metrics.js';
 import type { CompiledFault, CompiledPolicy, CompiledRule } from '../policy/compile.js';
 import { emptyPolicy } from '../policy/compile.js';
 import type { ConnectionMeta, RequestMeta } from '../policy/match.js';
@@ -59,13 +61,38 @@ export class FaultEngine {
   private readonly drawn = new Map<string, number>();
   /** Per fault key, when it was loaded: DNS faults' `after`/`for` count from here (a query has no connection). */
   private readonly loadedAt = new Map<string, number>();
+  /** Per fault type with a `runtime` hook: its sidecar-wide runtime, made on first use. */
+  private readonly runtimes = new Map<FaultType<any>, FaultRuntime>();
   /** Every fault off, whatever the policy says, until cleared (admin API). */
   killSwitch = false;
 
   constructor(
     private readonly clock: () => number = Date.now,
     private readonly random: () => number = Math.random,
+    /** What fault runtimes are made with; without it they record no metrics. */
+    private readonly env: FaultEnvironment = { metrics: new Metrics({ enabled: false }), log: logger },
   ) {}
+
+  /** The runtime of a fault type that has one (made now if it was not yet), else undefined. */
+  runtimeOf<R>(type: FaultType<any, R>): R | undefined {
+    if (!type.runtime) return undefined;
+    let runtime = this.runtimes.get(type);
+    if (!runtime) {
+      runtime = type.runtime(this.env);
+      this.runtimes.set(type, runtime);
+      runtime.policyChanged?.(this.keysOf(type));
+    }
+    return runtime as R;
+  }
+
+  /** The sidecar stops: every fault runtime releases its sockets and timers. */
+  async close(): Promise<void> {
+    await Promise.all([...this.runtimes.values()].map((r) => r.close?.()));
+  }
+
+  private keysOf(type: FaultType<any>): Set<string> {
+    return new Set(this.current.rules.flatMap((r) => r.faults.filter((f) => f.type === type).map((f) => f.key)));
+  }
 
   get policy(): CompiledPolicy {
     return this.current;
@@ -77,6 +104,7 @@ export class FaultEngine {
     const keys = new Set(policy.rules.flatMap((r) => r.faults.map((f) => f.key)));
     for (const map of [this.shared, this.drawn, this.loadedAt]) for (const key of map.keys()) if (!keys.has(key)) map.delete(key);
     for (const key of keys) if (!this.loadedAt.has(key)) this.loadedAt.set(key, this.clock());
+    for (const [type, runtime] of this.runtimes) runtime.policyChanged?.(this.keysOf(type));
   }
 
   /** Whether faults may apply at all right now. */
@@ -128,7 +156,8 @@ export class FaultEngine {
         if (!fault.type.exchange || fault.type.layer === 'ws' || !this.inBounds(state, fault, now)) continue;
         const override = rule.allowHeaderOverrides ? fault.type.headerOverride?.(fault.options, request.headers, fault.probability) : undefined;
         if (!(this.random() < (override?.probability ?? fault.probability)) || !this.quota(fault)) continue;
-        decisions.push({ fault, options: override?.options ?? fault.options, ctx: { shared: this.sharedFor(fault), now, random: this.random } });
+        const ctx = { shared: this.sharedFor(fault), now, random: this.random, request, runtime: this.runtimeOf(fault.type), fault };
+        decisions.push({ fault, options: override?.options ?? fault.options, ctx });
       }
     }
     return decisions;

@@ -75,6 +75,14 @@ ${recovery.length ? `<table class="recovery"><thead><tr><th>fault window</th><th
 </section>`;
 }
 
+/** Shadow traffic during the run: one row per target and mirror rule. */
+function driftSection(report: Report): string {
+  if (!report.drift) return '';
+  const pct = (r: number | null) => (r === null ? '—' : `${(r * 100).toFixed(1)}%`);
+  const rows = report.drift.targets.flatMap((t) => t.rules.map((r) => `<tr><td>${esc(t.target)}</td><td>${esc(r.rule)}</td><td>${r.match}</td><td>${r.drift}</td><td>${r.shadowError}</td><td>${r.skipped}</td><td>${pct(r.driftRatio)}</td></tr>`));
+  return `<h2>Shadow traffic</h2><table class="drift"><thead><tr><th>target</th><th>mirror rule</th><th>match</th><th>drift</th><th>shadow error</th><th>skipped</th><th>drift ratio</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 /** The HTML page of a report. */
 export function renderHtml(report: Report): string {
   const rollback = report.rollback.completed
@@ -102,6 +110,7 @@ svg.timeline{display:block;background:#fafafa;border:1px solid #ddd}
 <p>Started ${esc(report.startedAt)}, ${(report.durationMs / 1000).toFixed(1)} s, seed ${report.seed}. Rollback: ${esc(rollback)}.
 ${report.windows.length} fault window(s), shaded on the timelines; dotted lines mark the end of the steady-state check and of the method.</p>
 ${report.probes.map((p) => probeSection(report, p)).join('\n')}
+${driftSection(report)}
 <h2>Events</h2><table class="events"><thead><tr><th>t</th><th>event</th><th>what</th></tr></thead><tbody>${events}</tbody></table>
 <p><small>Every number here is computed from the raw samples in the JSON report; definitions are in its <code>definitions</code>.</small></p>
 </body></html>

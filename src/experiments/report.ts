@@ -1,3 +1,4 @@
+import type { DriftReport } from './drift.js';
 import type { Sample } from './probes.js';
 import { probeTarget } from './probes.js';
 import type { ExperimentDocument } from './schema.js';
@@ -48,6 +49,8 @@ export interface RunRecord {
   verdict: Verdict;
   rollback: RollbackRecord;
   abort: { t: number; reason: string; probe?: string } | null;
+  /** Shadow traffic (mirror rules) on the targets during the run, when there was any. */
+  drift: DriftReport | null;
 }
 
 export interface ProbeReport {
@@ -74,6 +77,7 @@ export interface Report {
   verdict: Verdict;
   rollback: RollbackRecord;
   abort: RunRecord['abort'];
+  drift: DriftReport | null;
   phases: RunRecord['phases'];
   windows: Window[];
   events: RunEvent[];
@@ -89,6 +93,7 @@ const DEFINITIONS = {
   errorRate: 'samples with an error (no answer, refused or reset, timeout, unexpected status) / samples; slow but correct answers are not errors',
   percentiles: 'nearest rank over all samples\' latencies: the value at rank ceil(p/100 * n) of the sorted list',
   phases: 'before: [before.start, before.end); during: [method.start, method.end) (until the rollback completed); after: from method.end',
+  drift: 'per target and mirror rule, the requests its mirror fault compared or skipped during the run (counter differences from its start to its end); driftRatio = drift / (match + drift)',
   recoveryMs: 'per window: from its end to the first sample of the run of ok samples that lasts until the next window (or the end); 0 when that run began before the window ended; null when the probe never recovered',
 };
 
@@ -129,6 +134,7 @@ export function buildReport(record: RunRecord): Report {
     verdict,
     rollback: record.rollback,
     abort: record.abort,
+    drift: record.drift,
     phases,
     windows: record.windows,
     events: record.events,

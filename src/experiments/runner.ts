@@ -1,4 +1,5 @@
 import { TargetError } from '../errors.js';
+import { DriftWatch } from './drift.js';
 import { rulePrefix } from './load.js';
 import { planActions, withProbability, type Action } from './plan.js';
 import { sample, type Sample } from './probes.js';
@@ -28,6 +29,8 @@ interface Halt {
   /** When the condition was seen (ms since the run started). */
   t: number;
   probe?: string;
+  /** A condition other than a probe's (shadow traffic drift). */
+  condition?: 'drift';
   /** A signal or an error: skip the after phase (nothing left to observe for). */
   urgent: boolean;
 }
@@ -79,13 +82,17 @@ export class ExperimentRunner {
       verdict: { result: 'passed', reason: '' },
       rollback: { completed: true, startedAt: null, completedAt: null, targets: [] },
       abort: null,
+      drift: null,
       endedAt: this.startedAt,
       durationMs: 0,
     };
     let probes: Promise<void>[] = [];
+    let drift: DriftWatch | undefined;
     try {
       this.targets = this.options.targets ?? (await Promise.all(doc.spec.targets.map(createTarget)));
       await this.cleanup(prefix);
+      drift = new DriftWatch(this.targets, doc.spec.abort);
+      await drift.baseline();
       // Probes start once the targets are ready: loading a target's client (the Kubernetes one
       // takes most of a second of CPU) must not count as the probes' latency.
       probes = doc.spec.steadyState.probes.map((p) => this.probeLoop(p));
@@ -100,6 +107,7 @@ export class ExperimentRunner {
         this.event('verdict', baseline);
       } else if (!this.halt) {
         this.watching = true;
+        drift?.start((reason) => this.stop({ result: 'aborted', reason, t: this.now(), condition: 'drift', urgent: false }));
         this.event('phase', 'method');
         await this.method(planActions(doc, this.options.seed));
       }
@@ -108,6 +116,8 @@ export class ExperimentRunner {
     } finally {
       await this.rollback(record, prefix);
       this.watching = false;
+      await drift?.stop();
+      record.drift = drift?.report() ?? null;
     }
     record.phases.method.end = this.now();
     record.phases.after.start = record.phases.method.end;
@@ -263,7 +273,7 @@ export class ExperimentRunner {
       return;
     }
     this.halt = halt;
-    this.event(halt.probe ? 'abort' : 'interrupt', halt.reason, halt.probe ? { probe: halt.probe } : {});
+    this.event(halt.probe || halt.condition ? 'abort' : 'interrupt', halt.reason, halt.probe ? { probe: halt.probe } : halt.condition ? { condition: halt.condition } : {});
     for (const wake of this.wake) wake();
   }
 

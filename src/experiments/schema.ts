@@ -110,8 +110,12 @@ export const experimentSchema = z.strictObject({
         /** Or this share of failures among a probe's last `window` samples. */
         failureRatio: probability.optional(),
         window: z.number().int().positive().default(10),
+        /** Shadow traffic: halt when a mirror rule's drift ratio during the run is over this. */
+        driftRatio: probability.optional(),
+        /** Compared mirrored requests a rule needs before its drift ratio counts. */
+        driftMinRequests: z.number().int().positive().default(20),
       })
-      .default({ consecutiveFailures: 3, window: 10 }),
+      .default({ consecutiveFailures: 3, window: 10, driftMinRequests: 20 }),
     method: z.array(step).default([]),
     random: random.optional(),
     /** A rule's expiresAt is the end of its step plus this: faults revert even if the runner dies. */

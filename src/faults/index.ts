@@ -14,6 +14,7 @@ import { httpTimeout } from './http-timeout.js';
 import { latency } from './latency.js';
 import { limitData } from './limit-data.js';
 import { loss } from './loss.js';
+import { mirror } from './mirror.js';
 import { packetLoss } from './packet-loss.js';
 import { partition } from './partition.js';
 import { rateLimit } from './rate-limit.js';
@@ -34,7 +35,7 @@ export const connectionFaults: FaultType<any>[] = [
 ];
 
 /** Every L7 fault type (per request or per WebSocket message), listed explicitly. */
-export const requestFaults: FaultType<any>[] = [httpAbort, httpDelay, httpThrottle, httpTimeout, httpReset, wsDelay, wsDrop, wsClose];
+export const requestFaults: FaultType<any>[] = [httpAbort, httpDelay, httpThrottle, httpTimeout, httpReset, mirror, wsDelay, wsDrop, wsClose];
 
 /** DNS faults (per query, in rules with `match.dns`), listed explicitly. */
 export const dnsFaults: FaultType<any>[] = [dnsError, dnsDelay, dnsTimeout, dnsAnswer, dnsTruncate];
@@ -45,4 +46,4 @@ export const packetFaults: FaultType<any>[] = [duplicate, reorder, packetLoss];
 /** The registry: policy `type:` → fault type. */
 export const faultRegistry: ReadonlyMap<string, FaultType<any>> = new Map([...connectionFaults, ...requestFaults, ...dnsFaults, ...packetFaults].map((f) => [f.type, f]));
 
-export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, Exchange, ExchangeContext, Answer, FaultLayer, DnsEffect, DnsQuestion, DatagramStage, DatagramContext, DatagramFate, KernelEffect } from './types.js';
+export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, Exchange, ExchangeContext, ExchangeTap, Answer, FaultLayer, DnsEffect, DnsQuestion, DatagramStage, DatagramContext, DatagramFate, KernelEffect } from './types.js';

@@ -1,4 +1,7 @@
 import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import type { RequestMeta } from '../policy/match.js';
 import type { FaultStage } from './stage.js';
 
 /** A direction of a connection: upstream is client→server, downstream is server→client. */
@@ -65,16 +68,80 @@ export interface Exchange {
   drop(): void;
   /** WebSocket: sends both peers a Close with `code` and `reason`, then ends the connection. */
   close(code: number, reason: string): void;
+  /**
+   * Watches the exchange without changing it (mirror): if the request goes upstream, `tap` is
+   * handed what passes, after it passed, and never delays it. Not a change: the exchange still
+   * counts as unfaulted.
+   */
+  observe(tap: ExchangeTap): void;
+}
+
+/** A request as it went upstream, for an `ExchangeTap`. */
+export interface TappedRequest {
+  readonly protocol: 'http' | 'grpc';
+  readonly method: string;
+  /** Path and query as sent (gRPC: /package.Service/Method). */
+  readonly target: string;
+  /** Lower-case names, hop-by-hop and pseudo headers included as they came (HTTP/2: without the pseudo ones). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Where the connection's upstream is (a second request to the primary goes there). */
+  readonly upstream: { readonly host: string; readonly port: number };
+}
+
+/** A response head as it came from the upstream (1xx excluded), for an `ExchangeTap`. */
+export interface TappedResponse {
+  readonly status: number;
+  /** Lower-case names; HTTP/2 pseudo headers left out. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * What a protocol hands an observing fault, in this order: the request head, its body chunks,
+ * its end, the response head, its body chunks, its end (with trailers, HTTP/2 and gRPC), or
+ * `abort` where the exchange stops short (a connection that dies says nothing: an observer
+ * bounds its own waits). Every call must return at once and must not change the chunks.
+ */
+export interface ExchangeTap {
+  request(head: TappedRequest): void;
+  requestData(chunk: Buffer): void;
+  requestEnd(): void;
+  response(head: TappedResponse): void;
+  responseData(chunk: Buffer): void;
+  responseEnd(trailers: Readonly<Record<string, string>> | undefined): void;
+  abort(reason: string): void;
 }
 
 /** What an L7 fault's hook gets besides its options and the exchange. */
-export interface ExchangeContext {
+export interface ExchangeContext<R = unknown> {
   /** The fault's state shared by every connection (token buckets). */
   readonly shared: SharedState;
   /** Epoch ms. */
   readonly now: number;
   /** Uniform in [0, 1). */
   readonly random: () => number;
+  /** The request (or WebSocket handshake) the exchange is for. */
+  readonly request?: RequestMeta | undefined;
+  /** The fault type's sidecar-wide runtime (`FaultType.runtime`), when it has one. */
+  readonly runtime?: R | undefined;
+  /** The drawn fault: its rule and key (a fault's identity, new whenever it is edited). */
+  readonly fault?: { readonly rule: string; readonly key: string } | undefined;
+}
+
+/** What a fault type's runtime is made with: the sidecar's metrics and logger. */
+export interface FaultEnvironment {
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+/**
+ * Sidecar-wide state of one fault type that outlives connections and policies (the mirror's
+ * shadow pools and drift log): made once per engine, on first use.
+ */
+export interface FaultRuntime {
+  /** The policy changed: the keys of this type's faults in force now (state of the others may go). */
+  policyChanged?(keys: ReadonlySet<string>): void;
+  /** The sidecar stops: release sockets and timers. */
+  close?(): Promise<void>;
 }
 
 /** A fault's options and probability as Envoy's x-envoy-fault-* request headers set them. */
@@ -90,7 +157,7 @@ export type FaultLayer = 'http' | 'ws';
  * decides matching, probability, time bounds and `firstConnections` once, centrally; a fault
  * only says what it does once it applies.
  */
-export interface FaultType<O extends object = object> {
+export interface FaultType<O extends object = object, R = unknown> {
   readonly type: string;
   /** One line for `faultline validate` and the README. */
   readonly summary: string;
@@ -112,7 +179,9 @@ export interface FaultType<O extends object = object> {
    * Faults with this hook and no `layer` (rate_limit) act per connection in L4 rules and per
    * request in L7 rules.
    */
-  exchange?(options: O, exchange: Exchange, ctx: ExchangeContext): void;
+  exchange?(options: O, exchange: Exchange, ctx: ExchangeContext<R>): void;
+  /** Makes this type's sidecar-wide runtime (once per engine); handed to `exchange` as `ctx.runtime`. */
+  runtime?(env: FaultEnvironment): R & FaultRuntime;
   /**
    * Envoy's fault headers for a rule with `allowHeaderOverrides: true`: the options and
    * probability a request's headers ask for, within the rule's own limits; undefined when no
@@ -212,6 +281,6 @@ export interface KernelEffect {
 }
 
 /** Identity helper that keeps each fault file's option type. */
-export function defineFault<O extends object>(fault: FaultType<O>): FaultType<O> {
+export function defineFault<O extends object, R = unknown>(fault: FaultType<O, R>): FaultType<O, R> {
   return fault;
 }

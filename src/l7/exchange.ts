@@ -1,5 +1,5 @@
 import type { RequestDecision } from '../engine/engine.js';
-import type { Answer, Exchange, ExchangeProtocol } from '../faults/types.js';
+import type { Answer, Exchange, ExchangeProtocol, ExchangeTap } from '../faults/types.js';
 import type { CompiledFault } from '../policy/compile.js';
 
 /**
@@ -19,7 +19,10 @@ export class ExchangePlan implements Exchange {
   replaced: { by: CompiledFault; reset: true } | { by: CompiledFault; reset: false; answer: Answer } | undefined;
   dropped = false;
   closing: { code: number; reason: string } | undefined;
+  /** Observers (mirror): handed the exchange's bytes as they pass, when it goes upstream. */
+  readonly taps: ExchangeTap[] = [];
   private current: CompiledFault | undefined;
+  private changes = false;
 
   constructor(readonly protocol: ExchangeProtocol) {}
 
@@ -36,9 +39,9 @@ export class ExchangePlan implements Exchange {
     return plan;
   }
 
-  /** The faults in force: an empty plan forwards the exchange untouched. */
+  /** No fault changes the exchange (observers may watch it): it is forwarded untouched. */
   get empty(): boolean {
-    return this.acted.length === 0;
+    return !this.changes;
   }
 
   hold(ms: number, phase: 'request' | 'response' = 'request'): void {
@@ -72,7 +75,13 @@ export class ExchangePlan implements Exchange {
     this.closing ??= { code, reason };
   }
 
-  private mark(): void {
+  observe(tap: ExchangeTap): void {
+    this.mark(false);
+    this.taps.push(tap);
+  }
+
+  private mark(changes = true): void {
+    this.changes ||= changes;
     const fault = this.current;
     if (fault && this.acted.at(-1) !== fault) this.acted.push(fault);
   }

@@ -165,6 +165,11 @@ export class BodyFramer {
     this.done = kind === 'none' || (kind === 'length' && length === 0);
   }
 
+  /** A close-delimited body: it ends when the connection does. */
+  get untilClose(): boolean {
+    return this.kind === 'close';
+  }
+
   /** Bytes of `buf` (from `offset`) that belong to the body. Throws HeadError(400) on bad chunking. */
   consume(buf: Buffer, offset = 0): number {
     if (this.done) return 0;

@@ -1,6 +1,6 @@
 import type { TransformCallback } from 'node:stream';
 import { Pacer } from '../faults/pacer.js';
-import type { Answer } from '../faults/types.js';
+import type { Answer, ExchangeTap } from '../faults/types.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { RequestMeta } from '../policy/match.js';
 import { errorBody, faultReply, http1Response } from './error-response.js';
@@ -39,6 +39,8 @@ export class Http1RequestFramer extends Http1Framer {
   /** Called on a 101 to a WebSocket handshake a ws rule matched: sets up message framing. */
   onWebSocket: ((faults: CompiledFault[]) => void) | undefined;
   private wsFaults: CompiledFault[] = [];
+  /** Observers (mirror) of the request whose body is being read. */
+  private bodyTaps: ExchangeTap[] | undefined;
 
   constructor(host: L7Host, private readonly response: Http1ResponseFramer) {
     super(host, 'upstream');
@@ -94,8 +96,14 @@ export class Http1RequestFramer extends Http1Framer {
       }
       const n = this.body.consume(this.input);
       if (this.forwarding && n > 0) this.send(this.input.subarray(0, n));
+      if (this.bodyTaps && n > 0) for (const tap of this.bodyTaps) tap.requestData(this.input.subarray(0, n));
       this.input = this.input.subarray(n);
-      if (this.body.done) (this.body = undefined), (this.current = undefined);
+      if (this.body.done) {
+        this.body = undefined;
+        this.current = undefined;
+        for (const tap of this.bodyTaps ?? []) tap.requestEnd();
+        this.bodyTaps = undefined;
+      }
     }
   }
 
@@ -143,9 +151,22 @@ export class Http1RequestFramer extends Http1Framer {
       this.mode = 'upgrading';
     }
     this.response.enqueue(pending);
+    if (plan.taps.length > 0 && !head.upgrade) this.observe(plan.taps, head, body.done, pending);
     if (plan.requestHoldMs > 0) return hold(plan.requestHoldMs, signal).then(() => void (signal.aborted || this.push(bytes)));
     this.send(bytes);
     return undefined;
+  }
+
+  /** Mirror: the observers get the request as it goes upstream, and its response through `pending`. */
+  private observe(taps: ExchangeTap[], head: RequestHead, ended: boolean, pending: PendingResponse): void {
+    const { address, port } = this.host.state.meta.destination;
+    const tapped = { protocol: 'http' as const, method: head.method, target: head.target, headers: head.headers, upstream: { host: address, port } };
+    for (const tap of taps) {
+      tap.request(tapped);
+      if (ended) tap.requestEnd();
+    }
+    this.bodyTaps = ended ? undefined : taps;
+    pending.taps = taps;
   }
 
   private protocolError(err: unknown, callback: TransformCallback): void {
@@ -159,6 +180,8 @@ export class Http1RequestFramer extends Http1Framer {
     // A body that broke after its head went upstream will never be answered: the 400 takes its place.
     const broken = this.body ? this.current : undefined;
     this.body = undefined;
+    for (const tap of this.bodyTaps ?? []) tap.abort(err.message);
+    this.bodyTaps = undefined;
     if (!broken || !this.response.replace(broken, synthetic)) {
       this.response.enqueue({ method: 'GET', synthetic, closeAfter: true, faulted: false, delayMs: 0, pacer: undefined, upgrade: undefined, requestId: undefined });
     }

@@ -1,5 +1,6 @@
 import type { TransformCallback } from 'node:stream';
 import type { Pacer } from '../faults/pacer.js';
+import type { ExchangeTap } from '../faults/types.js';
 import { errorBody, http1Response } from './error-response.js';
 import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
 import { EMPTY, Http1Framer } from './http1-framer.js';
@@ -20,6 +21,8 @@ export interface PendingResponse {
   /** An Upgrade request: 101 switches the connection to `ws` framing or a raw pipe. */
   upgrade: 'ws' | 'raw' | undefined;
   requestId: string | undefined;
+  /** Observers (mirror): they get the response as it passes. */
+  taps?: ExchangeTap[] | undefined;
 }
 
 /**
@@ -70,9 +73,14 @@ export class Http1ResponseFramer extends Http1Framer {
     if (this.mode === 'http') {
       // The upstream closed. A close-delimited body ends here (a cut one cannot be mended);
       // requests it never answered get a 502 in the SPEC's shape, in their turn.
-      if (this.body) this.queue.shift();
+      if (this.body) {
+        const open = this.queue.shift();
+        const ended = this.body.untilClose;
+        for (const tap of open?.taps ?? []) ended ? tap.responseEnd(undefined) : tap.abort('the upstream closed the connection mid-body');
+      }
       this.body = undefined;
       for (const pending of this.queue) {
+        for (const tap of pending.taps ?? []) tap.abort('the upstream closed the connection');
         if (pending.synthetic) continue;
         pending.synthetic = this.unavailable(pending, 'the upstream closed the connection before answering');
         this.host.countRequest(502, false);
@@ -146,15 +154,18 @@ export class Http1ResponseFramer extends Http1Framer {
         if (pending.upgrade) this.onUpgrade?.(undefined, pending);
         this.host.countRequest(head.status, pending.faulted);
         this.body = new BodyFramer(head.body, head.length);
+        for (const tap of pending.taps ?? []) tap.response({ status: head.status, headers: head.headers });
       }
       const n = this.body.consume(this.input);
       const part = this.input.subarray(0, n);
       this.input = this.input.subarray(n);
       if (n > 0 && pending.pacer) await this.paced(part, pending.pacer);
       else if (n > 0) this.send(part);
+      if (n > 0) for (const tap of pending.taps ?? []) tap.responseData(part);
       if (!this.body.done) return;
       this.body = undefined;
       this.queue.shift();
+      for (const tap of pending.taps ?? []) tap.responseEnd(undefined);
     }
   }
 
@@ -168,6 +179,7 @@ export class Http1ResponseFramer extends Http1Framer {
     // The upstream does not speak HTTP/1.x we can frame: the client gets a 502 and the connection ends.
     this.host.log.warn({ cause: err.message }, 'malformed upstream response: 502 to the client');
     const pending = this.queue[0];
+    for (const tap of pending?.taps ?? []) tap.abort(`malformed upstream response: ${err.message}`);
     if (!this.body && pending) {
       this.push(this.unavailable(pending, `the upstream sent a malformed response: ${err.message}`));
       this.host.countRequest(502, false);

@@ -11,7 +11,7 @@ import {
 import type { Socket } from 'node:net';
 import { Transform, type Duplex, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { Pacer } from '../faults/pacer.js';
-import type { Answer } from '../faults/types.js';
+import type { Answer, ExchangeTap } from '../faults/types.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { RequestMeta } from '../policy/match.js';
 import { errorBody, faultReply } from './error-response.js';
@@ -126,6 +126,7 @@ async function relayStream(host: L7Host, session: ClientHttp2Session, stream: Se
   }
   up.on('error', () => {});
   stream.pipe(up);
+  const observed = plan.taps.length > 0 ? observe(host, plan.taps, stream, up, meta, headers) : undefined;
   stream.once('close', () => {
     if (!up.closed) up.close(stream.rstCode ?? NGHTTP2_CANCEL);
   });
@@ -147,7 +148,42 @@ async function relayStream(host: L7Host, session: ClientHttp2Session, stream: Se
     if (endStream) return;
     stream.once('wantTrailers', () => (trailers ? stream.sendTrailers(trailers) : stream.close()));
     (plan.rate === undefined ? up : up.pipe(new PacedStream(new Pacer(plan.rate), signal))).pipe(stream);
+    observed?.piped();
   });
+}
+
+/**
+ * Mirror: the observers get the request and the upstream's answer as they pass (listeners
+ * beside the pipes, which keep flow control), and `abort` if the stream ends before the answer did.
+ */
+function observe(host: L7Host, taps: ExchangeTap[], stream: ServerHttp2Stream, up: ClientHttp2Stream, meta: RequestMeta, headers: IncomingHttpHeaders): { piped(): void } {
+  const { address, port } = host.state.meta.destination;
+  const { ':authority': authority, ...rest } = meta.headers;
+  const flat = Object.fromEntries(Object.entries(rest).filter(([name]) => !name.startsWith(':')));
+  if (authority && flat.host === undefined) flat.host = authority;
+  const target = String(headers[':path'] ?? '/');
+  const protocol = meta.protocol === 'grpc' ? 'grpc' : 'http';
+  for (const tap of taps) tap.request({ protocol, method: meta.method, target, headers: flat, upstream: { host: address, port } });
+  const requestEnded = () => taps.forEach((tap) => tap.requestEnd());
+  if (stream.readableEnded) requestEnded();
+  else {
+    stream.on('data', (chunk: Buffer) => taps.forEach((tap) => tap.requestData(chunk)));
+    stream.once('end', requestEnded);
+  }
+  let trailers: Record<string, string> | undefined;
+  let complete = false;
+  up.once('response', (h, flags) => {
+    const responseHeaders = Object.fromEntries(Object.entries(h).filter(([name]) => !name.startsWith(':')).map(([name, v]) => [name, Array.isArray(v) ? v.join(', ') : String(v)]));
+    for (const tap of taps) tap.response({ status: Number(h[HTTP2_HEADER_STATUS]), headers: responseHeaders });
+    if ((flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0) (complete = true), taps.forEach((tap) => tap.responseEnd(undefined));
+  });
+  let ended = false;
+  up.once('trailers', (t) => (trailers = Object.fromEntries(Object.entries(t).map(([name, v]) => [name, String(v)]))));
+  up.once('end', () => (ended = true));
+  // 'close' comes after both the trailers and the end, or alone when the stream was cut.
+  up.once('close', () => complete || ((complete = true), taps.forEach((tap) => (ended ? tap.responseEnd(trailers) : tap.abort('the upstream stream closed before its end')))));
+  // Only once the client's pipe is in place: a 'data' listener before it would start the flow without it.
+  return { piped: () => void up.on('data', (chunk: Buffer) => taps.forEach((tap) => tap.responseData(chunk))) };
 }
 
 /** A fault answers the stream: HTTP status and body, or for gRPC HTTP 200 with grpc-status trailers. */

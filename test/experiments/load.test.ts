@@ -28,7 +28,7 @@ function problems(text: string): string[] {
 t.test('a valid experiment loads, with defaults', async (t) => {
   const doc = loadExperiment(base('    - {name: s, rules: [{name: r, faults: [{type: latency, latency: 5ms}]}], duration: 2s}\n    - {wait: 1s}\n    - {name: up, scenario: partition, ramp: {probabilities: [0.5, 1], every: 1s}}'), 'e.yaml');
   t.equal(doc.spec.steadyState.before, 5000);
-  t.same(doc.spec.abort, { consecutiveFailures: 3, window: 10 });
+  t.same(doc.spec.abort, { consecutiveFailures: 3, window: 10, driftMinRequests: 20 });
   t.equal(doc.spec.steadyState.probes[0]?.interval, 1000);
   const actions = planActions(doc, 1);
   t.same(actions.map((a) => a.kind), ['apply', 'wait', 'apply']);

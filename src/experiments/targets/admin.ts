@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { TargetError } from '../../errors.js';
+import type { MirrorCounts } from '../drift.js';
 import type { TargetSpec } from '../schema.js';
 import type { Target } from './index.js';
 
@@ -36,6 +37,16 @@ export class AdminTarget implements Target {
   async list(prefix: string): Promise<string[]> {
     const body = (await this.call('GET', '/rules', undefined, [200])) as { rules?: { name?: unknown }[] };
     return (body.rules ?? []).map((r) => String(r.name)).filter((n) => n.startsWith(prefix));
+  }
+
+  async mirror(): Promise<MirrorCounts> {
+    const body = (await this.call('GET', '/mirror', undefined, [200])) as { rules?: { rule: string; counts: MirrorCounts[string] }[] };
+    const out: MirrorCounts = {};
+    for (const { rule, counts } of body.rules ?? []) {
+      const sum = (out[rule] ??= { match: 0, drift: 0, shadow_error: 0, skipped: 0 });
+      for (const k of ['match', 'drift', 'shadow_error', 'skipped'] as const) sum[k] += counts[k];
+    }
+    return out;
   }
 
   private async call(method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, expected: number[]): Promise<unknown> {

@@ -1,3 +1,4 @@
+import type { MirrorCounts } from '../drift.js';
 import type { TargetSpec } from '../schema.js';
 import { AdminTarget } from './admin.js';
 
@@ -15,6 +16,8 @@ export interface Target {
   remove(names: string[]): Promise<void>;
   /** The names of the rules on the target that start with `prefix`. */
   list(prefix: string): Promise<string[]>;
+  /** Its mirror rules' counters (shadow traffic), where the target can tell them. */
+  mirror?(): Promise<MirrorCounts>;
 }
 
 /**
