@@ -57,7 +57,10 @@ t.test('faultline iptables --intercept-dns: the pod resolves through the sidecar
   );
   const ready = await until(() => nsExec(pod, ['curl', '-sf', 'http://127.0.0.1:15020/readyz']).includes('ready'), 20_000);
   t.ok(ready, `the sidecar is ready (${ready ? 'ok' : sidecar.output()})`);
-  t.match(sidecar.output(), /"upstream":"10\.202\.0\.2:53".*listening \(DNS, udp and tcp\)/, "its DNS proxy forwards to the pod's resolver from resolv.conf");
+  // Log lines are written asynchronously: readiness may come first.
+  const dnsLine = /"upstream":"10\.202\.0\.2:53".*listening \(DNS, udp and tcp\)/;
+  await until(() => dnsLine.test(sidecar.output()), 5_000);
+  t.match(sidecar.output(), dnsLine, "its DNS proxy forwards to the pod's resolver from resolv.conf");
 
   const f = { inPod: (a: string[]) => nsExec(pod, a) };
   const before = resolver.queries();
