@@ -9,8 +9,9 @@ import { compilePolicy, emptyPolicy, type CompiledPolicy } from './policy/compil
 import { locateField } from './policy/load.js';
 import { parseAddress, type ListenerSpec } from './policy/schema.js';
 import { PolicyWatcher } from './policy/watch.js';
-import { Connection } from './proxy/connection.js';
+import { Connection, type ConnectionContext } from './proxy/connection.js';
 import { captureResolver, type OriginalDestination } from './proxy/capture.js';
+import { AcceptedMeta } from './proxy/meta.js';
 import { ProxyListener, type Resolve } from './proxy/listener.js';
 
 const OVERLAY_SUFFIX = ' + runtime';
@@ -67,11 +68,21 @@ export class Sidecar {
   /** The last reload failure, for the admin API and logs. */
   lastError: { at: Date; message: string } | undefined;
   ready = false;
+  /** What every connection gets from the sidecar: one object, not one per connection. */
+  private readonly connectionContext: ConnectionContext;
 
   constructor(private readonly options: SidecarOptions = {}) {
     this.log = (options.log ?? rootLogger).child({ component: 'sidecar' });
     this.metrics = options.metrics ?? new Metrics();
     this.engine = new FaultEngine(Date.now, options.random);
+    this.connectionContext = {
+      engine: this.engine,
+      metrics: this.metrics,
+      log: this.log,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      random: options.random ?? Math.random,
+      onClose: (c) => this.connections.delete(c),
+    };
   }
 
   get policy(): CompiledPolicy {
@@ -236,30 +247,22 @@ export class Sidecar {
     if (this.draining) return void socket.destroy();
     const route = resolve(socket);
     if (!route) return void socket.resetAndDestroy();
-    const conn = new Connection(socket, route.meta, route.target, {
-      engine: this.engine,
-      metrics: this.metrics,
-      log: this.log,
-      connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
-      random: this.options.random ?? Math.random,
-      onClose: (c) => this.connections.delete(c),
-    });
+    const conn = new Connection(socket, route.meta, route.target, this.connectionContext);
     this.connections.add(conn);
     conn.start();
   }
 
+  /** Routes a listener's sockets to its upstream; the upstream is parsed once per spec, not per connection. */
   private explicitResolver(entry: ExplicitListener): Resolve {
+    let parsed: { spec: ListenerSpec; target: { host: string; port: number }; hostName: string | undefined } | undefined;
     return (socket) => {
-      const upstream = parseAddress(entry.spec.upstream) as { host: string; port: number };
-      return {
-        meta: {
-          listener: entry.spec.name,
-          direction: entry.spec.direction,
-          source: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
-          destination: { address: upstream.host, port: upstream.port, host: isIP(upstream.host) ? undefined : upstream.host },
-        },
-        target: upstream,
-      };
+      const { spec } = entry;
+      if (parsed?.spec !== spec) {
+        const target = parseAddress(spec.upstream) as { host: string; port: number };
+        parsed = { spec, target, hostName: isIP(target.host) ? undefined : target.host };
+      }
+      const { target, hostName } = parsed;
+      return { meta: new AcceptedMeta(socket, spec.direction, { address: target.host, port: target.port, host: hostName }, spec.name), target };
     };
   }
 
@@ -275,7 +278,8 @@ export class Sidecar {
       }
       const { host, port } = parseAddress(spec.listen) as { host: string; port: number };
       const entry: ExplicitListener = { spec, listener: undefined as unknown as ProxyListener };
-      entry.listener = new ProxyListener(spec.name, host, port, (socket) => this.accept(socket, this.explicitResolver(entry)));
+      const resolve = this.explicitResolver(entry);
+      entry.listener = new ProxyListener(spec.name, host, port, (socket) => this.accept(socket, resolve));
       try {
         await entry.listener.listen();
       } catch (err) {

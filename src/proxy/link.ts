@@ -8,6 +8,9 @@ export interface StageEntry {
   create: () => FaultStage | undefined;
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+const NO_END = Object.freeze({ end: false });
+
 /**
  * One direction of a connection: source socket → (fault stages) → destination socket.
  *
@@ -16,12 +19,15 @@ export interface StageEntry {
  * pauses, its bytes waiting in its buffer and the kernel), interrupts the old chain so the
  * stages hand on what they hold, waits until the chain's last byte has been written to the
  * destination, then pipes the source into the new chain (or straight to the destination).
- * No byte is lost or reordered. Operations run one at a time, in order.
+ * No byte is lost or reordered. Operations run one at a time, in order; with none pending, an
+ * operation that completes at once (ending the destination) runs at once, without a promise.
  */
 export class Link {
-  private stages: FaultStage[] = [];
-  private wanted: string[] = [];
-  private queue: Promise<void> = Promise.resolve();
+  private stages: readonly FaultStage[] = NONE;
+  private wanted: readonly string[] = NONE;
+  /** The operations queued and not finished yet, and the promise of the last one. */
+  private pending = 0;
+  private queue: Promise<void> | undefined;
   private sourceEnded = false;
   private done = false;
   private draining: { tail: FaultStage; resolve: () => void } | undefined;
@@ -31,10 +37,12 @@ export class Link {
     private readonly dest: Writable,
     private readonly conn: ConnectionControl,
   ) {
-    source.pipe(dest, { end: false });
-    source.once('end', () => {
+    source.pipe(dest, NO_END);
+    // 'end' comes once; `on` spares the once-wrapper.
+    source.on('end', () => {
       this.sourceEnded = true;
-      this.run(() => this.endDestination());
+      if (this.pending === 0) this.endDestination();
+      else this.run(() => this.endDestination());
     });
   }
 
@@ -59,9 +67,13 @@ export class Link {
   }
 
   private run(operation: () => Promise<void> | void): void {
-    this.queue = this.queue.then(operation).catch((err: unknown) => {
-      this.conn.reset(`rewiring failed: ${(err as Error).message}`);
-    });
+    this.pending++;
+    this.queue = (this.queue ?? Promise.resolve())
+      .then(operation)
+      .catch((err: unknown) => {
+        this.conn.reset(`rewiring failed: ${(err as Error).message}`);
+      })
+      .finally(() => this.pending--);
   }
 
   private async rewire(entries: StageEntry[]): Promise<void> {
@@ -79,18 +91,19 @@ export class Link {
     const head = stages[0];
     const tail = stages.at(-1);
     if (!head || !tail) {
-      this.source.pipe(this.dest, { end: false });
+      this.stages = NONE;
+      this.source.pipe(this.dest, NO_END);
       return;
     }
     for (let i = 0; i + 1 < stages.length; i++) (stages[i] as FaultStage).pipe(stages[i + 1] as FaultStage);
     for (const stage of stages) stage.on('error', (err) => this.conn.reset(`fault stage failed: ${err.message}`));
     tail.once('end', () => this.onTailEnd(tail));
-    tail.pipe(this.dest, { end: false });
-    this.source.pipe(head, { end: false });
+    tail.pipe(this.dest, NO_END);
+    this.source.pipe(head, NO_END);
   }
 
   /** Interrupts the chain and resolves once everything it held reached the destination. */
-  private drain(stages: FaultStage[]): Promise<void> {
+  private drain(stages: readonly FaultStage[]): Promise<void> {
     const tail = stages.at(-1) as FaultStage;
     const finished = new Promise<void>((resolve) => {
       if (tail.readableEnded) return resolve();
