@@ -7,6 +7,7 @@ import { logger as rootLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { compilePolicy, emptyPolicy, type CompiledPolicy } from './policy/compile.js';
 import { locateField } from './policy/load.js';
+import type { ConnectionMeta } from './policy/match.js';
 import { parseAddress, type ListenerSpec } from './policy/schema.js';
 import { PolicyWatcher } from './policy/watch.js';
 import { Connection, type ConnectionContext } from './proxy/connection.js';
@@ -254,15 +255,16 @@ export class Sidecar {
 
   /** Routes a listener's sockets to its upstream; the upstream is parsed once per spec, not per connection. */
   private explicitResolver(entry: ExplicitListener): Resolve {
-    let parsed: { spec: ListenerSpec; target: { host: string; port: number }; hostName: string | undefined } | undefined;
+    let parsed: { spec: ListenerSpec; target: { host: string; port: number }; destination: ConnectionMeta['destination'] } | undefined;
     return (socket) => {
       const { spec } = entry;
       if (parsed?.spec !== spec) {
         const target = parseAddress(spec.upstream) as { host: string; port: number };
-        parsed = { spec, target, hostName: isIP(target.host) ? undefined : target.host };
+        // Shared by the listener's connections: nothing changes a connection's destination.
+        const destination = Object.freeze({ address: target.host, port: target.port, host: isIP(target.host) ? undefined : target.host });
+        parsed = { spec, target, destination };
       }
-      const { target, hostName } = parsed;
-      return { meta: new AcceptedMeta(socket, spec.direction, { address: target.host, port: target.port, host: hostName }, spec.name), target };
+      return { meta: new AcceptedMeta(socket, spec.direction, parsed.destination, spec.name), target: parsed.target };
     };
   }
 

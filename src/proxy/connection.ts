@@ -53,9 +53,10 @@ interface FaultsNow {
  */
 export class Connection implements ConnectionControl {
   private readonly seq = ++sequence;
-  readonly openedAt = Date.now();
   private upstream: Socket | undefined;
-  private links: Record<StreamDirection, Link> | undefined;
+  /** The Links, client → upstream and upstream → client, once the upstream answered. */
+  private upLink: Link | undefined;
+  private downLink: Link | undefined;
   /** Set while (and after) an L7 or SNI rule made the connection look at its first bytes. */
   private inspector: ConnectionInspector | undefined;
   private state!: ConnectionFaultState;
@@ -83,6 +84,11 @@ export class Connection implements ConnectionControl {
     this.tally = ctx.metrics.connectionTally(meta.listener ?? meta.direction, meta.direction);
   }
 
+  /** When the connection was accepted (epoch ms): when `after`/`for` count from. */
+  get openedAt(): number {
+    return this.state.startedAt;
+  }
+
   /** `c` and a base-36 sequence number, unique in the process. */
   get id(): string {
     return `c${this.seq.toString(36)}`;
@@ -106,14 +112,22 @@ export class Connection implements ConnectionControl {
       // The close line names the client: read it while the socket is open.
       void this.meta.source;
     }
-    // The listener set TCP_NODELAY on the accepted socket already.
-    this.client.on('error', (err) => this.onSocketError('client', err));
-    this.client.on('close', () => {
-      // A client gone before the upstream answered: abandon the dial.
-      if (!this.links) this.upstream?.destroy();
-      this.onSocketClose();
-    });
     this.state = engine.open(this.meta);
+    // One handler per event for both sockets (`this` is the socket that emitted it), so that a
+    // plain connection holds three closures. The listener set TCP_NODELAY on the client already.
+    const conn = this;
+    const dials = dialWatch(this.ctx.connectTimeoutMs);
+    const onError = function (this: Socket, err: Error) {
+      conn.onSocketError(this === conn.client ? 'client' : 'upstream', err);
+    };
+    const onClose = function (this: Socket) {
+      // A client gone before the upstream answered: abandon the dial.
+      if (this === conn.client && !conn.upLink) conn.upstream?.destroy();
+      if (this !== conn.client) dials.done(this);
+      conn.onSocketClose();
+    };
+    this.client.on('error', onError);
+    this.client.on('close', onClose);
     const { refused } = engine.admit(this.state);
     if (refused) {
       this.countFault(refused.fault);
@@ -130,26 +144,20 @@ export class Connection implements ConnectionControl {
     }
     const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     this.upstream = upstream;
-    const dials = dialWatch(this.ctx.connectTimeoutMs);
     dials.watch(upstream);
-    upstream.on('error', (err) => this.onSocketError('upstream', err));
-    upstream.on('close', () => {
-      dials.done(upstream);
-      this.onSocketClose();
-    });
-    upstream.on('connect', () => {
-      dials.done(upstream);
-      if (this.inspector) return this.inspector.upstreamReady(upstream);
-      this.attach(upstream, upstream);
+    upstream.on('error', onError);
+    upstream.on('close', onClose);
+    upstream.on('connect', function (this: Socket) {
+      dials.done(this);
+      if (conn.inspector) return conn.inspector.upstreamReady(this);
+      conn.attach(this, this);
     });
   }
 
   /** Starts relaying, a Link per direction: client → toUpstream, fromUpstream → client. */
   private attach(toUpstream: Writable, fromUpstream: Readable): void {
-    this.links = {
-      upstream: new Link(this.client, toUpstream, this),
-      downstream: new Link(fromUpstream, this.client, this),
-    };
+    this.upLink = new Link(this.client, toUpstream, this);
+    this.downLink = new Link(fromUpstream, this.client, this);
     // The faults applying now get their stages (none apply: the links are plain pipes).
     if (this.faultsNow) this.refresh();
     this.client.resume();
@@ -231,11 +239,8 @@ export class Connection implements ConnectionControl {
       fault.type.activate?.(fault.options, this);
       if (this.ended) return;
     }
-    if (this.links) {
-      for (const direction of ['upstream', 'downstream'] as const) {
-        this.links[direction].setStages(this.stagesFor(direction, active));
-      }
-    }
+    this.upLink?.setStages(this.stagesFor('upstream', active));
+    this.downLink?.setStages(this.stagesFor('downstream', active));
   }
 
   /** A debug line, without making the child logger when debug lines are off. */
@@ -354,11 +359,11 @@ export class Connection implements ConnectionControl {
 
   private onSocketError(side: 'client' | 'upstream', err: Error & { code?: string }): void {
     // An HTTP client being inspected gets the SPEC's 503/504 instead of a RST.
-    if (side === 'upstream' && !this.links && this.inspector?.upstreamFailed(err)) {
+    if (side === 'upstream' && !this.upLink && this.inspector?.upstreamFailed(err)) {
       this.log.warn({ cause: err.code ?? err.message, upstream: `${this.target.host}:${this.target.port}` }, 'upstream unreachable: answering the HTTP client');
       return;
     }
-    if (side === 'upstream' && !this.links) {
+    if (side === 'upstream' && !this.upLink) {
       this.log.warn({ cause: err.code ?? err.message, upstream: `${this.target.host}:${this.target.port}` }, 'upstream unreachable: resetting client');
     } else {
       this.debug({ side, cause: err.code ?? err.message }, 'socket error: resetting the other side');
@@ -374,10 +379,8 @@ export class Connection implements ConnectionControl {
     if (!this.client.destroyed || (this.upstream && !this.upstream.destroyed)) return;
     this.ended = true;
     clearTimeout(this.timer);
-    if (this.links) {
-      this.links.upstream.destroy();
-      this.links.downstream.destroy();
-    }
+    this.upLink?.destroy();
+    this.downLink?.destroy();
     if (this.faultsNow) {
       const { metrics } = this.ctx;
       for (const fault of this.faultsNow.active.values()) metrics.faultsActive.dec({ rule: fault.rule, fault: fault.type.type });

@@ -14,7 +14,8 @@ const NO_END = Object.freeze({ end: false });
 /**
  * One direction of a connection: source socket → (fault stages) → destination socket.
  *
- * With no fault it is `source.pipe(dest)`: our code runs no JavaScript per chunk. When faults
+ * With no fault it is `source.pipe(dest)`, which also ends the destination when the source
+ * ends: our code runs no JavaScript per chunk and adds no listener. When faults
  * come or go, the link rewires while the connection lives: it unpipes the source (which then
  * pauses, its bytes waiting in its buffer and the kernel), interrupts the old chain so the
  * stages hand on what they hold, waits until the chain's last byte has been written to the
@@ -29,6 +30,8 @@ export class Link {
   private pending = 0;
   private queue: Promise<void> | undefined;
   private sourceEnded = false;
+  /** Whether the link handles the source's end itself (from the first rewiring on). */
+  private ownsEnd = false;
   private done = false;
   private draining: { tail: FaultStage; resolve: () => void } | undefined;
 
@@ -37,13 +40,7 @@ export class Link {
     private readonly dest: Writable,
     private readonly conn: ConnectionControl,
   ) {
-    source.pipe(dest, NO_END);
-    // 'end' comes once; `on` spares the once-wrapper.
-    source.on('end', () => {
-      this.sourceEnded = true;
-      if (this.pending === 0) this.endDestination();
-      else this.run(() => this.endDestination());
-    });
+    source.pipe(dest);
   }
 
   /** Number of stages in the chain now; 0 means the plain pipe. */
@@ -79,7 +76,18 @@ export class Link {
   private async rewire(entries: StageEntry[]): Promise<void> {
     if (this.done) return;
     const old = this.stages;
-    if (old.length === 0) {
+    if (!this.ownsEnd) {
+      // Still the first, plain pipe: if the source ended, that pipe ended the destination.
+      if (this.source.readableEnded) return void (this.done = true);
+      this.source.unpipe(this.dest);
+      this.ownsEnd = true;
+      // 'end' comes once; `on` spares the once-wrapper.
+      this.source.on('end', () => {
+        this.sourceEnded = true;
+        if (this.pending === 0) this.endDestination();
+        else this.run(() => this.endDestination());
+      });
+    } else if (old.length === 0) {
       this.source.unpipe(this.dest);
     } else {
       this.source.unpipe(old[0]);
