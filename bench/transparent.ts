@@ -1,8 +1,9 @@
 /**
  * Transparent interception vs none, in network namespaces, in one run: a client namespace sends
  * HTTP/1.1 keep-alive requests (one connection, sequential) and 64-byte echo round trips to an
- * app in a "pod" namespace, through three paths in 5 rounds (3 with --quick), direct and
- * on-demand twice a round in alternating order:
+ * app in a "pod" namespace, through three paths in 8 rounds (3 with --quick), direct and
+ * on-demand twice a round in alternating order (ABBA, then BAAB), each on-demand sample paired
+ * with the direct sample beside it:
  *
  *   - intercepted: faultline's iptables rules (always) and its sidecar, no fault active;
  *   - direct: no rule at all (the baseline);
@@ -15,11 +16,13 @@
  *
  *   node --import tsx bench/transparent.ts [--quick]
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processes } from './processes.js';
+import { stats, type Stats } from './report.js';
 
 interface Figures {
   rps: number;
@@ -31,6 +34,8 @@ export interface TransparentResult {
   direct: Figures;
   intercepted: Figures;
   onDemand?: Figures;
+  /** On-demand over direct, one ratio per adjacent pair. */
+  onDemandRatios?: { rps: Stats; p50us: Stats; echoP50us: Stats };
   /** Policy change → on-demand rules changed (ms), median and max over `changes` each. */
   onDemandChange?: { changes: number; fileInstallMedianMs: number; fileInstallMaxMs: number; fileRemoveMedianMs: number; apiInstallMedianMs: number; apiInstallMaxMs: number; apiRemoveMedianMs: number };
 }
@@ -80,8 +85,8 @@ const text = (fault) => (fault ? ${JSON.stringify(POLICY(true))} : ${JSON.string
 
 /** Runs the comparison; needs root, ip, iptables and setpriv. */
 export async function measureTransparent(quick: boolean): Promise<TransparentResult> {
-  const SECONDS = quick ? 2 : 5;
-  const ROUNDS = quick ? 3 : 5;
+  const SECONDS = quick ? 2 : 3;
+  const ROUNDS = quick ? 3 : 8;
   const id = String(process.pid % 100000);
   const [client, pod] = [`fbc${id}`, `fbp${id}`];
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
@@ -95,11 +100,14 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
       } catch {
         // gone
       }
+      processes.netnsGone(ns);
     }
   };
   process.on('exit', cleanup);
+  const spawn = (command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}) => processes.spawn(command, args, { stdio: 'inherit', ...options });
 
   for (const ns of [client, pod]) {
+    processes.netns(ns);
     ip('netns', 'add', ns);
     ip('-n', ns, 'link', 'set', 'lo', 'up');
   }
@@ -114,7 +122,7 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
   const APP = `const http = require('http'), net = require('net');
   http.createServer((q, s) => s.end('ok')).listen(8080, '0.0.0.0');
   net.createServer((s) => { s.setNoDelay(true); s.pipe(s); }).listen(9000, '0.0.0.0');`;
-  children.push(spawn('ip', ['netns', 'exec', pod, 'taskset', '-c', '0', process.execPath, '-e', APP], { stdio: 'inherit' }));
+  children.push(spawn('ip', ['netns', 'exec', pod, 'taskset', '-c', '0', process.execPath, '-e', APP]));
   const dir = mkdtempSync(join(tmpdir(), 'faultline-bench-'));
   chmodSync(dir, 0o755);
   const policy = join(dir, 'policy.yaml');
@@ -122,7 +130,7 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
   chmodSync(policy, 0o644);
   const env = { ...process.env, FAULTLINE_LOG_LEVEL: 'warn', HOME: '/tmp' };
   children.push(
-    spawn('ip', ['netns', 'exec', pod, 'taskset', '-c', '0', 'setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups', process.execPath, BIN, 'sidecar', '--policy', policy, '--inbound-port', '15006', '--outbound-port', '15001', '--metrics', '127.0.0.1:15020'], { env, stdio: 'inherit' }),
+    spawn('ip', ['netns', 'exec', pod, 'taskset', '-c', '0', 'setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups', process.execPath, BIN, 'sidecar', '--policy', policy, '--inbound-port', '15006', '--outbound-port', '15001', '--metrics', '127.0.0.1:15020', '--admin', '127.0.0.1:15000'], { env }),
   );
   // The on-demand sidecar starts as root (its helper keeps root, the proxy drops to 1337), on
   // ports of its own, its policy without a fault; its policy file belongs to the proxy user.
@@ -135,7 +143,7 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
     spawn(
       'ip',
       ['netns', 'exec', pod, 'taskset', '-c', '0', process.execPath, BIN, 'sidecar', '--policy', onDemandPolicy, '--interception', 'on-demand', '--inbound-port', '15106', '--outbound-port', '15101', '--metrics', '127.0.0.1:15120', '--admin', '127.0.0.1:15100', '--admin-token-file', tokenFile],
-      { env, stdio: 'inherit' },
+      { env },
     ),
   );
   await new Promise((r) => setTimeout(r, 4000));
@@ -191,13 +199,22 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
   const steps = {
     direct: () => {
       settle();
-      runs.direct.push(measure());
+      const f = measure();
+      runs.direct.push(f);
+      return f;
     },
     onDemand: () => {
       faultComesAndGoes();
       settle();
-      runs.onDemand.push(measure());
+      const f = measure();
+      runs.onDemand.push(f);
+      return f;
     },
+  };
+  /** On-demand over direct for each adjacent pair: the machine's drift cancels within a pair. */
+  const pairs: { rps: number[]; p50us: number[]; echoP50us: number[] } = { rps: [], p50us: [], echoP50us: [] };
+  const pair = (d: Figures, o: Figures) => {
+    for (const k of ['rps', 'p50us', 'echoP50us'] as const) pairs[k].push(o[k] / d[k]);
   };
   pristine();
   // Direct and on-demand twice a round, ABBA then BAAB: neither gains from its place in a round.
@@ -205,8 +222,18 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
     inNs(pod, [process.execPath, BIN, 'iptables']);
     runs.intercepted.push(measure());
     pristine();
-    const { direct: d, onDemand: o } = steps;
-    for (const step of round % 2 === 0 ? [d, o, o, d] : [o, d, d, o]) step();
+    const { direct, onDemand } = steps;
+    if (round % 2 === 0) {
+      const d1 = direct();
+      pair(d1, onDemand());
+      const o2 = onDemand();
+      pair(direct(), o2);
+    } else {
+      const o1 = onDemand();
+      pair(direct(), o1);
+      const d2 = direct();
+      pair(d2, onDemand());
+    }
   }
   const changes = JSON.parse(inNs(pod, ['setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups', process.execPath, '-e', CHANGES(onDemandPolicy, quick ? 3 : 8)]).trim()) as Record<'fileInstall' | 'fileRemove' | 'apiInstall' | 'apiRemove', number[]>;
   const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -217,6 +244,7 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
     direct: summary('direct'),
     intercepted: summary('intercepted'),
     onDemand: summary('onDemand'),
+    onDemandRatios: { rps: stats(pairs.rps), p50us: stats(pairs.p50us), echoP50us: stats(pairs.echoP50us) },
     onDemandChange: {
       changes: changes.fileInstall.length,
       fileInstallMedianMs: mid(changes.fileInstall),
@@ -238,6 +266,9 @@ if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.me
   console.log([line('direct:', d), line('intercepted:', i), ...(r.onDemand ? [line('on-demand:', r.onDemand)] : [])].join('\n'));
   console.log(ratios('intercepted', i));
   if (r.onDemand) console.log(ratios('on-demand', r.onDemand));
+  const q = r.onDemandRatios;
+  const range = (s: Stats) => `${s.median.toFixed(3)} [${s.min.toFixed(3)}-${s.max.toFixed(3)}]`;
+  if (q) console.log(`on-demand / direct, paired (${q.rps.n} pairs), median [min-max]: req/s ${range(q.rps)}, HTTP p50 ${range(q.p50us)}, echo p50 ${range(q.echoP50us)}`);
   const c = r.onDemandChange;
   if (c) {
     console.log(`policy change -> on-demand rules, ${c.changes} changes each: file install median ${c.fileInstallMedianMs} ms / max ${c.fileInstallMaxMs} ms, file removal median ${c.fileRemoveMedianMs} ms; admin API install median ${c.apiInstallMedianMs} ms / max ${c.apiInstallMaxMs} ms, removal median ${c.apiRemoveMedianMs} ms`);
