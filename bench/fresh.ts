@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { nodePipe, plainSidecar, UPSTREAMS, type PathSpec, type Ports } from './paths.js';
 import { processes } from './processes.js';
 import { stats, type Results } from './report.js';
-import { bulk, cpuSeconds } from './workloads.js';
+import { bulk, cpuSeconds, minorFaults } from './workloads.js';
 
 type Fresh = NonNullable<Results['fresh']>;
 
@@ -23,7 +23,7 @@ function configs(defaults: boolean): PathSpec[] {
 
 export async function measureFresh(upstream: Ports, cpu: number, size: { processes: number; bytes: number; defaults: boolean }, progress: (s: string) => void = () => {}): Promise<Fresh> {
   const specs = configs(size.defaults);
-  const out: Fresh = { bytes: size.bytes, processes: size.processes, configs: Object.fromEntries(specs.map((s) => [s.name, { describe: s.describe, mibs: [], cpuSPerGiB: [] }])) };
+  const out: Fresh = { bytes: size.bytes, processes: size.processes, configs: Object.fromEntries(specs.map((s) => [s.name, { describe: s.describe, mibs: [], cpuSPerGiB: [], faultsPerGiB: [] }])) };
   // Only the sink: a fresh process binds nothing else.
   const sinkOnly = Object.fromEntries(UPSTREAMS.map((u) => [u, u === 'sink' ? upstream.sink : 0])) as Ports;
   for (let i = 0; i < size.processes; i++) {
@@ -31,13 +31,15 @@ export async function measureFresh(upstream: Ports, cpu: number, size: { process
       progress(`bulk in fresh processes ${i + 1}/${size.processes}  ${spec.name}`);
       const path = await spec.start(sinkOnly, cpu);
       if ('unsupported' in path) throw new Error(`${spec.name}: ${path.unsupported}`);
-      const before = cpuSeconds(path.pid as number);
+      const pid = path.pid as number;
+      const [cpuBefore, faultsBefore] = [cpuSeconds(pid), minorFaults(pid)];
       const mibs = await bulk(path.ports.sink, size.bytes);
-      const used = cpuSeconds(path.pid as number) - before;
-      path.stop();
+      const gib = size.bytes / 1024 ** 3;
       const entry = out.configs[spec.name] as Fresh['configs'][string];
+      entry.cpuSPerGiB.push((cpuSeconds(pid) - cpuBefore) / gib);
+      entry.faultsPerGiB.push((minorFaults(pid) - faultsBefore) / gib);
       entry.mibs.push(mibs);
-      entry.cpuSPerGiB.push(used / (size.bytes / 1024 ** 3));
+      path.stop();
     }
   }
   return out;
@@ -51,7 +53,8 @@ if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.me
   process.stderr.write('\r\x1b[K');
   for (const [name, c] of Object.entries(r.configs)) {
     const m = stats(c.mibs);
-    console.log(`${name.padEnd(26)} MiB/s min ${m.min.toFixed(0)} median ${m.median.toFixed(0)} max ${m.max.toFixed(0)}  CPU s/GiB median ${stats(c.cpuSPerGiB).median.toFixed(2)}  (${c.mibs.map((x) => x.toFixed(0)).join(' ')})`);
+    console.log(`${name.padEnd(26)} MiB/s min ${m.min.toFixed(0)} median ${m.median.toFixed(0)} max ${m.max.toFixed(0)}  CPU s/GiB median ${stats(c.cpuSPerGiB).median.toFixed(2)}  page faults/GiB median ${stats(c.faultsPerGiB).median.toFixed(0)}`);
+    console.log(`  per process: ${c.mibs.map((x, i) => `${x.toFixed(0)} MiB/s ${(c.cpuSPerGiB[i] as number).toFixed(2)} s/GiB ${((c.faultsPerGiB[i] as number) / 1000).toFixed(0)}k faults/GiB`).join('; ')}`);
   }
   process.exit(0);
 }

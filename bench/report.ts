@@ -46,7 +46,8 @@ export const resultsSchema = z.object({
     .object({
       bytes: z.number(),
       processes: z.number().int().positive(),
-      configs: z.record(z.string(), z.object({ describe: z.string(), mibs: z.array(z.number()), cpuSPerGiB: z.array(z.number()) })),
+      /** Per configuration, per process: throughput, the proxy's CPU time and minor page faults per GiB. */
+      configs: z.record(z.string(), z.object({ describe: z.string(), mibs: z.array(z.number()), cpuSPerGiB: z.array(z.number()), faultsPerGiB: z.array(z.number()) })),
     })
     .optional(),
   accuracy: z
@@ -154,12 +155,14 @@ export function markdown(r: Results): string {
   if (r.fresh) {
     const { configs, processes, bytes } = r.fresh;
     lines.push('', `Bulk, ${(bytes / 1024 ** 2).toFixed(0)} MiB through one connection, each sample a fresh proxy process (${processes} each, alternating):`, '');
-    lines.push('| proxy | MiB/s min | median | max | proxy CPU s/GiB median [min–max] |', '|---|---|---|---|---|');
+    lines.push('| proxy | MiB/s min | median | max | proxy CPU s/GiB median [min–max] | page faults/GiB median [min–max] |', '|---|---|---|---|---|---|');
     for (const [name, c] of Object.entries(configs)) {
       if (c.mibs.length === 0) continue;
       const m = stats(c.mibs);
       const cpu = stats(c.cpuSPerGiB);
-      lines.push(`| ${name} (${c.describe}) | ${m.min.toFixed(0)} | ${m.median.toFixed(0)} | ${m.max.toFixed(0)} | ${cpu.median.toFixed(2)} [${cpu.min.toFixed(2)}–${cpu.max.toFixed(2)}] |`);
+      const f = stats(c.faultsPerGiB);
+      const k = (x: number) => `${(x / 1000).toFixed(0)}k`;
+      lines.push(`| ${name} (${c.describe}) | ${m.min.toFixed(0)} | ${m.median.toFixed(0)} | ${m.max.toFixed(0)} | ${cpu.median.toFixed(2)} [${cpu.min.toFixed(2)}–${cpu.max.toFixed(2)}] | ${k(f.median)} [${k(f.min)}–${k(f.max)}] |`);
     }
   }
   if (r.accuracy) {

@@ -150,10 +150,18 @@ export async function wsMessages(port: number, seconds: number): Promise<number>
   return rate;
 }
 
+/** /proc/PID/stat's fields after the command name. */
+const statFields = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+
 /** CPU time (user + system, every thread) a process has used so far, in seconds. */
 export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const fields = statFields(pid);
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Minor page faults of a process so far: pages the kernel had to map (and zero) for it. */
+export function minorFaults(pid: number): number {
+  return Number(statFields(pid)[7]);
 }
 
 export function rssKiB(pid: number): number {
