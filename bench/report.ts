@@ -22,8 +22,11 @@ export const pathResultSchema = z.object({
   idleKiBPerConn: figure,
 });
 
-/** A figure's samples: one per round (or per repetition), as median, min, max and count. */
-export const statsSchema = z.object({ median: z.number(), min: z.number(), max: z.number(), n: z.number().int().positive() });
+/**
+ * A figure's samples: one per round (or per repetition), as median, min, max, count, and the
+ * interquartile mean (the mean of the middle half: a trimmed mean, steadier than the median).
+ */
+export const statsSchema = z.object({ median: z.number(), min: z.number(), max: z.number(), n: z.number().int().positive(), trimmedMean: z.number().optional() });
 export type Stats = z.infer<typeof statsSchema>;
 
 const transparentFigures = z.object({ rps: z.number(), p50us: z.number(), echoP50us: z.number() });
@@ -91,12 +94,15 @@ export const resultsSchema = z.object({
 export type Results = z.infer<typeof resultsSchema>;
 export type Workload = Exclude<keyof z.infer<typeof pathResultSchema>, 'describe' | 'unsupported'>;
 
-/** Median, min, max and count of `xs` (not empty). */
+/** Median, min, max, count and interquartile mean of `xs` (not empty). */
 export function stats(xs: number[]): Stats {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length / 2;
   const median = sorted.length % 2 ? (sorted[Math.floor(mid)] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  return { median, min: sorted[0] as number, max: sorted.at(-1) as number, n: sorted.length };
+  const cut = Math.floor(sorted.length / 4);
+  const middle = sorted.slice(cut, sorted.length - cut);
+  const trimmedMean = middle.reduce((a, b) => a + b, 0) / middle.length;
+  return { median, min: sorted[0] as number, max: sorted.at(-1) as number, n: sorted.length, trimmedMean };
 }
 
 export const COLUMNS: [Workload, string, 'higher' | 'lower'][] = [
@@ -134,6 +140,7 @@ const cell = (r: Results, path: string, w: Workload) => {
 };
 
 const range = (s: Stats) => `${s.median.toFixed(3)} [${s.min.toFixed(3)}–${s.max.toFixed(3)}]`;
+const rangeWithMean = (s: Stats) => `${range(s)}, interquartile mean ${(s.trimmedMean ?? s.median).toFixed(3)}`;
 
 export function markdown(r: Results): string {
   const lines = [
@@ -181,8 +188,8 @@ export function markdown(r: Results): string {
     lines.push(`| HTTP p50 us | ${d.p50us.toFixed(0)} | ${cells((x) => x.p50us)} |`);
     lines.push(`| echo p50 us | ${d.echoP50us.toFixed(0)} | ${cells((x) => x.echoP50us)} |`);
     if (q) {
-      lines.push('', `On-demand over direct, paired per alternation (${q.rps.n} pairs): median [min–max].`, '');
-      lines.push('| figure | ratio |', '|---|---|', `| HTTP keep-alive req/s | ${range(q.rps)} |`, `| HTTP p50 us | ${range(q.p50us)} |`, `| echo p50 us | ${range(q.echoP50us)} |`);
+      lines.push('', `On-demand over direct, paired per alternation (${q.rps.n} pairs): median [min–max], and the mean of the middle half.`, '');
+      lines.push('| figure | ratio |', '|---|---|', `| HTTP keep-alive req/s | ${rangeWithMean(q.rps)} |`, `| HTTP p50 us | ${rangeWithMean(q.p50us)} |`, `| echo p50 us | ${rangeWithMean(q.echoP50us)} |`);
     }
     if (c) {
       lines.push('', `| on-demand: policy change to rules changed (${c.changes} changes each) | median | max |`, '|---|---|---|');

@@ -48,7 +48,7 @@ const mode: Results['mode'] = flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'f
 const SIZES = {
   smoke: { rounds: 1, bulk: 16 * 1024 ** 2, echo: 200, http: 0.3, conn: 0.2, grpc: 0.3, ws: 0.2, idle: 200, idleReps: 1, fresh: { processes: 1, bytes: 16 * 1024 ** 2, defaults: false }, accuracy: 0 },
   quick: { rounds: 3, bulk: 256 * 1024 ** 2, echo: 3000, http: 1, conn: 0.7, grpc: 0.7, ws: 0.5, idle: 2000, idleReps: 2, fresh: { processes: 3, bytes: 256 * 1024 ** 2, defaults: true }, accuracy: 0.2 },
-  full: { rounds: 5, bulk: 1024 ** 3, echo: 20_000, http: 4, conn: 3, grpc: 2, ws: 2, idle: 9000, idleReps: 2, fresh: { processes: 10, bytes: 1024 ** 3, defaults: true }, accuracy: 1 },
+  full: { rounds: 5, bulk: 1024 ** 3, echo: 20_000, http: 4, conn: 3, grpc: 2, ws: 2, idle: 9000, idleReps: 3, fresh: { processes: 10, bytes: 1024 ** 3, defaults: true }, accuracy: 1 },
 }[mode];
 // On this VM an idle second vCPU takes ~80 us to wake, which swamps a proxy's own latency, so
 // by default everything shares CPU 0; --spread gives the proxies CPU 1.

@@ -28,8 +28,12 @@ function freshBulk(r: Results): number | undefined {
   return Math.min(...sidecar) / stats(pipe).median;
 }
 
+/** The interquartile mean of the paired on-demand/direct ratios (a trimmed mean: steadier than the median). */
 function onDemand(figure: 'rps' | 'echoP50us') {
-  return (r: Results) => r.transparent?.onDemandRatios?.[figure].median;
+  return (r: Results) => {
+    const s = r.transparent?.onDemandRatios?.[figure];
+    return s?.trimmedMean ?? s?.median;
+  };
 }
 
 export const TARGETS: Target[] = [
@@ -45,8 +49,8 @@ export const TARGETS: Target[] = [
   { figure: 'bandwidth error, worst rate (%)', value: (r) => (r.accuracy ? Math.max(...Object.values(r.accuracy.bandwidthErrorPct).map(Math.abs)) : undefined), max: 5 },
   { figure: 'policy change to effect on a live connection (ms)', value: (r) => r.accuracy?.reloadToEffectMs, max: 1000 },
   // With no active fault an on-demand pod has no rule at all: both ways within 2% of direct.
-  { figure: 'on-demand, no fault: requests/s vs no interception (paired)', value: onDemand('rps'), min: 0.98, max: 1.02, optional: true },
-  { figure: 'on-demand, no fault: echo p50 vs no interception (paired)', value: onDemand('echoP50us'), min: 0.98, max: 1.02, optional: true },
+  { figure: 'on-demand, no fault: requests/s vs no interception (paired, interquartile mean)', value: onDemand('rps'), min: 0.98, max: 1.02, optional: true },
+  { figure: 'on-demand, no fault: echo p50 vs no interception (paired, interquartile mean)', value: onDemand('echoP50us'), min: 0.98, max: 1.02, optional: true },
 ];
 
 /** The targets missed, each as a line naming the figure; an unmeasured figure is a miss too. */

@@ -304,7 +304,7 @@ if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.me
   console.log(ratios('intercepted', i));
   if (r.onDemand) console.log(ratios('on-demand', r.onDemand));
   const q = r.onDemandRatios;
-  const range = (s: Stats) => `${s.median.toFixed(3)} [${s.min.toFixed(3)}-${s.max.toFixed(3)}]`;
+  const range = (s: Stats) => `${s.median.toFixed(3)} [${s.min.toFixed(3)}-${s.max.toFixed(3)}] (interquartile mean ${(s.trimmedMean ?? s.median).toFixed(3)})`;
   if (q) console.log(`on-demand / direct, paired (${q.rps.n} pairs), median [min-max]: req/s ${range(q.rps)}, HTTP p50 ${range(q.p50us)}, echo p50 ${range(q.echoP50us)}`);
   const c = r.onDemandChange;
   if (c) {

@@ -59,16 +59,17 @@ t.test('on-demand ratios are held within 0.98-1.02 both ways, and only where mea
     return check(r);
   };
   t.same(withOnDemand(1, 1), []);
-  t.match(withOnDemand(1.03, 1), [/requests\/s vs no interception \(paired\): 1\.030 > 1\.02/]);
-  t.match(withOnDemand(1, 0.97), [/echo p50 vs no interception \(paired\): 0\.970 < 0\.98/]);
+  t.match(withOnDemand(1.03, 1), [/requests\/s vs no interception \(paired, interquartile mean\): 1\.030 > 1\.02/]);
+  t.match(withOnDemand(1, 0.97), [/echo p50 vs no interception \(paired, interquartile mean\): 0\.970 < 0\.98/]);
   t.same(check(passing()), [], 'not measured (no root): no miss');
   t.ok(TARGETS.every((x) => x.min !== undefined || x.max !== undefined), 'every target has a bound');
   t.end();
 });
 
 t.test('stats, spread and the report', (t) => {
-  t.same(stats([3, 1, 2]), { median: 2, min: 1, max: 3, n: 3 });
-  t.same(stats([4, 1, 2, 3]), { median: 2.5, min: 1, max: 4, n: 4 });
+  t.same(stats([3, 1, 2]), { median: 2, min: 1, max: 3, n: 3, trimmedMean: 2 });
+  t.same(stats([4, 1, 2, 3]), { median: 2.5, min: 1, max: 4, n: 4, trimmedMean: 2.5 });
+  t.equal(stats([100, 1, 2, 3, 4, 5, 6, -50]).trimmedMean, 3.5, 'the interquartile mean leaves out a quarter at each end');
   t.equal(spreadPct(s(100, 90, 104)), ' ±10%');
   t.equal(spreadPct(s(100, 100, 100, 1)), '', 'one sample: no spread');
   const r = passing();
