@@ -27,6 +27,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production
+# glibc keeps freed heap memory instead of handing it back at once: otherwise Node's 64 KiB read
+# buffers, freed in batches by V8, are returned to the kernel and faulted in again, which halves
+# bulk throughput in some processes and not others (docs/benchmarks.md, "Bulk throughput").
+ENV GLIBC_TUNABLES=glibc.malloc.trim_threshold=134217728:glibc.malloc.mmap_threshold=4194304
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules/ node_modules/
 COPY --from=build /app/dist/ dist/

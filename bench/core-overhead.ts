@@ -7,13 +7,14 @@
  *
  *   node --import tsx bench/core-overhead.ts [--quick] [--spread]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitConnectable } from './paths.js';
+import { processes } from './processes.js';
 import { bulk as bulkOf, echo, roundTrip } from './workloads.js';
 
 const quick = process.argv.includes('--quick');
@@ -29,7 +30,7 @@ const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function pinned(cpu: number, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  return processes.spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { env, stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
 const echoLatency = (port: number) => echo(port, ROUND_TRIPS);

@@ -6,6 +6,8 @@ export const pathResultSchema = z.object({
   describe: z.string(),
   unsupported: z.string().optional(),
   bulkMiBs: figure,
+  /** CPU time the proxy process used per GiB relayed (all threads). */
+  bulkCpuSPerGiB: figure,
   echoP50us: figure,
   echoP99us: figure,
   httpRps: figure,
@@ -13,21 +15,44 @@ export const pathResultSchema = z.object({
   httpP99us: figure,
   fastHttpRps: figure,
   connPerSec: figure,
+  /** CPU time the proxy process used per new connection. */
+  connCpuUs: figure,
   grpcRps: figure,
   wsMsgs: figure,
   idleKiBPerConn: figure,
 });
 
+/**
+ * A figure's samples: one per round (or per repetition), as median, min, max, count, and the
+ * interquartile mean (the mean of the middle half: a trimmed mean, steadier than the median).
+ */
+export const statsSchema = z.object({ median: z.number(), min: z.number(), max: z.number(), n: z.number().int().positive(), trimmedMean: z.number().optional() });
+export type Stats = z.infer<typeof statsSchema>;
+
 const transparentFigures = z.object({ rps: z.number(), p50us: z.number(), echoP50us: z.number() });
 
 export const resultsSchema = z.object({
-  version: z.literal(1),
+  version: z.literal(2),
   startedAt: z.string(),
   mode: z.enum(['smoke', 'quick', 'full']),
   placement: z.string(),
   rounds: z.number().int().positive(),
   node: z.string(),
+  /** Per path, each figure's median over the rounds. */
   paths: z.record(z.string(), pathResultSchema),
+  /** Per path and figure, the spread of the per-round samples. */
+  spread: z.record(z.string(), z.record(z.string(), statsSchema)),
+  /** Per path and figure, the ratio to node-pipe measured in the same round (paired), over the rounds. */
+  ratios: z.record(z.string(), z.record(z.string(), statsSchema)),
+  /** Bulk through one connection, each sample a fresh proxy process. */
+  fresh: z
+    .object({
+      bytes: z.number(),
+      processes: z.number().int().positive(),
+      /** Per configuration, per process: throughput, the proxy's CPU time and minor page faults per GiB. */
+      configs: z.record(z.string(), z.object({ describe: z.string(), mibs: z.array(z.number()), cpuSPerGiB: z.array(z.number()), faultsPerGiB: z.array(z.number()) })),
+    })
+    .optional(),
   accuracy: z
     .object({
       latencyErrorP50Ms: z.number(),
@@ -44,6 +69,8 @@ export const resultsSchema = z.object({
       intercepted: transparentFigures,
       /** On-demand interception with no active fault (after one came and went). */
       onDemand: transparentFigures.optional(),
+      /** On-demand over direct, paired per alternation (each on-demand sample with the direct one beside it). */
+      onDemandRatios: z.object({ rps: statsSchema, p50us: statsSchema, echoP50us: statsSchema }).optional(),
       onDemandChange: z
         .object({
           changes: z.number(),
@@ -57,43 +84,94 @@ export const resultsSchema = z.object({
         .optional(),
     })
     .optional(),
+  /** What was not measured and why, and other remarks, one line each. */
+  notes: z.array(z.string()),
+  /** Whether the targets were checked (not in a smoke run). */
+  checked: z.boolean(),
   missed: z.array(z.string()),
 });
 
 export type Results = z.infer<typeof resultsSchema>;
 export type Workload = Exclude<keyof z.infer<typeof pathResultSchema>, 'describe' | 'unsupported'>;
 
+/** Median, min, max, count and interquartile mean of `xs` (not empty). */
+export function stats(xs: number[]): Stats {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  const median = sorted.length % 2 ? (sorted[Math.floor(mid)] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  const cut = Math.floor(sorted.length / 4);
+  const middle = sorted.slice(cut, sorted.length - cut);
+  const trimmedMean = middle.reduce((a, b) => a + b, 0) / middle.length;
+  return { median, min: sorted[0] as number, max: sorted.at(-1) as number, n: sorted.length, trimmedMean };
+}
+
 export const COLUMNS: [Workload, string, 'higher' | 'lower'][] = [
   ['bulkMiBs', 'bulk MiB/s', 'higher'],
+  ['bulkCpuSPerGiB', 'proxy CPU s/GiB', 'lower'],
   ['echoP50us', 'echo p50 us', 'lower'],
   ['echoP99us', 'echo p99 us', 'lower'],
   ['httpRps', 'HTTP req/s', 'higher'],
   ['httpP50us', 'HTTP p50 us', 'lower'],
   ['fastHttpRps', 'HTTP req/s (HAProxy origin)', 'higher'],
   ['connPerSec', 'new conn/s', 'higher'],
+  ['connCpuUs', 'proxy CPU us/conn', 'lower'],
   ['grpcRps', 'gRPC req/s', 'higher'],
   ['wsMsgs', 'WS msg/s', 'higher'],
   ['idleKiBPerConn', 'KiB/idle conn', 'lower'],
 ];
 
+/** Figures that are not compared with direct (direct has no proxy process). */
+const PROXY_ONLY = new Set<Workload>(['idleKiBPerConn', 'bulkCpuSPerGiB', 'connCpuUs']);
+
+const num = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+
+/** The largest distance of a sample from the median, in % of the median: "±4%". */
+export function spreadPct(s: Stats | undefined): string {
+  if (!s || s.n < 2 || s.median === 0) return '';
+  return ` ±${((Math.max(s.max - s.median, s.median - s.min) / Math.abs(s.median)) * 100).toFixed(0)}%`;
+}
+
 const cell = (r: Results, path: string, w: Workload) => {
   const v = r.paths[path]?.[w];
   const d = r.paths.direct?.[w];
   if (v === undefined) return '—';
-  const ratio = d && path !== 'direct' && w !== 'idleKiBPerConn' ? ` (${(v / d).toFixed(2)}x)` : '';
-  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)}${ratio}`;
+  const ratio = d && path !== 'direct' && !PROXY_ONLY.has(w) ? ` (${(v / d).toFixed(2)}x)` : '';
+  return `${num(v)}${ratio}${spreadPct(r.spread[path]?.[w])}`;
 };
+
+const range = (s: Stats) => `${s.median.toFixed(3)} [${s.min.toFixed(3)}–${s.max.toFixed(3)}]`;
+const rangeWithMean = (s: Stats) => `${range(s)}, interquartile mean ${(s.trimmedMean ?? s.median).toFixed(3)}`;
 
 export function markdown(r: Results): string {
   const lines = [
-    `# faultline bench, ${r.startedAt} (${r.mode}, ${r.rounds} rounds, medians; ratios to direct in the same round)`,
+    `# faultline bench, ${r.startedAt} (${r.mode}, ${r.rounds} rounds)`,
     '',
-    `Placement: ${r.placement}. Node ${r.node}.`,
+    `Placement: ${r.placement}. Node ${r.node}. Each cell: the median over the rounds (ratio to direct in the same round), ±the largest distance of a round from that median.`,
     '',
     `| path | ${COLUMNS.map((c) => c[1]).join(' | ')} |`,
     `|---|${COLUMNS.map(() => '---').join('|')}|`,
     ...Object.entries(r.paths).map(([name, p]) => (p.unsupported ? `| ${name} | ${p.unsupported} |` : `| ${name} | ${COLUMNS.map(([w]) => cell(r, name, w)).join(' | ')} |`)),
   ];
+  const compared = Object.keys(r.ratios).filter((p) => p !== 'node-pipe' && Object.keys(r.ratios[p] ?? {}).length > 0);
+  if (compared.length > 0) {
+    const ws = COLUMNS.filter(([w]) => compared.some((p) => r.ratios[p]?.[w]));
+    lines.push('', 'Ratio to node-pipe, paired (each round: the path over node-pipe in that round): median [min–max] over the rounds.', '');
+    lines.push(`| path | ${ws.map((c) => c[1]).join(' | ')} |`, `|---|${ws.map(() => '---').join('|')}|`);
+    for (const p of compared) lines.push(`| ${p} | ${ws.map(([w]) => (r.ratios[p]?.[w] ? range(r.ratios[p][w] as Stats) : '—')).join(' | ')} |`);
+  }
+  if (r.fresh) {
+    const { configs, processes, bytes } = r.fresh;
+    lines.push('', `Bulk, ${(bytes / 1024 ** 2).toFixed(0)} MiB through one connection, each sample a fresh proxy process (${processes} each, alternating):`, '');
+    lines.push('| proxy | MiB/s min | median | max | proxy CPU s/GiB median [min–max] | page faults/GiB median [min–max] |', '|---|---|---|---|---|---|');
+    for (const [name, c] of Object.entries(configs)) {
+      if (c.mibs.length === 0) continue;
+      const m = stats(c.mibs);
+      const cpu = stats(c.cpuSPerGiB);
+      const f = stats(c.faultsPerGiB);
+      const k = (x: number) => `${(x / 1000).toFixed(0)}k`;
+      lines.push(`| ${name} (${c.describe}) | ${m.min.toFixed(0)} | ${m.median.toFixed(0)} | ${m.max.toFixed(0)} | ${cpu.median.toFixed(2)} [${cpu.min.toFixed(2)}–${cpu.max.toFixed(2)}] | ${k(f.median)} [${k(f.min)}–${k(f.max)}] |`);
+    }
+  }
   if (r.accuracy) {
     const a = r.accuracy;
     lines.push('', '| accuracy | value |', '|---|---|');
@@ -102,28 +180,34 @@ export function markdown(r: Results): string {
     lines.push(`| probability error (0.3) | ${a.probabilityError.toFixed(3)} |`, `| policy change to effect | ${a.reloadToEffectMs.toFixed(0)} ms |`);
   }
   if (r.transparent) {
-    const { direct: d, intercepted: i, onDemand: o, onDemandChange: c } = r.transparent;
+    const { direct: d, intercepted: i, onDemand: o, onDemandRatios: q, onDemandChange: c } = r.transparent;
     // Each path's value and its ratio to direct, in the same run.
     const cells = (f: (x: typeof d) => number) => [i, ...(o ? [o] : [])].map((x) => `${f(x).toFixed(0)} (${(f(x) / f(d)).toFixed(3)}x)`).join(' | ');
     lines.push('', `| transparent interception (namespaces, 1 connection) | direct | always |${o ? ' on-demand, no fault |' : ''}`, `|---|---|---|${o ? '---|' : ''}`);
     lines.push(`| HTTP keep-alive req/s | ${d.rps.toFixed(0)} | ${cells((x) => x.rps)} |`);
     lines.push(`| HTTP p50 us | ${d.p50us.toFixed(0)} | ${cells((x) => x.p50us)} |`);
     lines.push(`| echo p50 us | ${d.echoP50us.toFixed(0)} | ${cells((x) => x.echoP50us)} |`);
+    if (q) {
+      lines.push('', `On-demand over direct, paired per alternation (${q.rps.n} pairs): median [min–max], and the mean of the middle half.`, '');
+      lines.push('| figure | ratio |', '|---|---|', `| HTTP keep-alive req/s | ${rangeWithMean(q.rps)} |`, `| HTTP p50 us | ${rangeWithMean(q.p50us)} |`, `| echo p50 us | ${rangeWithMean(q.echoP50us)} |`);
+    }
     if (c) {
       lines.push('', `| on-demand: policy change to rules changed (${c.changes} changes each) | median | max |`, '|---|---|---|');
       lines.push(`| policy file (watched), install | ${c.fileInstallMedianMs} ms | ${c.fileInstallMaxMs} ms |`, `| policy file, removal | ${c.fileRemoveMedianMs} ms | |`);
       lines.push(`| admin API POST /rules, install | ${c.apiInstallMedianMs} ms | ${c.apiInstallMaxMs} ms |`, `| admin API DELETE /rules/NAME, removal | ${c.apiRemoveMedianMs} ms | |`);
     }
   }
-  lines.push('', r.missed.length ? `Targets missed:\n${r.missed.map((m) => `- ${m}`).join('\n')}` : 'Every --check target met.');
+  if (r.notes.length > 0) lines.push('', ...r.notes.map((n) => `- ${n}`));
+  if (!r.checked) lines.push('', 'Targets not checked (smoke run: too short to say).');
+  else lines.push('', r.missed.length ? `Targets missed:\n${r.missed.map((m) => `- ${m}`).join('\n')}` : 'Every target in bench/targets.ts met.');
   return `${lines.join('\n')}\n`;
 }
 
 /** A bar chart of each path's ratio to direct, one group per workload. */
 export function svg(r: Results): string {
   const paths = Object.keys(r.paths).filter((p) => p !== 'direct' && !r.paths[p]?.unsupported);
-  const workloads = COLUMNS.filter(([w]) => w !== 'idleKiBPerConn' && w !== 'echoP99us' && w !== 'httpP50us');
-  const colors = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1'];
+  const workloads = COLUMNS.filter(([w]) => !PROXY_ONLY.has(w) && w !== 'echoP99us' && w !== 'httpP50us');
+  const colors = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f'];
   const bar = 14;
   const groupHeight = paths.length * bar + 16;
   const width = 760;

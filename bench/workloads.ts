@@ -82,8 +82,8 @@ export async function httpKeepAlive(port: number, connections: number, seconds: 
   return { rps: done / elapsed, p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) };
 }
 
-/** A new TCP connection per HTTP request (8 at a time) for `seconds`; connections/s. */
-export async function newConnections(port: number, seconds: number): Promise<number> {
+/** A new TCP connection per HTTP request (8 at a time) for `seconds`; connections/s and how many. */
+export async function newConnections(port: number, seconds: number): Promise<{ rate: number; count: number }> {
   const request = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n');
   const end = performance.now() + seconds * 1000;
   let done = 0;
@@ -100,7 +100,7 @@ export async function newConnections(port: number, seconds: number): Promise<num
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: 8 }, worker));
-  return done / ((performance.now() - started) / 1000);
+  return { rate: done / ((performance.now() - started) / 1000), count: done };
 }
 
 /** gRPC unary calls, 16 in flight, for `seconds`; calls/s. */
@@ -148,6 +148,20 @@ export async function wsMessages(port: number, seconds: number): Promise<number>
   const rate = received / ((performance.now() - started) / 1000);
   ws.terminate();
   return rate;
+}
+
+/** /proc/PID/stat's fields after the command name. */
+const statFields = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+
+/** CPU time (user + system, every thread) a process has used so far, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const fields = statFields(pid);
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Minor page faults of a process so far: pages the kernel had to map (and zero) for it. */
+export function minorFaults(pid: number): number {
+  return Number(statFields(pid)[7]);
 }
 
 export function rssKiB(pid: number): number {

@@ -8,10 +8,12 @@ import { Metrics } from './metrics.js';
 import { compilePolicy, emptyPolicy, type CompiledPolicy } from './policy/compile.js';
 import { locateField } from './policy/load.js';
 import { parseHostPort } from './net/address.js';
+import type { ConnectionMeta } from './policy/match.js';
 import type { ListenerSpec } from './policy/schema.js';
 import { PolicyWatcher } from './policy/watch.js';
-import { Connection } from './proxy/connection.js';
+import { Connection, type ConnectionContext } from './proxy/connection.js';
 import { captureResolver, type OriginalDestination } from './proxy/capture.js';
+import { AcceptedMeta } from './proxy/meta.js';
 import { ProxyListener, type Resolve } from './proxy/listener.js';
 import { DnsProxy } from './dns/proxy.js';
 import type { DnsUpstream } from './dns/resolv.js';
@@ -85,11 +87,21 @@ export class Sidecar {
   /** The last reload failure, for the admin API and logs. */
   lastError: { at: Date; message: string } | undefined;
   ready = false;
+  /** What every connection gets from the sidecar: one object, not one per connection. */
+  private readonly connectionContext: ConnectionContext;
 
   constructor(private readonly options: SidecarOptions = {}) {
     this.log = (options.log ?? rootLogger).child({ component: 'sidecar' });
     this.metrics = options.metrics ?? new Metrics();
     this.engine = new FaultEngine(Date.now, options.random, { metrics: this.metrics, log: this.log });
+    this.connectionContext = {
+      engine: this.engine,
+      metrics: this.metrics,
+      log: this.log,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      random: options.random ?? Math.random,
+      onClose: (c) => this.connections.delete(c),
+    };
   }
 
   get policy(): CompiledPolicy {
@@ -305,30 +317,23 @@ export class Sidecar {
     if (this.draining) return void socket.destroy();
     const route = resolve(socket);
     if (!route) return void socket.resetAndDestroy();
-    const conn = new Connection(socket, route.meta, route.target, {
-      engine: this.engine,
-      metrics: this.metrics,
-      log: this.log,
-      connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
-      random: this.options.random ?? Math.random,
-      onClose: (c) => this.connections.delete(c),
-    });
+    const conn = new Connection(socket, route.meta, route.target, this.connectionContext);
     this.connections.add(conn);
     conn.start();
   }
 
+  /** Routes a listener's sockets to its upstream; the upstream is parsed once per spec, not per connection. */
   private explicitResolver(entry: ExplicitListener): Resolve {
+    let parsed: { spec: ListenerSpec; target: { host: string; port: number }; destination: ConnectionMeta['destination'] } | undefined;
     return (socket) => {
-      const upstream = parseHostPort(entry.spec.upstream) as { host: string; port: number };
-      return {
-        meta: {
-          listener: entry.spec.name,
-          direction: entry.spec.direction,
-          source: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
-          destination: { address: upstream.host, port: upstream.port, host: isIP(upstream.host) ? undefined : upstream.host },
-        },
-        target: upstream,
-      };
+      const { spec } = entry;
+      if (parsed?.spec !== spec) {
+        const target = parseHostPort(spec.upstream) as { host: string; port: number };
+        // Shared by the listener's connections: nothing changes a connection's destination.
+        const destination = Object.freeze({ address: target.host, port: target.port, host: isIP(target.host) ? undefined : target.host });
+        parsed = { spec, target, destination };
+      }
+      return { meta: new AcceptedMeta(socket, spec.direction, parsed.destination, spec.name), target: parsed.target };
     };
   }
 
@@ -340,7 +345,8 @@ export class Sidecar {
       const upstream = () => parseHostPort(entry.spec.upstream) as DnsUpstream;
       return new DnsProxy(spec.name, { host, port }, { listener: spec.name, direction: spec.direction, upstream }, this.datagramContext);
     }
-    return new ProxyListener(spec.name, host, port, (socket) => this.accept(socket, this.explicitResolver(entry)));
+    const resolve = this.explicitResolver(entry);
+    return new ProxyListener(spec.name, host, port, (socket) => this.accept(socket, resolve));
   }
 
   /** What the UDP and DNS listeners share with the sidecar. */

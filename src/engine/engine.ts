@@ -10,15 +10,15 @@ export interface ConnectionFaultState {
   readonly meta: ConnectionMeta;
   /** Epoch ms; `after`/`for` count from here. */
   readonly startedAt: number;
-  /** Per fault key: whether the connection drew this fault (probability, firstConnections). */
-  readonly decisions: Map<string, boolean>;
+  /** Per fault key: whether the connection drew this fault (probability, firstConnections); made at the first draw. */
+  decisions: Map<string, boolean> | undefined;
   /** `scope: new-connections` rules that matched when the connection opened. */
   pinned: readonly CompiledRule[];
 }
 
 export interface FaultPlan {
   /** Faults applying now, in rule then fault order. */
-  active: CompiledFault[];
+  active: readonly CompiledFault[];
   /** Epoch ms of the next time the plan may change by itself (a time bound, expiry). */
   nextChangeAt: number | undefined;
 }
@@ -49,6 +49,12 @@ export interface Inspection {
   /** An L7 rule that wants them reached could apply: plain-pipe HTTP connections should reconnect. */
   reconnect: boolean;
 }
+
+// What a connection gets when no rule could apply to it: shared, so a plain connection allocates none.
+const NO_RULES: readonly CompiledRule[] = Object.freeze([]);
+const NO_FAULTS: readonly CompiledFault[] = Object.freeze([]);
+const ADMITTED: Admission = Object.freeze({});
+const NOT_INSPECTED: Inspection = Object.freeze({ requests: false, sni: false, reconnect: false });
 
 /**
  * Decides which faults apply to which connection, once and centrally: matching, probability,
@@ -115,11 +121,13 @@ export class FaultEngine {
 
   /** Creates a connection's state and pins its `new-connections` rules. */
   open(meta: ConnectionMeta): ConnectionFaultState {
+    const now = this.clock();
+    const { rules } = this.current;
     return {
       meta,
-      startedAt: this.clock(),
-      decisions: new Map(),
-      pinned: this.current.rules.filter((r) => r.scope === 'new-connections' && unexpired(r, this.clock()) && r.match(meta)),
+      startedAt: now,
+      decisions: undefined,
+      pinned: rules.length === 0 ? NO_RULES : rules.filter((r) => r.scope === 'new-connections' && unexpired(r, now) && r.match(meta)),
     };
   }
 
@@ -128,6 +136,7 @@ export class FaultEngine {
    * neither could, the connection is never inspected: a plain pipe from its first byte.
    */
   inspection(meta: ConnectionMeta): Inspection {
+    if (this.current.rules.length === 0) return NOT_INSPECTED;
     let requests = false;
     let sni = false;
     let reconnect = false;
@@ -193,14 +202,15 @@ export class FaultEngine {
 
   /** Admission faults (refuse, rate_limit, partition reject) for a connection about to open. */
   admit(state: ConnectionFaultState, sniOnly = false): Admission {
+    if (this.current.rules.length === 0 && state.pinned.length === 0) return ADMITTED;
     const now = this.clock();
-    if (!this.faultsEnabled(now)) return {};
+    if (!this.faultsEnabled(now)) return ADMITTED;
     for (const fault of this.candidates(state, now, sniOnly)) {
       if (!fault.type.admit || fault.after > 0 || !this.drew(state, fault)) continue;
       const reason = fault.type.admit(fault.options, this.sharedFor(fault), now);
       if (reason !== undefined) return { refused: { fault, reason } };
     }
-    return {};
+    return ADMITTED;
   }
 
   /** The faults that apply to a connection now, and when that may next change. */
@@ -208,21 +218,17 @@ export class FaultEngine {
     const now = this.clock();
     const expiresAt = this.current.expiresAt;
     let nextChangeAt = expiresAt !== undefined && now < expiresAt ? expiresAt : undefined;
-    if (!this.faultsEnabled(now)) return { active: [], nextChangeAt };
-    const active: CompiledFault[] = [];
-    const consider = (at: number) => {
-      if (at > now && (nextChangeAt === undefined || at < nextChangeAt)) nextChangeAt = at;
-    };
+    if (!this.faultsEnabled(now) || (this.current.rules.length === 0 && state.pinned.length === 0)) return { active: NO_FAULTS, nextChangeAt };
+    let active: CompiledFault[] | undefined;
     for (const fault of this.candidates(state, now)) {
       if (!fault.type.stage && !fault.type.activate && !fault.type.datagram) continue;
       if (!this.drew(state, fault)) continue;
       const start = state.startedAt + fault.after;
       const end = Math.min(fault.for === undefined ? Infinity : start + fault.for, fault.ruleExpiresAt ?? Infinity);
-      consider(start);
-      consider(end);
-      if (now >= start && now < end) active.push(fault);
+      for (const at of [start, end]) if (at > now && (nextChangeAt === undefined || at < nextChangeAt)) nextChangeAt = at;
+      if (now >= start && now < end) (active ??= []).push(fault);
     }
-    return { active, nextChangeAt };
+    return { active: active ?? NO_FAULTS, nextChangeAt };
   }
 
   /**
@@ -284,6 +290,7 @@ export class FaultEngine {
 
   /** Draws once per connection and fault: probability, then the firstConnections quota. */
   private drew(state: ConnectionFaultState, fault: CompiledFault): boolean {
+    state.decisions ??= new Map();
     let drawn = state.decisions.get(fault.key);
     if (drawn === undefined) {
       drawn = fault.type.probabilityPer === 'chunk' || this.random() < fault.probability;

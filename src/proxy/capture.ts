@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Resolve } from './listener.js';
+import { AcceptedMeta } from './meta.js';
 
 /** Reads the destination a REDIRECTed socket was originally sent to (SO_ORIGINAL_DST). */
 export type OriginalDestination = (socket: Socket) => { address: string; port: number; family: 4 | 6 };
@@ -20,11 +21,7 @@ export function captureResolver(direction: 'inbound' | 'outbound', originalDesti
       return undefined;
     }
     return {
-      meta: {
-        direction,
-        source: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
-        destination: { address: original.address, port: original.port },
-      },
+      meta: new AcceptedMeta(socket, direction, { address: original.address, port: original.port }),
       target: { host: original.address, port: original.port },
     };
   };

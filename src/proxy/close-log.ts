@@ -46,6 +46,7 @@ const configured = Number(process.env.FAULTLINE_CONNECTION_LOG_RATE);
 
 /**
  * The process-wide budget of connection lines: FAULTLINE_CONNECTION_LOG_RATE per second
- * (default 100; 0 turns them off), bursts of as many.
+ * (default 100; 0 turns them off), bursts of as many. A connection takes its share when it
+ * opens, so that what its line needs (the client's address) is read while its socket is open.
  */
 export const connectionLogBudget = new LineBudget(Number.isFinite(configured) && configured >= 0 ? configured : 100);

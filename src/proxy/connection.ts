@@ -1,15 +1,16 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { ConnectTimeoutError } from '../errors.js';
 import type { FaultEngine, ConnectionFaultState } from '../engine/engine.js';
 import type { ConnectionControl, StreamDirection } from '../faults/types.js';
-import type { Metrics } from '../metrics.js';
+import type { ConnectionTally, Metrics } from '../metrics.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { ConnectionMeta } from '../policy/match.js';
 import { ConnectionInspector, type InspectorHost } from '../l7/inspect.js';
 import { plainKind, ReconnectStage, type PlainKind } from '../l7/reconnect.js';
 import { connectionLogBudget } from './close-log.js';
+import { allocated } from './debug.js';
+import { dialWatch } from './dial-watch.js';
 import { Link, type StageEntry } from './link.js';
 
 /** What a connection carries, as far as faultline looked: tcp unless an L7 or SNI rule made it look. */
@@ -35,37 +36,56 @@ export interface ConnectionContext {
 
 let sequence = 0;
 
+/** A plain pipe's first client bytes, kept on its socket by one shared handler (no closure per connection). */
+const FIRST_BYTES = Symbol('faultline.firstBytes');
+type ClientSocket = Socket & { [FIRST_BYTES]?: PlainKind };
+function noteFirstBytes(this: ClientSocket, chunk: Buffer): void {
+  this[FIRST_BYTES] = plainKind(chunk);
+}
+
+/** The faults applying to a connection now, and their stages' state across rewiring. */
+interface FaultsNow {
+  active: Map<string, CompiledFault>;
+  stageState: Map<string, Record<string, number>>;
+}
+
 /**
  * One proxied connection: the client socket, the upstream socket, and a Link per direction.
  * It asks the engine which faults apply (on open, on every policy change, at time bounds) and
  * rewires its links to match. If the upstream refuses or cannot be reached, the client gets
  * a RST, so that it sees a failure as close as possible to the one it would see directly.
+ *
+ * A connection no fault, inspection or log line needs costs what a pipe costs: what only those
+ * need (the fault maps, an inspector, stages, its child logger, its id string) is built the
+ * first time it is needed (`src/proxy/debug.ts` publishes each such allocation).
  */
 export class Connection implements ConnectionControl {
-  readonly id = `c${(++sequence).toString(36)}`;
-  readonly openedAt = Date.now();
+  private readonly seq = ++sequence;
   private upstream: Socket | undefined;
-  private links: Record<StreamDirection, Link> | undefined;
+  /** The Links, client → upstream and upstream → client, once the upstream answered. */
+  private upLink: Link | undefined;
+  private downLink: Link | undefined;
   /** Set while (and after) an L7 or SNI rule made the connection look at its first bytes. */
   private inspector: ConnectionInspector | undefined;
-  /** A plain pipe's first client bytes, so that an L7 rule added later can have it reconnect. */
-  private plain: PlainKind | undefined;
+  private state!: ConnectionFaultState;
+  /** Built when the first fault applies: a connection no fault touches stays small. */
+  private faultsNow: FaultsNow | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+  /** Allocated on the first fault only. */
+  private faultCounts: Map<string, FaultCount> | undefined;
   /** Asked to reconnect for an L7 rule (the stage did its part): kept so until it ends. */
   private reconnecting = false;
   /** Aborted when the connection ends: the L7 inspectors' waits listen to it. */
   private l7Ended: AbortController | undefined;
-  private state!: ConnectionFaultState;
-  private readonly active = new Map<string, CompiledFault>();
-  private readonly stageState = new Map<string, Record<string, number>>();
-  private timer: NodeJS.Timeout | undefined;
-  private ended = false;
-  /** Allocated on the first fault only: a connection no fault touches stays small. */
-  private faultCounts: Map<string, FaultCount> | undefined;
   private detected: Protocol | undefined;
   /** Why faultline ended the connection (a fault, a peer's reset, a drain), for the close line. */
   private endReason: string | undefined;
-  private readonly labels: { listener: string; direction: string };
-  readonly log: Logger;
+  /** The connection metrics of its listener and direction (their labels too). */
+  private readonly tally: ConnectionTally;
+  private childLog: Logger | undefined;
+  /** Whether this connection writes a line when it closes (its share of the line budget, taken at open). */
+  private logsClose = false;
 
   constructor(
     readonly client: Socket,
@@ -73,23 +93,53 @@ export class Connection implements ConnectionControl {
     private readonly target: { host: string; port: number },
     private readonly ctx: ConnectionContext,
   ) {
-    this.labels = { listener: meta.listener ?? meta.direction, direction: meta.direction };
-    this.log = ctx.log.child({ conn: this.id });
+    this.tally = ctx.metrics.connectionTally(meta.listener ?? meta.direction, meta.direction);
+  }
+
+  /** When the connection was accepted (epoch ms): when `after`/`for` count from. */
+  get openedAt(): number {
+    return this.state.startedAt;
+  }
+
+  /** `c` and a base-36 sequence number, unique in the process. */
+  get id(): string {
+    return `c${this.seq.toString(36)}`;
+  }
+
+  /** This connection's logger (its lines carry `conn`), made on first use. */
+  get log(): Logger {
+    if (!this.childLog) {
+      allocated('logger', this.id);
+      this.childLog = this.ctx.log.child({ conn: this.id });
+    }
+    return this.childLog;
   }
 
   /** Admits, dials the upstream and starts relaying. */
   start(): void {
-    const { engine, metrics } = this.ctx;
-    metrics.connectionsTotal.inc(this.labels);
-    metrics.connectionsActive.inc(this.labels);
-    this.client.setNoDelay(true);
-    this.client.on('error', (err) => this.onSocketError('client', err));
-    this.client.once('close', () => {
-      // A client gone before the upstream answered: abandon the dial.
-      if (!this.links) this.upstream?.destroy();
-      this.onSocketClose();
-    });
+    const { engine, log } = this.ctx;
+    this.tally.open();
+    if (log.isLevelEnabled('info') && connectionLogBudget.take()) {
+      this.logsClose = true;
+      // The close line names the client: read it while the socket is open.
+      void this.meta.source;
+    }
     this.state = engine.open(this.meta);
+    // One handler per event for both sockets (`this` is the socket that emitted it), so that a
+    // plain connection holds three closures. The listener set TCP_NODELAY on the client already.
+    const conn = this;
+    const dials = dialWatch(this.ctx.connectTimeoutMs);
+    const onError = function (this: Socket, err: Error) {
+      conn.onSocketError(this === conn.client ? 'client' : 'upstream', err);
+    };
+    const onClose = function (this: Socket) {
+      // A client gone before the upstream answered: abandon the dial.
+      if (this === conn.client && !conn.upLink) conn.upstream?.destroy();
+      if (this !== conn.client) dials.done(this);
+      conn.onSocketClose();
+    };
+    this.client.on('error', onError);
+    this.client.on('close', onClose);
     const { refused } = engine.admit(this.state);
     if (refused) {
       this.countFault(refused.fault);
@@ -100,17 +150,21 @@ export class Connection implements ConnectionControl {
 
     // Only connections an L7 or SNI rule could apply to are inspected; the rest are plain pipes.
     const inspection = engine.inspection(this.meta);
-    if (inspection.requests || inspection.sni) this.inspector = new ConnectionInspector(this.l7Host(), inspection);
+    if (inspection.requests || inspection.sni) {
+      allocated('inspector', this.id);
+      this.inspector = new ConnectionInspector(this.l7Host(), inspection);
+    }
     const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     this.upstream = upstream;
-    upstream.setTimeout(this.ctx.connectTimeoutMs, () => upstream.destroy(new ConnectTimeoutError(this.ctx.connectTimeoutMs)));
-    upstream.on('error', (err) => this.onSocketError('upstream', err));
-    upstream.once('close', () => this.onSocketClose());
-    upstream.once('connect', () => {
-      upstream.setTimeout(0);
-      if (this.inspector) return this.inspector.upstreamReady(upstream);
-      this.client.once('data', (chunk: Buffer) => (this.plain = plainKind(chunk)));
-      this.attach(upstream, upstream);
+    dials.watch(upstream);
+    upstream.on('error', onError);
+    upstream.on('close', onClose);
+    upstream.on('connect', function (this: Socket) {
+      dials.done(this);
+      if (conn.inspector) return conn.inspector.upstreamReady(this);
+      // What the first bytes were, so that an L7 rule added later can have it reconnect.
+      conn.client.once('data', noteFirstBytes);
+      conn.attach(this, this);
     });
   }
 
@@ -119,30 +173,32 @@ export class Connection implements ConnectionControl {
    * `clientSide` stands in for the client socket (an inspected h2c connection's session end).
    */
   private attach(toUpstream: Writable, fromUpstream: Readable, clientSide: Duplex = this.client): void {
-    this.links = {
-      upstream: new Link(clientSide, toUpstream, this),
-      downstream: new Link(fromUpstream, clientSide, this),
-    };
-    this.refresh();
+    this.upLink = new Link(clientSide, toUpstream, this);
+    this.downLink = new Link(fromUpstream, clientSide, this);
+    // The faults applying now get their stages (none apply: the links are plain pipes).
+    if (this.faultsNow) this.refresh();
     this.client.resume();
   }
 
   /** What the L7 inspectors (src/l7/) may see and do of this connection. */
   private l7Host(): InspectorHost {
     const { engine, metrics } = this.ctx;
+    const conn = this;
     this.l7Ended = new AbortController();
     return {
       id: this.id,
       signal: this.l7Ended.signal,
       engine,
       state: this.state,
-      log: this.log,
+      get log() {
+        return conn.log;
+      },
       client: this.client,
       meta: this.meta,
       countFault: (fault) => this.countFault(fault),
       countRequest: (code, faulted) => {
         if (code === 101) this.detected = 'ws';
-        metrics.httpRequests.inc({ ...this.labels, code: String(code), faulted: String(faulted) });
+        metrics.httpRequests.inc({ ...this.tally.labels, code: String(code), faulted: String(faulted) });
       },
       close: (reason) => this.close(reason),
       reset: (reason) => this.reset(reason),
@@ -167,35 +223,63 @@ export class Connection implements ConnectionControl {
     if (this.ended) return;
     clearTimeout(this.timer);
     const plan = this.ctx.engine.plan(this.state);
-    const wanted = new Map(plan.active.map((f) => [f.key, f]));
-    for (const [key, fault] of this.active) {
-      if (!wanted.has(key)) {
-        this.active.delete(key);
-        this.ctx.metrics.faultsActive.dec({ rule: fault.rule, fault: fault.type.type });
-      }
-    }
-    for (const [key, fault] of wanted) {
-      if (this.active.has(key)) continue;
-      this.active.set(key, fault);
-      this.countFault(fault);
-      this.ctx.metrics.faultsActive.inc({ rule: fault.rule, fault: fault.type.type });
-      this.log.debug({ rule: fault.rule, fault: fault.type.type }, 'fault applies');
-      fault.type.activate?.(fault.options, this);
+    const reconnect = this.downLink ? this.reconnectEntry() : undefined;
+    // Nothing applies and nothing did: nothing to undo, no stage to set.
+    if (plan.active.length > 0 || this.faultsNow || reconnect) {
+      this.apply(plan.active, reconnect);
       if (this.ended) return;
-    }
-    if (this.links) {
-      const reconnect = this.reconnectEntry();
-      for (const direction of ['upstream', 'downstream'] as const) {
-        const entries = this.stagesFor(direction, plan.active);
-        if (reconnect && direction === 'downstream') entries.push(reconnect);
-        this.links[direction].setStages(entries);
-      }
     }
     if (plan.nextChangeAt !== undefined) {
       // Timers cap at ~24.8 days; a later bound is re-checked then.
       const delay = Math.min(Math.max(0, plan.nextChangeAt - Date.now()), 2 ** 31 - 1);
       this.timer = setTimeout(() => this.refresh(), delay);
     }
+  }
+
+  /** Makes `active` the faults applying now: activates the new ones, rewires the links. */
+  private apply(active: readonly CompiledFault[], reconnect?: StageEntry): void {
+    if (!this.faultsNow) {
+      allocated('plan', this.id);
+      this.faultsNow = { active: new Map(), stageState: new Map() };
+    }
+    const now = this.faultsNow.active;
+    const wanted = new Map(active.map((f) => [f.key, f]));
+    for (const [key, fault] of now) {
+      if (!wanted.has(key)) {
+        now.delete(key);
+        this.ctx.metrics.faultsActive.dec({ rule: fault.rule, fault: fault.type.type });
+      }
+    }
+    for (const [key, fault] of wanted) {
+      if (now.has(key)) continue;
+      now.set(key, fault);
+      this.countFault(fault);
+      this.ctx.metrics.faultsActive.inc({ rule: fault.rule, fault: fault.type.type });
+      this.debug({ rule: fault.rule, fault: fault.type.type }, 'fault applies');
+      fault.type.activate?.(fault.options, this);
+      if (this.ended) return;
+    }
+    this.upLink?.setStages(this.stagesFor('upstream', active));
+    const downstream = this.stagesFor('downstream', active);
+    if (reconnect) downstream.push(reconnect);
+    this.downLink?.setStages(downstream);
+  }
+
+  /**
+   * A plain-pipe HTTP connection opened before an L7 rule that could apply to it: the stage
+   * that has it reconnect gracefully (src/l7/reconnect.ts), unless every such rule opted out.
+   */
+  private reconnectEntry(): StageEntry | undefined {
+    const kind = (this.client as ClientSocket)[FIRST_BYTES];
+    if (this.inspector || (kind !== 'http1' && kind !== 'h2')) return undefined;
+    if (!this.reconnecting && !this.ctx.engine.inspection(this.meta).reconnect) return undefined;
+    const ctx = { conn: this, direction: 'downstream' as const, state: {}, random: this.ctx.random };
+    return { key: 'l7:reconnect', create: () => new ReconnectStage(kind, ctx, () => (this.reconnecting = true)) };
+  }
+
+  /** A debug line, without making the child logger when debug lines are off. */
+  private debug(fields: Record<string, unknown>, message: string): void {
+    if (this.ctx.log.isLevelEnabled('debug')) this.log.debug(fields, message);
   }
 
   /** tcp, or what the first bytes of an inspected connection showed (http, h2c, ws, tls). */
@@ -209,7 +293,7 @@ export class Connection implements ConnectionControl {
    * per request or message an L7 fault acted on.
    */
   faults(): (FaultCount & { active: boolean })[] {
-    const active = new Set([...this.active.values()].map((f) => `${f.rule}/${f.type.type}`));
+    const active = new Set([...(this.faultsNow?.active.values() ?? [])].map((f) => `${f.rule}/${f.type.type}`));
     return [...(this.faultCounts?.entries() ?? [])].map(([key, c]) => ({ ...c, active: active.has(key) }));
   }
 
@@ -233,7 +317,7 @@ export class Connection implements ConnectionControl {
   reset(reason: string): void {
     if (this.ended) return;
     this.endReason ??= reason;
-    this.log.debug({ reason }, 'reset');
+    this.debug({ reason }, 'reset');
     this.client.resetAndDestroy();
     this.upstream?.resetAndDestroy();
     this.onSocketClose();
@@ -242,25 +326,13 @@ export class Connection implements ConnectionControl {
   close(reason: string): void {
     if (this.ended) return;
     this.endReason ??= reason;
-    this.log.debug({ reason }, 'close');
+    this.debug({ reason }, 'close');
     this.client.destroy();
     this.upstream?.destroy();
     this.onSocketClose();
   }
 
-  /**
-   * A plain-pipe HTTP connection opened before an L7 rule that could apply to it: the stage
-   * that has it reconnect gracefully (src/l7/reconnect.ts), unless every such rule opted out.
-   */
-  private reconnectEntry(): StageEntry | undefined {
-    const kind = this.plain;
-    if (this.inspector || (kind !== 'http1' && kind !== 'h2')) return undefined;
-    if (!this.reconnecting && !this.ctx.engine.inspection(this.meta).reconnect) return undefined;
-    const ctx = { conn: this, direction: 'downstream' as const, state: {}, random: this.ctx.random };
-    return { key: 'l7:reconnect', create: () => new ReconnectStage(kind, ctx, () => (this.reconnecting = true)) };
-  }
-
-  private stagesFor(direction: StreamDirection, active: CompiledFault[]): StageEntry[] {
+  private stagesFor(direction: StreamDirection, active: readonly CompiledFault[]): StageEntry[] {
     const entries: StageEntry[] = [];
     for (const fault of active) {
       if (!fault.type.stage || !fault.streams.includes(direction)) continue;
@@ -268,9 +340,12 @@ export class Connection implements ConnectionControl {
       entries.push({
         key,
         create: () => {
-          let state = this.stageState.get(key);
-          if (!state) this.stageState.set(key, (state = {}));
-          return fault.type.stage?.(fault.options, { conn: this, direction, state, random: this.ctx.random });
+          const stageState = (this.faultsNow as FaultsNow).stageState;
+          let state = stageState.get(key);
+          if (!state) stageState.set(key, (state = {}));
+          const stage = fault.type.stage?.(fault.options, { conn: this, direction, state, random: this.ctx.random });
+          if (stage) allocated('stage', this.id);
+          return stage;
         },
       });
     }
@@ -278,7 +353,7 @@ export class Connection implements ConnectionControl {
   }
 
   private countFault(fault: CompiledFault): void {
-    this.ctx.metrics.faultsInjected.inc({ rule: fault.rule, fault: fault.type.type, ...this.labels });
+    this.ctx.metrics.faultsInjected.inc({ rule: fault.rule, fault: fault.type.type, ...this.tally.labels });
     const key = `${fault.rule}/${fault.type.type}`;
     this.faultCounts ??= new Map();
     const count = this.faultCounts.get(key);
@@ -286,15 +361,21 @@ export class Connection implements ConnectionControl {
     else this.faultCounts.set(key, { rule: fault.rule, fault: fault.type.type, count: 1 });
   }
 
-  /** One line per closed connection: its totals and the faults that acted on it (rate-limited). */
+  /**
+   * One line per closed connection: its totals and the faults that acted on it (rate-limited:
+   * the budget is taken when the connection opens). Written through the sidecar's logger with
+   * `conn` first, as the child logger would write it, so that it needs no child logger.
+   */
   private logClose(durationMs: number): void {
-    if (!this.log.isLevelEnabled('info') || !connectionLogBudget.take()) return;
+    const { log } = this.ctx;
+    if (!this.logsClose) return;
     const suppressed = connectionLogBudget.takeSuppressed();
     const faults: Record<string, number> = {};
     for (const [key, c] of this.faultCounts ?? []) faults[key] = c.count;
-    this.log.info(
+    (this.childLog ?? log).info(
       {
-        listener: this.labels.listener,
+        ...(this.childLog ? {} : { conn: this.id }),
+        listener: this.tally.labels.listener,
         direction: this.meta.direction,
         source: `${this.meta.source.address}:${this.meta.source.port}`,
         destination: `${this.target.host}:${this.target.port}`,
@@ -312,14 +393,14 @@ export class Connection implements ConnectionControl {
 
   private onSocketError(side: 'client' | 'upstream', err: Error & { code?: string }): void {
     // An HTTP client being inspected gets the SPEC's 503/504 instead of a RST.
-    if (side === 'upstream' && !this.links && this.inspector?.upstreamFailed(err)) {
+    if (side === 'upstream' && !this.upLink && this.inspector?.upstreamFailed(err)) {
       this.log.warn({ cause: err.code ?? err.message, upstream: `${this.target.host}:${this.target.port}` }, 'upstream unreachable: answering the HTTP client');
       return;
     }
-    if (side === 'upstream' && !this.links) {
+    if (side === 'upstream' && !this.upLink) {
       this.log.warn({ cause: err.code ?? err.message, upstream: `${this.target.host}:${this.target.port}` }, 'upstream unreachable: resetting client');
     } else {
-      this.log.debug({ side, cause: err.code ?? err.message }, 'socket error: resetting the other side');
+      this.debug({ side, cause: err.code ?? err.message }, 'socket error: resetting the other side');
     }
     this.endReason ??= `${side} ${err.code ?? err.message}`;
     // Pass the failure on as it happened: an abort on one side is an abort on the other.
@@ -333,18 +414,15 @@ export class Connection implements ConnectionControl {
     this.ended = true;
     clearTimeout(this.timer);
     this.l7Ended?.abort();
-    if (this.links) {
-      this.links.upstream.destroy();
-      this.links.downstream.destroy();
+    this.upLink?.destroy();
+    this.downLink?.destroy();
+    if (this.faultsNow) {
+      const { metrics } = this.ctx;
+      for (const fault of this.faultsNow.active.values()) metrics.faultsActive.dec({ rule: fault.rule, fault: fault.type.type });
+      this.faultsNow.active.clear();
     }
-    const { metrics } = this.ctx;
-    for (const fault of this.active.values()) metrics.faultsActive.dec({ rule: fault.rule, fault: fault.type.type });
-    this.active.clear();
-    metrics.connectionsActive.dec(this.labels);
     const durationMs = Date.now() - this.openedAt;
-    metrics.connectionDuration.observe(this.labels, durationMs / 1000);
-    metrics.bytesTotal.inc({ ...this.labels, stream: 'upstream' }, this.client.bytesRead);
-    metrics.bytesTotal.inc({ ...this.labels, stream: 'downstream' }, this.client.bytesWritten);
+    this.tally.close(durationMs / 1000, this.client.bytesRead, this.client.bytesWritten);
     this.logClose(durationMs);
     this.ctx.onClose(this);
   }

@@ -8,21 +8,30 @@ export interface StageEntry {
   create: () => FaultStage | undefined;
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+const NO_END = Object.freeze({ end: false });
+
 /**
  * One direction of a connection: source socket → (fault stages) → destination socket.
  *
- * With no fault it is `source.pipe(dest)`: our code runs no JavaScript per chunk. When faults
+ * With no fault it is `source.pipe(dest)`, which also ends the destination when the source
+ * ends: our code runs no JavaScript per chunk and adds no listener. When faults
  * come or go, the link rewires while the connection lives: it unpipes the source (which then
  * pauses, its bytes waiting in its buffer and the kernel), interrupts the old chain so the
  * stages hand on what they hold, waits until the chain's last byte has been written to the
  * destination, then pipes the source into the new chain (or straight to the destination).
- * No byte is lost or reordered. Operations run one at a time, in order.
+ * No byte is lost or reordered. Operations run one at a time, in order; with none pending, an
+ * operation that completes at once (ending the destination) runs at once, without a promise.
  */
 export class Link {
-  private stages: FaultStage[] = [];
-  private wanted: string[] = [];
-  private queue: Promise<void> = Promise.resolve();
+  private stages: readonly FaultStage[] = NONE;
+  private wanted: readonly string[] = NONE;
+  /** The operations queued and not finished yet, and the promise of the last one. */
+  private pending = 0;
+  private queue: Promise<void> | undefined;
   private sourceEnded = false;
+  /** Whether the link handles the source's end itself (from the first rewiring on). */
+  private ownsEnd = false;
   private done = false;
   private draining: { tail: FaultStage; resolve: () => void } | undefined;
 
@@ -31,11 +40,7 @@ export class Link {
     private readonly dest: Writable,
     private readonly conn: ConnectionControl,
   ) {
-    source.pipe(dest, { end: false });
-    source.once('end', () => {
-      this.sourceEnded = true;
-      this.run(() => this.endDestination());
-    });
+    source.pipe(dest);
   }
 
   /** Number of stages in the chain now; 0 means the plain pipe. */
@@ -59,15 +64,30 @@ export class Link {
   }
 
   private run(operation: () => Promise<void> | void): void {
-    this.queue = this.queue.then(operation).catch((err: unknown) => {
-      this.conn.reset(`rewiring failed: ${(err as Error).message}`);
-    });
+    this.pending++;
+    this.queue = (this.queue ?? Promise.resolve())
+      .then(operation)
+      .catch((err: unknown) => {
+        this.conn.reset(`rewiring failed: ${(err as Error).message}`);
+      })
+      .finally(() => this.pending--);
   }
 
   private async rewire(entries: StageEntry[]): Promise<void> {
     if (this.done) return;
     const old = this.stages;
-    if (old.length === 0) {
+    if (!this.ownsEnd) {
+      // Still the first, plain pipe: if the source ended, that pipe ended the destination.
+      if (this.source.readableEnded) return void (this.done = true);
+      this.source.unpipe(this.dest);
+      this.ownsEnd = true;
+      // 'end' comes once; `on` spares the once-wrapper.
+      this.source.on('end', () => {
+        this.sourceEnded = true;
+        if (this.pending === 0) this.endDestination();
+        else this.run(() => this.endDestination());
+      });
+    } else if (old.length === 0) {
       this.source.unpipe(this.dest);
     } else {
       this.source.unpipe(old[0]);
@@ -79,18 +99,19 @@ export class Link {
     const head = stages[0];
     const tail = stages.at(-1);
     if (!head || !tail) {
-      this.source.pipe(this.dest, { end: false });
+      this.stages = NONE;
+      this.source.pipe(this.dest, NO_END);
       return;
     }
     for (let i = 0; i + 1 < stages.length; i++) (stages[i] as FaultStage).pipe(stages[i + 1] as FaultStage);
     for (const stage of stages) stage.on('error', (err) => this.conn.reset(`fault stage failed: ${err.message}`));
     tail.once('end', () => this.onTailEnd(tail));
-    tail.pipe(this.dest, { end: false });
-    this.source.pipe(head, { end: false });
+    tail.pipe(this.dest, NO_END);
+    this.source.pipe(head, NO_END);
   }
 
   /** Interrupts the chain and resolves once everything it held reached the destination. */
-  private drain(stages: FaultStage[]): Promise<void> {
+  private drain(stages: readonly FaultStage[]): Promise<void> {
     const tail = stages.at(-1) as FaultStage;
     const finished = new Promise<void>((resolve) => {
       if (tail.readableEnded) return resolve();

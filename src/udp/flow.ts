@@ -39,7 +39,7 @@ export class UdpFlow {
   private pending: Buffer[] | undefined = [];
   private readonly chains: Record<StreamDirection, DatagramChain>;
   private readonly state: ConnectionFaultState;
-  private active: CompiledFault[] = [];
+  private active: readonly CompiledFault[] = [];
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly sendFailed: Record<StreamDirection, (err: Error | null) => void> = {
