@@ -35,6 +35,9 @@ export class Metrics {
   // DNS, UDP (src/dns/, src/udp/): counted per query and per datagram.
   readonly dnsQueries: Counter<'rule' | 'rcode' | 'faulted'>;
   readonly datagrams: Counter<'listener' | 'stream' | 'fate'>;
+  // FaultPolicy objects (src/faultpolicy/): whether the watch is in sync, and each object's fate here.
+  readonly faultPolicyWatchUp: Gauge;
+  readonly faultPolicies: Gauge<'state'>;
   /** Run before `datagrams` is read: UDP listeners count in plain numbers and hand them over then. */
   readonly datagramFlushes = new Set<() => void>();
 
@@ -53,6 +56,8 @@ export class Metrics {
       this.interceptionRules = disabledMetric();
       this.dnsQueries = disabledMetric();
       this.datagrams = disabledMetric();
+      this.faultPolicyWatchUp = disabledMetric();
+      this.faultPolicies = disabledMetric();
       return;
     }
     const registers = [this.registry];
@@ -108,6 +113,17 @@ export class Metrics {
       collect: () => {
         for (const flush of this.datagramFlushes) flush();
       },
+    });
+    this.faultPolicyWatchUp = new Gauge({
+      name: `${prefix}faultpolicy_watch_up`,
+      help: 'FaultPolicy objects: 1 while the watch on the API server is in sync, 0 while it cannot be reached (the last good set stays applied)',
+      registers,
+    });
+    this.faultPolicies = new Gauge({
+      name: `${prefix}faultpolicies`,
+      help: 'FaultPolicy objects of the namespace by fate in this pod: applied, not-selected, disabled, invalid',
+      labelNames: ['state'],
+      registers,
     });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix });
   }
