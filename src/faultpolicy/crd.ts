@@ -63,7 +63,8 @@ export function faultPolicySchema(): Schema {
   const spec = fromZod(faultPolicySpecSchema) as { properties: Record<string, Schema> };
   const rules = spec.properties.rules as { items: { properties: Record<string, Schema> } };
   (rules.items.properties.faults as Schema).items = faultEntrySchema();
-  spec.properties.mode = { ...spec.properties.mode, description: 'all: every matching pod; one; fixed: value pods; fixed-percent: value % of them, rounded down' };
+  // Defaulted by the API server, so that `kubectl get` shows it (the sidecars read a missing mode as all too).
+  spec.properties.mode = { ...spec.properties.mode, default: 'all', description: 'all: every matching pod; one; fixed: value pods; fixed-percent: value % of them, rounded down' };
   // What a structural schema cannot say across fields, as CEL rules the API server checks (Kubernetes 1.25+).
   (spec as Schema)['x-kubernetes-validations'] = [
     { rule: "!has(self.mode) || !(self.mode in ['fixed', 'fixed-percent']) || has(self.value)", message: 'value is required with mode fixed and fixed-percent' },

@@ -1,5 +1,6 @@
 import type { RuntimeLayers } from '../admin/layers.js';
 import { ANNOTATIONS } from '../kubernetes/annotations.js';
+import { KUBE_CREDENTIALS_DIR, POD_INFO_DIR } from '../kubernetes/builders.js';
 import type { Logger } from '../log.js';
 import type { Sidecar } from '../sidecar.js';
 import type { ApiClient } from './api.js';
@@ -15,13 +16,23 @@ export const RESYNC_MS = 10_000;
 /** Asks for metadata only: names, labels and annotations are all a selection needs. */
 const METADATA_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 
-/** The candidates of a selection: the namespace's pods with a faultline sidecar (the injector's annotation), not being deleted. */
-export async function listCandidates(api: ApiClient, namespace: string, labelSelector: string): Promise<Candidate[]> {
-  const query = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
-  const list = await api.json<{ items?: { metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string } }[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods${query}`, { accept: METADATA_ONLY });
-  return (list.items ?? [])
+/** A listed pod's metadata (a Pod or a PartialObjectMetadata). */
+export interface ListedPod {
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string };
+}
+
+/** The candidates of a selection: pods with a faultline sidecar (the injector's annotation), not being deleted. */
+export function candidatesOf(items: readonly ListedPod[]): Candidate[] {
+  return items
     .filter((p) => p.metadata?.name && p.metadata.annotations?.[ANNOTATIONS.status] !== undefined && !p.metadata.deletionTimestamp)
     .map((p) => ({ name: p.metadata?.name as string, labels: p.metadata?.labels ?? {} }));
+}
+
+/** The candidates among the namespace's pods matching `labelSelector` (metadata only is asked for). */
+export async function listCandidates(api: ApiClient, namespace: string, labelSelector: string): Promise<Candidate[]> {
+  const query = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
+  const list = await api.json<{ items?: ListedPod[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods${query}`, { accept: METADATA_ONLY });
+  return candidatesOf(list.items ?? []);
 }
 
 /**
@@ -75,8 +86,6 @@ export interface FaultPolicyFlags {
   kubeconfig?: string;
 }
 
-export const POD_INFO_DIR = '/var/run/faultline/pod';
-export const KUBE_CREDENTIALS_DIR = '/var/run/faultline/kubernetes';
 
 /**
  * `faultline sidecar --faultpolicies`: loads the pod's identity and the API client (the

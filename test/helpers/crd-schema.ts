@@ -41,3 +41,17 @@ export function crdValidator(openAPIV3Schema: Schema): (object: Record<string, u
     });
   };
 }
+
+/** The structural schema's `default`s, applied where a field is missing (the API server defaults objects so). */
+export function crdDefaulter(openAPIV3Schema: Schema): (object: Record<string, unknown>) => void {
+  const apply = (schema: Schema, value: unknown): void => {
+    if (value === null || typeof value !== 'object') return;
+    if (Array.isArray(value)) return void (schema.items && value.forEach((v) => apply(schema.items as Schema, v)));
+    for (const [key, sub] of Object.entries((schema.properties ?? {}) as Record<string, Schema>)) {
+      const object = value as Record<string, unknown>;
+      if (object[key] === undefined && sub.default !== undefined) object[key] = structuredClone(sub.default);
+      apply(sub, object[key]);
+    }
+  };
+  return (object) => apply(openAPIV3Schema, object);
+}

@@ -72,7 +72,7 @@ export interface KubeApi {
   addNamespace(name: string, labels?: Record<string, string>): void;
   addPod(pod: FakePod): StoredObject;
   /** Serves a CustomResourceDefinition's resource (as creating the CRD does), its schema checked with `validate`. */
-  installCrd(crd: Record<string, unknown>, validate?: (object: Record<string, unknown>) => string[]): string;
+  installCrd(crd: Record<string, unknown>, validate?: (object: Record<string, unknown>) => string[], defaults?: (object: Record<string, unknown>) => void): string;
   /** Open watches; `watches.dropAll()` ends them (the clients must watch again). */
   watches: WatchHub;
   /** Deployments whose pods come back when deleted (podKill) and follow their scale. */
@@ -194,11 +194,11 @@ export async function kubeApi(t: Test, token = 'kube-token-abc'): Promise<KubeAp
       targets.set(`${pod.namespace}/${pod.name}`, { ports: pod.ports ?? {}, delayMs: pod.proxyDelayMs ?? 0 });
       return store.create('v1/pods', pod.namespace, podObject(pod, `10.244.0.${targets.size % 250}`));
     },
-    installCrd(crd, validate) {
+    installCrd(crd, validate, defaults) {
       const spec = crd.spec as { group: string; versions: { name: string; subresources?: { status?: object } }[]; names: { plural: string; kind: string }; scope: string };
       const version = spec.versions[0] as { name: string; subresources?: { status?: object } };
       const resource = `${spec.group}/${version.name}/${spec.names.plural}`;
-      store.define(resource, { kind: spec.names.kind, namespaced: spec.scope === 'Namespaced', status: version.subresources?.status !== undefined, ...(validate ? { validate } : {}) });
+      store.define(resource, { kind: spec.names.kind, namespaced: spec.scope === 'Namespaced', status: version.subresources?.status !== undefined, ...(validate ? { validate } : {}), ...(defaults ? { defaults } : {}) });
       store.create('apiextensions.k8s.io/v1/customresourcedefinitions', undefined, crd);
       return resource;
     },

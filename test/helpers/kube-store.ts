@@ -20,6 +20,8 @@ export interface ResourceInfo {
   status?: boolean;
   /** The CRD's schema check: the problems of an object (a 422 Invalid), none when it is valid. */
   validate?: (object: Record<string, unknown>) => string[];
+  /** The CRD's structural defaults, applied to every object written (as the API server does). */
+  defaults?: (object: Record<string, unknown>) => void;
 }
 
 /** A change, as a watch would deliver it (kept so that watch can be added on top). */
@@ -43,6 +45,7 @@ export const RESOURCES = new Map<string, ResourceInfo>([
   ['v1/secrets', { kind: 'Secret', namespaced: true }],
   ['v1/configmaps', { kind: 'ConfigMap', namespaced: true }],
   ['apps/v1/deployments', { kind: 'Deployment', namespaced: true, status: true }],
+  ['rbac.authorization.k8s.io/v1/rolebindings', { kind: 'RoleBinding', namespaced: true }],
   ['apiextensions.k8s.io/v1/customresourcedefinitions', { kind: 'CustomResourceDefinition', namespaced: false }],
 ]);
 
@@ -163,7 +166,7 @@ export class ObjectStore {
     // A status subresource: the status stays as stored, and the generation moves only when
     // something besides metadata and status changed.
     checkValid(resource, info, name, body);
-    const { metadata: _m, status: _s, ...next } = body;
+    const { metadata: _m, status: _s, apiVersion: _na, kind: _nk, ...next } = body;
     const { metadata: _sm, status, apiVersion: _a, kind: _k, ...before } = stored;
     const generation = Number(stored.metadata.generation ?? 1) + (JSON.stringify(sortKeys(next)) === JSON.stringify(sortKeys(before)) ? 0 : 1);
     return this.write(resource, 'MODIFIED', {
@@ -244,6 +247,7 @@ function sortKeys(value: unknown): unknown {
 
 /** The CRD's schema, as the API server applies it: a 422 Invalid naming every problem. */
 function checkValid(resource: string, info: ResourceInfo, name: string, body: Record<string, unknown>): void {
+  info.defaults?.(body);
   const problems = info.validate?.(body) ?? [];
   if (problems.length === 0) return;
   throw new ApiStatus(422, 'Invalid', `${info.kind} "${name}" is invalid: ${problems.join(', ')}`, { name, kind: plural(resource), group: resource.split('/').length > 2 ? resource.split('/')[0] : '' });
