@@ -57,7 +57,12 @@ export class ApiClient {
   /** A JSON request; an error answer (or none) is a one-line KubeApiError, the API server's Status message in it. */
   async json<T = any>(method: string, path: string, options: { body?: unknown; contentType?: string; accept?: string } = {}): Promise<T> {
     const base: RequestOptions = {};
-    await this.config.applyToHTTPSOptions(base);
+    try {
+      await this.config.applyToHTTPSOptions(base);
+    } catch (err) {
+      // The token or CA file is not there (yet): the kubelet writes the projected volume before the container starts, but say it plainly.
+      throw new KubeApiError(0, 'Credentials', `cannot use the API credentials: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} ${(err as NodeJS.ErrnoException).path ?? ''}`.trim(), { cause: err });
+    }
     const url = new URL(this.server + path);
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers: Record<string, string> = { ...(base.headers as Record<string, string> | undefined), accept: options.accept ?? 'application/json' };

@@ -15,7 +15,8 @@ export interface WatchRequest {
 
 /** The open watches of a fake API server, so that a test can cut them all (a restart, a network cut). */
 export class WatchHub {
-  private readonly open = new Set<ServerResponse>();
+  /** Each open watch, and what ends it (unsubscribes, stops its timers). */
+  private readonly open = new Map<ServerResponse, () => void>();
   /** How often a watch that allows bookmarks gets one (the real server: about a minute). */
   bookmarkMs = 1000;
 
@@ -26,10 +27,20 @@ export class WatchHub {
     return this.open.size;
   }
 
-  /** Ends every open watch (the client sees its stream end and must watch again). */
+  /** Ends every open watch cleanly, as the server does at timeoutSeconds: the client watches again from where it was. */
+  endAll(): void {
+    for (const [res, close] of [...this.open]) {
+      close();
+      res.end();
+    }
+  }
+
+  /** Cuts every open watch (a restart, a network failure): the client sees an error. */
   dropAll(): void {
-    for (const res of this.open) res.destroy();
-    this.open.clear();
+    for (const [res, close] of [...this.open]) {
+      close();
+      res.destroy();
+    }
   }
 
   /**
@@ -48,7 +59,7 @@ export class WatchHub {
     const info = RESOURCES.get(watch.resource);
     const matches = (o: StoredObject) => (watch.namespace === undefined || o.metadata.namespace === watch.namespace) && matchesSelector(requirements, o.metadata.labels);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-    const send = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
+    const send = (type: string, object: unknown) => void (!res.writableEnded && res.write(`${JSON.stringify({ type, object })}\n`));
     const from = watch.resourceVersion;
     if (from === undefined || from === '' || from === '0') {
       for (const object of this.store.list(watch.resource, watch.namespace, watch.labelSelector).items) send('ADDED', object);
@@ -60,20 +71,21 @@ export class WatchHub {
       }
       for (const event of replay) if (matches(event.object)) send(event.type, event.object);
     }
-    this.open.add(res);
     const stop = this.store.subscribe((event) => {
       if (event.resource === watch.resource && matches(event.object)) send(event.type, event.object);
     });
     const bookmarks = watch.allowWatchBookmarks
       ? setInterval(() => send('BOOKMARK', { kind: info?.kind, apiVersion: watch.resource.split('/').slice(0, -1).join('/'), metadata: { resourceVersion: this.store.resourceVersion } }), this.bookmarkMs)
       : undefined;
-    const timeout = watch.timeoutSeconds ? setTimeout(() => res.end(), watch.timeoutSeconds * 1000) : undefined;
-    res.once('close', () => {
+    const close = () => {
       stop();
       clearInterval(bookmarks);
       clearTimeout(timeout);
       this.open.delete(res);
-    });
+    };
+    const timeout = watch.timeoutSeconds ? setTimeout(() => (close(), res.end()), watch.timeoutSeconds * 1000) : undefined;
+    this.open.set(res, close);
+    res.once('close', close);
   }
 }
 
