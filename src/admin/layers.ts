@@ -63,7 +63,8 @@ export class RuntimeLayers {
       const rules = fromObjects ? part.rules.filter((r) => !later.rules.has(String(r.name))) : part.rules;
       overlay.listeners.push(...listeners);
       overlay.rules.push(...rules);
-      if (fromObjects) overlay.replaces = { rules: rules.map((r) => String(r.name)), listeners: listeners.map((l) => String(l.name)) };
+      // The file's rule of a name a FaultPolicy object uses stays replaced even when a runtime rule shadows the object's.
+      if (fromObjects) overlay.replaces = { rules: part.rules.map((r) => String(r.name)), listeners: part.listeners.map((l) => String(l.name)) };
     }
     return overlay;
   }
