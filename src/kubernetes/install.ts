@@ -3,7 +3,7 @@ import type { Interception } from './annotations.js';
 import { DEFAULT_IMAGE, PROXY_UID } from './builders.js';
 import type { WebhookCertificates } from './certificates.js';
 import type { KubeObject } from './inject.js';
-import { controllerRbac, sidecarRole, userRoles, webhookRbac } from './rbac.js';
+import { controllerRbac, faultPolicyUserRoles, sidecarRole, userRoles, webhookRbac } from './rbac.js';
 import { faultPolicyCrd } from '../faultpolicy/crd.js';
 
 export const NAMESPACE = 'faultline-system';
@@ -96,6 +96,7 @@ export function installObjects(options: InstallOptions = {}): KubeObject[] {
     ...webhookRbac(WEBHOOK_NAME, namespace, labels),
     ...userRoles(),
     sidecarRole(),
+    ...faultPolicyUserRoles(),
     ...certificateObjects(namespace, options.certificates),
     {
       apiVersion: 'apps/v1',

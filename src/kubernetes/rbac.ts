@@ -108,3 +108,22 @@ export function controllerRbac(name: string, namespace: string, componentLabels:
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
   ]);
 }
+
+/**
+ * FaultPolicy access for people, aggregated into Kubernetes' own roles (as CRDs usually do): who
+ * holds `admin` or `edit` in a namespace may manage its FaultPolicies, who holds `view` may read
+ * them. The status stays the controller's.
+ */
+export function faultPolicyUserRoles(): KubeObject[] {
+  const aggregate = (to: string[]) => Object.fromEntries(to.map((role) => [`rbac.authorization.k8s.io/aggregate-to-${role}`, 'true']));
+  const role = (name: string, verbs: string[], to: string[]): KubeObject => ({
+    apiVersion: RBAC,
+    kind: 'ClusterRole',
+    metadata: { name, labels: { ...labels, ...aggregate(to) } },
+    rules: [{ apiGroups: ['faultline.dev'], resources: ['faultpolicies'], verbs }],
+  });
+  return [
+    role('faultline-faultpolicy-edit', ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'], ['admin', 'edit']),
+    role('faultline-faultpolicy-view', ['get', 'list', 'watch'], ['view']),
+  ];
+}
