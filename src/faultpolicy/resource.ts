@@ -35,14 +35,23 @@ export const labelSelectorSchema = z.strictObject({
 });
 export type LabelSelector = z.output<typeof labelSelectorSchema>;
 
-/** The resource's spec: the policy spec, and the pods it selects. */
-export const faultPolicySpecSchema = policySpecSchema.extend({
+/** The fields a resource's spec has beyond a policy's: the pods it selects. */
+export const selectionShape = {
   /** Pods of the object's namespace whose labels match; absent: every injected pod there. */
   selector: labelSelectorSchema.optional(),
   /** all: every matching pod; one, fixed (value pods), fixed-percent (value % of them, rounded down). */
   mode: z.enum(SELECTION_MODES).default('all'),
   value: z.number().int().min(0).optional(),
-});
+};
+
+/** The resource's spec: the policy spec, and the pods it selects. */
+export const faultPolicySpecSchema = policySpecSchema.extend(selectionShape);
+
+/** Whether a parsed document is a FaultPolicy resource with a selection (rather than a policy file). */
+export function hasSelection(doc: unknown): boolean {
+  const spec = (doc as { kind?: unknown; spec?: Record<string, unknown> } | null)?.spec;
+  return (doc as { kind?: unknown } | null)?.kind === KIND && !!spec && typeof spec === 'object' && Object.keys(selectionShape).some((k) => k in spec);
+}
 
 /** The parts of a FaultPolicy object the sidecar and the controller read. */
 export interface FaultPolicyObject {
@@ -86,7 +95,7 @@ export function selectorQuery(selector: LabelSelector | undefined): string {
 }
 
 /** What the schema cannot say about the selection: value's presence and range, expressions' values. */
-function selectionProblems(spec: z.output<typeof faultPolicySpecSchema>): string[] {
+export function selectionProblems(spec: z.output<typeof faultPolicySpecSchema>): string[] {
   const problems: string[] = [];
   if ((spec.mode === 'fixed' || spec.mode === 'fixed-percent') && spec.value === undefined) problems.push(`spec.value: required with mode ${spec.mode}`);
   if ((spec.mode === 'all' || spec.mode === 'one') && spec.value !== undefined) problems.push(`spec.value: does not apply to mode ${spec.mode}`);

@@ -4,7 +4,8 @@ import { faultRegistry, type FaultType } from '../faults/index.js';
 import { expandScenarios } from '../scenarios/expand.js';
 import { checkPacketLayers, type PacketLayerOptions } from './packet-layers.js';
 import { parseRequired, reportZod, type Path, type Report } from './positions.js';
-import { COMMON_FAULT_KEYS, commonFaultSchema, parseAddress, policySchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
+import type { z } from 'zod';
+import { COMMON_FAULT_KEYS, commonFaultSchema, parseAddress, policySchema, policySpecSchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
 
 /** A fault entry after validation: the common fields and the type's own options, apart. */
 export interface ValidatedFault {
@@ -22,6 +23,8 @@ export interface ValidatedPolicy {
 export interface LoadOptions extends PacketLayerOptions {
   /** Listener names defined elsewhere (the runtime layer) that rules may refer to. */
   knownListeners?: readonly string[];
+  /** More `spec` fields this document may have (a FaultPolicy resource's selector, mode, value). */
+  specExtension?: z.ZodRawShape;
 }
 
 /**
@@ -41,7 +44,8 @@ export function loadPolicy(text: string, file: string, options: LoadOptions = {}
     if (mapped) positioned.report(mapped, message, key);
   };
 
-  const parsed = policySchema.safeParse(raw);
+  const schema = options.specExtension ? policySchema.extend({ spec: policySpecSchema.extend(options.specExtension) }) : policySchema;
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) reportZod(parsed.error, [], raw, at);
 
   const faults: ValidatedFault[][] = [];

@@ -1,9 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { faultPolicyCrd, toStructural } from '../../src/faultpolicy/crd.js';
 import { checkFaultPolicy } from '../../src/faultpolicy/resource.js';
+import { runCli } from '../helpers/process.js';
 import { crdValidator } from '../helpers/crd-schema.js';
+import { tempDir } from '../helpers/sidecar.js';
 
 const crd = faultPolicyCrd() as any;
 const schema = crd.spec.versions[0].schema.openAPIV3Schema as Record<string, unknown>;
@@ -96,4 +99,21 @@ t.test('the schema refuses what it can see: each invalid object gets a line nami
   t.match(checkFaultPolicy(base({ ...rule(), mode: 'one', value: 2 }) as never), { ok: false, problems: ['spec.value: does not apply to mode one'] });
   t.match(checkFaultPolicy(base({ ...rule(), selector: { matchExpressions: [{ key: 'a', operator: 'In' }, { key: 'b', operator: 'Exists', values: ['x'] }] } }) as never), { ok: false, problems: [/In needs at least one value/, /Exists takes no values/] });
   t.match(checkFaultPolicy(base({ ...rule(), mode: 'sometimes' }) as never), { ok: false, problems: [/^spec\.mode: /] });
+});
+
+t.test('faultline validate takes FaultPolicy resources too: their selection checked, problems at FILE:LINE:COL', async (t) => {
+  const dir = tempDir(t);
+  const good = join(dir, 'good.yaml');
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(good, 'apiVersion: faultline.dev/v1alpha1\nkind: FaultPolicy\nmetadata: {name: g, namespace: shop}\nspec:\n  selector: {matchLabels: {app: shop}}\n  mode: fixed\n  value: 2\n  rules: [{name: r, faults: [{type: refuse}]}]\n');
+  writeFileSync(bad, 'apiVersion: faultline.dev/v1alpha1\nkind: FaultPolicy\nmetadata: {name: b}\nspec:\n  mode: fixed-percent\n  value: 130\n  rules: [{name: r, faults: [{type: latency, latency: soon}]}]\n');
+  const ok = await runCli(['validate', good]);
+  t.equal(ok.code, 0, ok.stdout);
+  t.match(ok.stdout, /good\.yaml: ok/);
+  const refused = await runCli(['validate', bad]);
+  t.equal(refused.code, 1);
+  t.match(refused.stdout, /bad\.yaml:7:\d+: spec\.rules\[0\]\.faults\[0\]\.latency: invalid duration "soon"/);
+  writeFileSync(bad, 'apiVersion: faultline.dev/v1alpha1\nkind: FaultPolicy\nmetadata: {name: b}\nspec:\n  mode: fixed-percent\n  value: 130\n  rules: []\n');
+  const range = await runCli(['validate', bad]);
+  t.match(range.stdout, /bad\.yaml:6:10: spec\.value: a percentage is 0-100/);
 });
