@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { validateExperiment } from '../../src/experiments/load.js';
+import { renderHtml } from '../../src/experiments/report-html.js';
 import { ExperimentRunner } from '../../src/experiments/runner.js';
 import { createTarget } from '../../src/experiments/targets/index.js';
 import { RESOURCE } from '../../src/faultpolicy/resource.js';
@@ -47,6 +48,8 @@ t.test('podKill and scale against the API server: pods deleted and replaced, a D
   t.match(scale, { step: 'scale-down', action: 'scale', deployment: 'checkout', from: 3, to: 1, recovered: true });
   t.ok((scale?.mttrMs as number) >= 250, `scaled back: ${scale?.mttrMs} ms until 3 replicas were ready again`);
   t.match(report.mttr, { steps: 2, recovered: 2, meanMs: Number, maxMs: Number });
+  const html = renderHtml(report);
+  t.match(html, /<table class="kubernetes">[^]*kill-two[^]*podKill[^]*deleted [^]*\d+ ms[^]*scale-down[^]*deployment checkout: 3 → 1 replicas/, 'the HTML page lists the steps with their MTTR');
   t.equal((api.store.get('apps/v1/deployments', 'shop', 'checkout') as any).spec.replicas, 3, 'back to 3 replicas');
   t.equal(ready(api), 3);
   t.ok(api.requests.some((r) => r.method === 'PUT' && r.path.endsWith('/deployments/checkout/scale')), 'through the /scale subresource');

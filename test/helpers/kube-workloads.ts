@@ -73,6 +73,7 @@ const DEPLOYMENTS = 'apps/v1/deployments';
 export class Workloads {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly specs = new Map<string, FakeDeployment>();
+  private readonly generations = new Map<string, number>();
   private readonly stop: () => void;
   private ips = 100;
 
@@ -86,9 +87,14 @@ export class Workloads {
         const key = owner ? [...this.specs.keys()].find((k) => `${k.split('/')[1]}-rs` === owner && k.startsWith(`${event.object.metadata.namespace}/`)) : undefined;
         if (key) this.later(() => this.reconcile(key), 20);
       }
+      // A spec change (its generation moves), not the status this controller writes itself.
       if (event.resource === DEPLOYMENTS && event.type === 'MODIFIED') {
         const key = `${event.object.metadata.namespace}/${event.object.metadata.name}`;
-        if (this.specs.has(key)) this.later(() => this.reconcile(key), 20);
+        const generation = Number(event.object.metadata.generation);
+        if (this.specs.has(key) && this.generations.get(key) !== generation) {
+          this.generations.set(key, generation);
+          this.later(() => this.reconcile(key), 20);
+        }
       }
     });
   }
@@ -102,6 +108,7 @@ export class Workloads {
       spec: { replicas: deployment.replicas, selector: { matchLabels: deployment.labels }, template: { metadata: { labels: deployment.labels } } },
     });
     for (let i = 0; i < deployment.replicas; i++) this.newPod(deployment, 'Running');
+    this.generations.set(key, 1);
     this.updateStatus(key);
   }
 
@@ -165,8 +172,7 @@ export class Workloads {
     const pods = this.pods(deployment);
     const ready = pods.filter((p) => (p.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
     const stored = this.store.get(DEPLOYMENTS, deployment.namespace, deployment.name);
-    this.store.updateStatus(DEPLOYMENTS, deployment.namespace, deployment.name, {
-      status: { observedGeneration: stored.metadata.generation, replicas: pods.length, updatedReplicas: pods.length, readyReplicas: ready, availableReplicas: ready, unavailableReplicas: pods.length - ready },
-    });
+    const status = { observedGeneration: stored.metadata.generation, replicas: pods.length, updatedReplicas: pods.length, readyReplicas: ready, availableReplicas: ready, unavailableReplicas: pods.length - ready };
+    if (JSON.stringify(status) !== JSON.stringify(stored.status)) this.store.updateStatus(DEPLOYMENTS, deployment.namespace, deployment.name, { status });
   }
 }
