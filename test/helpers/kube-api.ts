@@ -163,7 +163,13 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
  * to real processes on loopback, with the Authorization header deleted as the real one does
  * after authenticating, and a 503 Status when the pod cannot be reached. `mode` makes the whole
  * API answer 503 or cut every connection. Objects live in an ObjectStore (one resourceVersion
- * counter, change events), so watch and custom resources can be added on top.
+ * counter, change events). On top: watches (`?watch=true`: a chunked stream of JSON events from
+ * a resourceVersion, bookmarks, timeoutSeconds, 410 Gone after `store.compact()`, as
+ * client-node's Watch and informer read them; kube-watch.ts), custom resources from a CRD
+ * (`installCrd`, its schema checked with a 422 and its defaults applied), status subresources
+ * and `metadata.generation`, merge patches, metadata-only lists (PartialObjectMetadataList),
+ * Deployments with `/scale` whose pods come back ready after a delay (kube-workloads.ts), and
+ * RoleBindings.
  */
 export async function kubeApi(t: Test, token = 'kube-token-abc'): Promise<KubeApi> {
   const dir = tempDir(t);

@@ -59,6 +59,8 @@ export class WatchHub {
     const info = RESOURCES.get(watch.resource);
     const matches = (o: StoredObject) => (watch.namespace === undefined || o.metadata.namespace === watch.namespace) && matchesSelector(requirements, o.metadata.labels);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // The real server sends the headers at once: a client waits for them before it reads any event.
+    res.flushHeaders();
     const send = (type: string, object: unknown) => void (!res.writableEnded && res.write(`${JSON.stringify({ type, object })}\n`));
     const from = watch.resourceVersion;
     if (from === undefined || from === '' || from === '0') {
