@@ -69,6 +69,9 @@ export class Metrics {
   // Shadow traffic (src/mirror/): counted per mirrored request.
   readonly mirrorRequests: Counter<'rule' | 'result'>;
   readonly mirrorDriftRatio: Gauge<'rule'>;
+  // FaultPolicy objects (src/faultpolicy/): whether the watch is in sync, and each object's fate here.
+  readonly faultPolicyWatchUp: Gauge;
+  readonly faultPolicies: Gauge<'state'>;
   /** Run before `datagrams` is read: UDP listeners count in plain numbers and hand them over then. */
   readonly datagramFlushes = new Set<() => void>();
   /** Per listener, per direction: read by the connection metrics' collect. */
@@ -91,6 +94,8 @@ export class Metrics {
       this.datagrams = disabledMetric();
       this.mirrorRequests = disabledMetric();
       this.mirrorDriftRatio = disabledMetric();
+      this.faultPolicyWatchUp = disabledMetric();
+      this.faultPolicies = disabledMetric();
       return;
     }
     const registers = [this.registry];
@@ -182,6 +187,17 @@ export class Metrics {
       name: `${prefix}mirror_drift_ratio`,
       help: 'Share of drift among the last 100 compared mirrored requests of a rule (match or drift)',
       labelNames: ['rule'],
+      registers,
+    });
+    this.faultPolicyWatchUp = new Gauge({
+      name: `${prefix}faultpolicy_watch_up`,
+      help: 'FaultPolicy objects: 1 while the watch on the API server is in sync, 0 while it cannot be reached (the last good set stays applied)',
+      registers,
+    });
+    this.faultPolicies = new Gauge({
+      name: `${prefix}faultpolicies`,
+      help: 'FaultPolicy objects of the namespace by fate in this pod: applied, not-selected, disabled, invalid',
+      labelNames: ['state'],
       registers,
     });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix });

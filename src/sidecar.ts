@@ -50,6 +50,8 @@ export interface SidecarOptions {
 export interface PolicyOverlay {
   listeners: Record<string, unknown>[];
   rules: Record<string, unknown>[];
+  /** Rules and listeners of the file this layer takes over, by name (FaultPolicy objects win over the file). */
+  replaces?: { rules: string[]; listeners: string[] };
 }
 
 /** A bound listener: TCP (src/proxy/), UDP (src/udp/) or DNS (src/dns/). */
@@ -82,6 +84,8 @@ export class Sidecar {
   private settling: Promise<unknown> = Promise.resolve();
   /** On-demand interception, when the sidecar runs it (`GET /policy` shows its state). */
   interception: { view(): object } | undefined;
+  /** FaultPolicy objects, when the sidecar watches them (src/faultpolicy/; `GET /policy` shows their state). */
+  faultPolicies: { view(): object; summary(): object; document(): object } | undefined;
   /** With allowMissingPolicy: the policy file is not there now (so no fault comes from it). */
   policyMissing = false;
   /** The last reload failure, for the admin API and logs. */
@@ -308,8 +312,10 @@ export class Sidecar {
       spec?: { listeners?: unknown[]; rules?: unknown[] };
     };
     doc.spec ??= {};
-    doc.spec.listeners = [...(doc.spec.listeners ?? []), ...listeners];
-    doc.spec.rules = [...(doc.spec.rules ?? []), ...rules];
+    const replaced = { rules: new Set(this.layered.replaces?.rules), listeners: new Set(this.layered.replaces?.listeners) };
+    const kept = (list: unknown[] | undefined, names: Set<string>) => (list ?? []).filter((entry) => !names.has(String((entry as { name?: unknown } | null)?.name)));
+    doc.spec.listeners = [...kept(doc.spec.listeners, replaced.listeners), ...listeners];
+    doc.spec.rules = [...kept(doc.spec.rules, replaced.rules), ...rules];
     return compilePolicy(stringifyYaml(doc), `${source}${OVERLAY_SUFFIX}`, { kernelFaults });
   }
 

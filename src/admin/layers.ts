@@ -2,8 +2,8 @@ import type { PolicyOverlay, Sidecar } from '../sidecar.js';
 import { SerialQueue } from '../serial-queue.js';
 
 /** The parts of the runtime layer, in the order their rules are listed. */
-export type LayerName = 'initial' | 'rules' | 'toxiproxy';
-const ORDER: readonly LayerName[] = ['initial', 'rules', 'toxiproxy'];
+export type LayerName = 'initial' | 'faultpolicies' | 'rules' | 'toxiproxy';
+const ORDER: readonly LayerName[] = ['initial', 'faultpolicies', 'rules', 'toxiproxy'];
 
 /**
  * The sidecar's runtime layer (its overlay over the file policy) shared by its writers: the
@@ -46,14 +46,31 @@ export class RuntimeLayers {
     return this.queue.run(change);
   }
 
+  /**
+   * The parts together. Names decide between layers: file < FaultPolicy objects < runtime rules
+   * and Toxiproxy proxies. A FaultPolicy rule or listener whose name a runtime part also uses
+   * is left out (`shadowed`); one the file also uses replaces the file's.
+   */
   private union(): PolicyOverlay {
-    const overlay: PolicyOverlay = { listeners: [], rules: [] };
+    const overlay: PolicyOverlay = { listeners: [], rules: [], replaces: { rules: [], listeners: [] } };
+    const later = this.runtimeNames();
     for (const name of ORDER) {
       const part = this.parts.get(name);
       if (!part) continue;
-      overlay.listeners.push(...part.listeners);
-      overlay.rules.push(...part.rules);
+      const fromObjects = name === 'faultpolicies';
+      const listeners = fromObjects ? part.listeners.filter((l) => !later.listeners.has(String(l.name))) : part.listeners;
+      const rules = fromObjects ? part.rules.filter((r) => !later.rules.has(String(r.name))) : part.rules;
+      overlay.listeners.push(...listeners);
+      overlay.rules.push(...rules);
+      // The file's rule of a name a FaultPolicy object uses stays replaced even when a runtime rule shadows the object's.
+      if (fromObjects) overlay.replaces = { rules: part.rules.map((r) => String(r.name)), listeners: part.listeners.map((l) => String(l.name)) };
     }
     return overlay;
+  }
+
+  /** Names the runtime parts (admin API rules, Toxiproxy proxies) use: they win over FaultPolicy objects. */
+  runtimeNames(): { rules: Set<string>; listeners: Set<string> } {
+    const parts = (['rules', 'toxiproxy'] as const).map((n) => this.parts.get(n)).filter((p): p is PolicyOverlay => p !== undefined);
+    return { rules: new Set(parts.flatMap((p) => p.rules.map((r) => String(r.name)))), listeners: new Set(parts.flatMap((p) => p.listeners.map((l) => String(l.name)))) };
   }
 }

@@ -6,12 +6,13 @@ import type { RuntimeLayers } from './layers.js';
 import type { AdminVerb } from './verbs.js';
 import { mirrorSummary } from './mirror-view.js';
 
-/** Where a rule or listener comes from: the policy file, the admin API, or the Toxiproxy API. */
-export type Layer = 'file' | 'runtime' | 'toxiproxy';
+/** Where a rule or listener comes from: the policy file, a FaultPolicy object, the admin API, or the Toxiproxy API. */
+export type Layer = 'file' | 'faultpolicy' | 'runtime' | 'toxiproxy';
 
 function layerOf(layers: RuntimeLayers, kind: 'rules' | 'listeners', name: string): Layer {
   if (layers.get('rules')[kind].some((r) => r.name === name)) return 'runtime';
   if (layers.get('toxiproxy')[kind].some((r) => r.name === name)) return 'toxiproxy';
+  if (layers.get('faultpolicies')[kind].some((r) => r.name === name)) return 'faultpolicy';
   return 'file';
 }
 
@@ -52,6 +53,8 @@ export function policyView(sidecar: Sidecar, layers: RuntimeLayers): Record<stri
     interception: interceptionView(sidecar),
     listeners: p.listeners.map((l) => ({ ...l, address: boundAddress(sidecar, l.name), layer: layerOf(layers, 'listeners', l.name) })),
     rules: p.document.spec.rules.map((r) => ({ ...r, layer: layerOf(layers, 'rules', r.name) })),
+    // Watching FaultPolicy objects: the watch's state (synced, or stale with the last good set kept) and each object's fate.
+    faultPolicies: sidecar.faultPolicies?.view() ?? null,
   };
 }
 
@@ -93,6 +96,7 @@ export function statusView(sidecar: Sidecar, layers: RuntimeLayers, credentials:
     faults,
     connections: { live: sidecar.connections.size, faulted },
     runtimeRules: layers.get('rules').rules.length,
+    faultPolicies: sidecar.faultPolicies?.summary() ?? null,
     adminCredentials: credentials,
   };
 }

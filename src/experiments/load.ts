@@ -43,8 +43,8 @@ function checkExperiment(raw: Loose, at: Report): void {
   const targets = list(spec.targets);
   const names = new Set<string>();
   targets.forEach((target, i) => {
-    const kinds = ['admin', 'configMap'].filter((k) => target[k] !== undefined);
-    if (kinds.length !== 1) at(['spec', 'targets', i], kinds.length === 0 ? 'a target needs admin: {url, tokenFile} or configMap: {name, namespace}' : 'a target is admin or configMap, not both');
+    const kinds = ['admin', 'configMap', 'kubernetes'].filter((k) => target[k] !== undefined);
+    if (kinds.length !== 1) at(['spec', 'targets', i], kinds.length === 0 ? 'a target needs admin: {url, tokenFile}, configMap: {name, namespace} or kubernetes: {namespace, selector, mode, value}' : `a target is one of admin, configMap and kubernetes (this one has ${kinds.join(' and ')})`);
     if (typeof target.name === 'string' && names.has(target.name)) at(['spec', 'targets', i, 'name'], `duplicate target name "${target.name}"`);
     names.add(String(target.name));
   });
@@ -63,10 +63,19 @@ function checkExperiment(raw: Loose, at: Report): void {
     });
   };
   const method = Array.isArray(spec.method) ? (spec.method as unknown[]) : [];
+  const kubernetesTargets = targets.filter((t) => t.kubernetes !== undefined).map((t) => String(t.name));
   method.forEach((entry, i) => {
     if (!entry || typeof entry !== 'object') return;
     checkStep(entry as Loose, ['spec', 'method', i], experiment, at);
     checkTargets((entry as Loose).targets, ['spec', 'method', i, 'targets']);
+    for (const kind of ['podKill', 'scale'] as const) {
+      const action = (entry as Loose)[kind] as Loose | undefined;
+      if (!action || typeof action !== 'object') continue;
+      const named = action.target;
+      if (typeof named === 'string' ? !kubernetesTargets.includes(named) : kubernetesTargets.length !== 1) {
+        at(['spec', 'method', i, kind, ...(typeof named === 'string' ? ['target'] : [])], typeof named === 'string' ? `no kubernetes target named "${named}" in spec.targets` : `${kind} needs a kubernetes target: name it with target: (${kubernetesTargets.length} kubernetes targets)`);
+      }
+    }
   });
   const random = spec.random as Loose | undefined;
   if (random && typeof random === 'object') {
@@ -82,14 +91,16 @@ function checkExperiment(raw: Loose, at: Report): void {
 }
 
 function checkStep(step: Loose, path: Path, experiment: string, at: Report): void {
-  const kinds = ['wait', 'rules', 'scenario'].filter((k) => step[k] !== undefined);
+  const kinds = ['wait', 'rules', 'scenario', 'podKill', 'scale'].filter((k) => step[k] !== undefined);
   if (kinds.length !== 1) {
-    at(path, kinds.length === 0 ? 'a step needs wait: DURATION, rules: [...] or scenario: NAME' : `a step has one of wait, rules and scenario (this one has ${kinds.join(' and ')})`);
+    at(path, kinds.length === 0 ? 'a step needs wait: DURATION, rules: [...], scenario: NAME, podKill: {count} or scale: {deployment, replicas}' : `a step has one of wait, rules, scenario, podKill and scale (this one has ${kinds.join(' and ')})`);
     return;
   }
   const [kind] = kinds;
   const stray = (keys: string[], why: string) => keys.filter((k) => step[k] !== undefined).forEach((k) => at(path, why, k));
   if (kind === 'wait') return stray(['targets', 'match', 'faults', 'duration', 'ramp'], 'a wait step applies nothing: drop this field');
+  if (kind === 'podKill') return stray(['targets', 'match', 'faults', 'duration', 'ramp'], 'a podKill step applies no rule: drop this field');
+  if (kind === 'scale') return stray(['targets', 'match', 'faults', 'ramp'], 'a scale step applies no rule: drop this field');
   if (kind === 'rules') stray(['match', 'faults'], 'goes with scenario: (rules carry their own match and faults)');
   const timed = ['duration', 'ramp'].filter((k) => step[k] !== undefined);
   if (timed.length !== 1) at(path, timed.length === 0 ? 'a step that applies faults needs duration: DURATION or ramp: {probabilities, every}' : 'give duration or ramp, not both');

@@ -15,7 +15,9 @@ export interface Stage {
 /** What the runner does, in order: pause, or apply rules to targets through stages. */
 export type Action =
   | { kind: 'wait'; name: string; ms: number }
-  | { kind: 'apply'; name: string; targets: string[]; rules: Rule[]; stages: Stage[] };
+  | { kind: 'apply'; name: string; targets: string[]; rules: Rule[]; stages: Stage[] }
+  | { kind: 'podKill'; name: string; target: string; count: number; readyTimeout: number }
+  | { kind: 'scale'; name: string; target: string; deployment: string; replicas: number; holdMs: number; readyTimeout: number };
 
 /** The rule as sent to a target: the experiment's prefix on its name. */
 const prefixed = (experiment: string, rule: Rule): Rule => ({ ...rule, name: `${rulePrefix(experiment)}${String(rule.name)}` });
@@ -34,6 +36,10 @@ export function withProbability(rule: Rule, probability: number): Rule {
 function stepAction(step: StepSpec, index: number, doc: ExperimentDocument): Action {
   const name = step.name ?? `step-${index + 1}`;
   if (step.wait !== undefined) return { kind: 'wait', name, ms: step.wait };
+  // The kubernetes target a podKill or scale step acts through: the one named, or the only one (load.ts checked).
+  const cluster = (named: string | undefined) => named ?? (doc.spec.targets.find((t) => t.kubernetes)?.name as string);
+  if (step.podKill) return { kind: 'podKill', name, target: cluster(step.podKill.target), count: step.podKill.count, readyTimeout: step.podKill.readyTimeout };
+  if (step.scale) return { kind: 'scale', name, target: cluster(step.scale.target), deployment: step.scale.deployment, replicas: step.scale.replicas, holdMs: step.duration ?? 0, readyTimeout: step.scale.readyTimeout };
   const rules: Rule[] = step.rules ?? [{ name, scenario: step.scenario, ...(step.match ? { match: step.match } : {}), ...(step.faults ? { faults: step.faults } : {}) }];
   const stages: Stage[] = step.ramp ? step.ramp.probabilities.map((p) => ({ ms: step.ramp?.every as number, probability: p })) : [{ ms: step.duration as number }];
   return { kind: 'apply', name, targets: step.targets ?? doc.spec.targets.map((t) => t.name), rules: rules.map((r) => prefixed(doc.metadata.name, r)), stages };

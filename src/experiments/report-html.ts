@@ -83,6 +83,17 @@ function driftSection(report: Report): string {
   return `<h2>Shadow traffic</h2><table class="drift"><thead><tr><th>target</th><th>mirror rule</th><th>match</th><th>drift</th><th>shadow error</th><th>skipped</th><th>drift ratio</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** podKill and scale steps, with their recovery time. */
+function kubernetesSection(report: Report): string {
+  if (report.kubernetes.length === 0) return '';
+  const rows = report.kubernetes.map((k) => {
+    const what = k.action === 'podKill' ? `deleted ${(k.pods ?? []).join(', ')}` : `deployment ${k.deployment}: ${k.from} → ${k.to} replicas${k.settleMs === null || k.settleMs === undefined ? '' : ` (ready after ${k.settleMs} ms)`}, back to ${k.from}`;
+    return `<tr><td>${esc(k.step)}</td><td>${esc(k.action)}</td><td>${esc(what)}</td><td>${k.mttrMs === null ? esc(k.error ?? 'not recovered') : `${k.mttrMs} ms`}</td></tr>`;
+  });
+  const mttr = report.mttr?.meanMs === null || report.mttr === null ? '' : ` MTTR: mean ${report.mttr.meanMs} ms, max ${report.mttr.maxMs} ms.`;
+  return `<h2>Kubernetes steps</h2><p>${report.kubernetes.length} step(s).${esc(mttr)}</p><table class="kubernetes"><thead><tr><th>step</th><th>action</th><th>what</th><th>recovered after (MTTR)</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 /** The HTML page of a report. */
 export function renderHtml(report: Report): string {
   const rollback = report.rollback.completed
@@ -111,6 +122,7 @@ svg.timeline{display:block;background:#fafafa;border:1px solid #ddd}
 ${report.windows.length} fault window(s), shaded on the timelines; dotted lines mark the end of the steady-state check and of the method.</p>
 ${report.probes.map((p) => probeSection(report, p)).join('\n')}
 ${driftSection(report)}
+${kubernetesSection(report)}
 <h2>Events</h2><table class="events"><thead><tr><th>t</th><th>event</th><th>what</th></tr></thead><tbody>${events}</tbody></table>
 <p><small>Every number here is computed from the raw samples in the JSON report; definitions are in its <code>definitions</code>.</small></p>
 </body></html>

@@ -1,4 +1,5 @@
 import type { DriftReport } from './drift.js';
+import type { KubernetesRecord } from './kubernetes-steps.js';
 import type { Sample } from './probes.js';
 import { probeTarget } from './probes.js';
 import type { ExperimentDocument } from './schema.js';
@@ -27,11 +28,11 @@ export interface Verdict {
 }
 
 export interface RollbackRecord {
-  /** Every rule the run put on a target is gone (checked by listing them). */
+  /** Every rule the run put on a target is gone (checked by listing them), every Deployment scaled back. */
   completed: boolean;
   startedAt: number | null;
   completedAt: number | null;
-  targets: { target: string; removed: string[]; error?: string }[];
+  targets: { target: string; removed: string[]; restored?: string; error?: string }[];
 }
 
 /** Everything a run recorded, from which the report is computed. */
@@ -51,6 +52,8 @@ export interface RunRecord {
   abort: { t: number; reason: string; probe?: string } | null;
   /** Shadow traffic (mirror rules) on the targets during the run, when there was any. */
   drift: DriftReport | null;
+  /** podKill and scale steps. */
+  kubernetes: KubernetesRecord[];
 }
 
 export interface ProbeReport {
@@ -82,6 +85,10 @@ export interface Report {
   windows: Window[];
   events: RunEvent[];
   probes: ProbeReport[];
+  /** podKill and scale steps: what each did and its recovery time (MTTR). */
+  kubernetes: KubernetesRecord[];
+  /** Mean and max of their recovery times (ms), over those that recovered; null when none ran. */
+  mttr: { steps: number; recovered: number; meanMs: number | null; maxMs: number | null } | null;
   /** Every sample taken, in time order: enough to recompute every number above. */
   samples: Sample[];
   definitions: Record<string, string>;
@@ -94,6 +101,7 @@ const DEFINITIONS = {
   percentiles: 'nearest rank over all samples\' latencies: the value at rank ceil(p/100 * n) of the sorted list',
   phases: 'before: [before.start, before.end); during: [method.start, method.end) (until the rollback completed); after: from method.end',
   drift: 'per target and mirror rule, the requests its mirror fault compared or skipped during the run (counter differences from its start to its end); driftRatio = drift / (match + drift)',
+  mttrMs: 'podKill: from the first deletion until as many of the selector\'s pods are ready as before; scale: from the scale back until the original replicas are ready',
   recoveryMs: 'per window: from its end to the first sample of the run of ok samples that lasts until the next window (or the end); 0 when that run began before the window ended; null when the probe never recovered',
 };
 
@@ -123,6 +131,9 @@ export function buildReport(record: RunRecord): Report {
     if (unrecovered) verdict = { result: 'failed', reason: `probe ${unrecovered.name} had not recovered when the run ended` };
   }
   if (verdict.result === 'passed' && !record.rollback.completed) verdict = { result: 'failed', reason: 'the rollback did not complete' };
+  const unrecovered = record.kubernetes.find((k) => !k.recovered);
+  if (verdict.result === 'passed' && unrecovered) verdict = { result: 'failed', reason: `${unrecovered.action} step ${unrecovered.step}: ${unrecovered.error ?? 'the pods did not recover'}` };
+  const times = record.kubernetes.map((k) => k.mttrMs).filter((m): m is number => m !== null);
   if (verdict.result === 'passed') verdict = { result: 'passed', reason: 'the steady state held before the method, no abort condition was met, and every probe was ok at the end' };
   return {
     experiment: record.doc.metadata.name,
@@ -139,6 +150,8 @@ export function buildReport(record: RunRecord): Report {
     windows: record.windows,
     events: record.events,
     probes,
+    kubernetes: record.kubernetes,
+    mttr: record.kubernetes.length === 0 ? null : { steps: record.kubernetes.length, recovered: times.length, meanMs: times.length ? Math.round(times.reduce((a, b) => a + b, 0) / times.length) : null, maxMs: times.length ? Math.max(...times) : null },
     samples,
     definitions: DEFINITIONS,
   };

@@ -1,5 +1,6 @@
 import { TargetError } from '../errors.js';
 import { DriftWatch } from './drift.js';
+import { KubernetesActions } from './kubernetes-actions.js';
 import { rulePrefix } from './load.js';
 import { planActions, withProbability, type Action } from './plan.js';
 import { sample, type Sample } from './probes.js';
@@ -54,6 +55,12 @@ export class ExperimentRunner {
   private stopped = false;
   private readonly failures = new Map<string, boolean[]>();
   private targets: Target[] = [];
+  private readonly cluster = new KubernetesActions({
+    now: () => this.now(),
+    pause: (ms) => this.pause(ms),
+    urgent: () => this.halt?.urgent === true,
+    event: (type, message, details) => this.event(type, message, details),
+  });
 
   constructor(private readonly options: RunOptions) {}
 
@@ -83,13 +90,14 @@ export class ExperimentRunner {
       rollback: { completed: true, startedAt: null, completedAt: null, targets: [] },
       abort: null,
       drift: null,
+      kubernetes: this.cluster.records,
       endedAt: this.startedAt,
       durationMs: 0,
     };
     let probes: Promise<void>[] = [];
     let drift: DriftWatch | undefined;
     try {
-      this.targets = this.options.targets ?? (await Promise.all(doc.spec.targets.map(createTarget)));
+      this.targets = this.options.targets ?? (await Promise.all(doc.spec.targets.map((spec) => createTarget(spec, doc.metadata.name))));
       await this.cleanup(prefix);
       drift = new DriftWatch(this.targets, doc.spec.abort);
       await drift.baseline();
@@ -170,6 +178,10 @@ export class ExperimentRunner {
         await this.pause(action.ms);
         continue;
       }
+      if (action.kind === 'podKill' || action.kind === 'scale') {
+        await this.cluster.run(action, this.targets.find((t) => t.name === action.target) as Target);
+        continue;
+      }
       const targets = action.targets.map((name) => this.targets.find((t) => t.name === name) as Target);
       const names = action.rules.map((r) => String(r.name));
       const window: Window = { step: action.name, rules: names, targets: action.targets, start: NaN, end: NaN, probabilities: [] };
@@ -207,7 +219,7 @@ export class ExperimentRunner {
   /** Removes every rule the run may have put anywhere, retrying, then checks none is left. */
   private async rollback(record: RunRecord, prefix: string): Promise<void> {
     const pending = [...this.applied].filter(([, names]) => names.size > 0);
-    if (pending.length === 0 && this.windows.every((w) => !Number.isNaN(w.end))) return;
+    if (pending.length === 0 && this.windows.every((w) => !Number.isNaN(w.end)) && !this.cluster.dirty) return;
     record.rollback.startedAt = this.now();
     this.event('rollback', `rolling back ${pending.map(([t, n]) => `${[...n].join(', ')} on ${t.name}`).join('; ') || 'nothing left'}`);
     for (const [target, names] of pending) {
@@ -228,6 +240,7 @@ export class ExperimentRunner {
       if (error) record.rollback.completed = false;
       else names.clear();
     }
+    await this.cluster.rollback(record.rollback);
     record.rollback.completedAt = this.now();
     for (const window of this.windows) if (Number.isNaN(window.end)) window.end = record.rollback.completedAt;
     this.event('rollback', record.rollback.completed ? `rollback complete in ${(record.rollback.completedAt - (record.rollback.startedAt as number)).toFixed(1)} ms` : 'rollback INCOMPLETE: see the report', { completed: record.rollback.completed });

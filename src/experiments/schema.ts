@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseHostPort } from '../net/address.js';
+import { labelSelectorSchema, SELECTION_MODES } from '../faultpolicy/resource.js';
 import { duration, probability } from '../policy/units.js';
 
 /**
@@ -31,10 +32,23 @@ const configMapTarget = z.strictObject({
   context: z.string().min(1).optional(),
 });
 
+/** Pods of a namespace, picked as a FaultPolicy picks them; each chosen pod's sidecar gets the rules (pod proxy), or one FaultPolicy object carries them. */
+const kubernetesTarget = z.strictObject({
+  namespace: z.string().min(1).optional(),
+  selector: labelSelectorSchema.optional(),
+  mode: z.enum(SELECTION_MODES).default('all'),
+  value: z.number().int().min(0).optional(),
+  /** pods: POST /rules on each chosen pod through the API server's pod proxy; faultpolicy: one FaultPolicy object with expiresAt. */
+  via: z.enum(['pods', 'faultpolicy']).default('pods'),
+  kubeconfig: z.string().min(1).optional(),
+  context: z.string().min(1).optional(),
+});
+
 const target = z.strictObject({
   name: name('target name'),
   admin: adminTarget.optional(),
   configMap: configMapTarget.optional(),
+  kubernetes: kubernetesTarget.optional(),
 });
 
 const httpProbe = z.strictObject({
@@ -74,6 +88,10 @@ const step = z.strictObject({
   faults: z.array(z.looseObject({})).optional(),
   duration: duration.optional(),
   ramp: z.strictObject({ probabilities: z.array(probability).min(1).max(100), every: duration }).optional(),
+  /** Delete `count` of the kubernetes target's pods (picked as its mode picks), then wait until as many are ready again. */
+  podKill: z.strictObject({ target: z.string().optional(), count: z.number().int().positive().default(1), readyTimeout: duration.default(120_000) }).optional(),
+  /** Scale a Deployment of the target's namespace to `replicas`, hold `duration`, scale it back; each followed by waiting until its pods are ready. */
+  scale: z.strictObject({ target: z.string().optional(), deployment: z.string().min(1), replicas: z.number().int().min(0), readyTimeout: duration.default(120_000) }).optional(),
 });
 
 const random = z.strictObject({
@@ -125,6 +143,7 @@ export const experimentSchema = z.strictObject({
 
 export type ExperimentDocument = z.output<typeof experimentSchema>;
 export type TargetSpec = z.output<typeof target>;
+export type KubernetesTargetSpec = z.output<typeof kubernetesTarget>;
 export type ProbeSpec = z.output<typeof probe>;
 export type StepSpec = z.output<typeof step>;
 export type RandomSpec = z.output<typeof random>;

@@ -19,6 +19,8 @@ export const sidecarStatusSchema = z.looseObject({
   connections: z.object({ live: z.number(), faulted: z.number() }),
   runtimeRules: z.number(),
   adminCredentials: z.array(z.enum(['view', 'killswitch', 'rules'])),
+  /** FaultPolicy objects (null when the sidecar does not watch them): the watch's state and counts. */
+  faultPolicies: z.object({ watch: z.enum(['starting', 'synced', 'stale']), applied: z.number(), invalid: z.number(), total: z.number() }).nullable().optional(),
 });
 export type SidecarStatus = z.infer<typeof sidecarStatusSchema>;
 

@@ -60,8 +60,8 @@ async function localToken(flags: FleetFlags): Promise<string | undefined> {
   }
 }
 
-/** The namespace's credential for `verb`, read once per command with the user's kubeconfig. */
-async function readCredential(kube: Kube, namespace: string, verb: AdminVerb): Promise<string> {
+/** The namespace's credential for `verb`, read once per command (or experiment target) with the user's kubeconfig. */
+export async function readCredential(kube: Kube, namespace: string, verb: AdminVerb): Promise<string> {
   const name = credentialSecretName(verb);
   let secret;
   try {

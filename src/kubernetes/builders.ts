@@ -20,6 +20,11 @@ export const METRICS_PORT = 15020;
 export const ADMIN_PORT = 15000;
 export const CREDENTIALS_VOLUME = 'faultline-admin';
 export const CREDENTIALS_DIR = '/var/run/faultline/admin';
+/** The Downward API volume (name, namespace, labels) and the sidecar's own API credentials (token, ca.crt), for FaultPolicy objects. */
+export const POD_INFO_VOLUME = 'faultline-pod';
+export const POD_INFO_DIR = '/var/run/faultline/pod';
+export const KUBE_VOLUME = 'faultline-kube';
+export const KUBE_CREDENTIALS_DIR = '/var/run/faultline/kubernetes';
 
 // Minimal Kubernetes shapes for what we build; kubernetes-models validates them in the tests.
 export interface Container {
@@ -112,6 +117,7 @@ export function sidecarContainer(settings: InjectionSettings, options: InjectOpt
     args: [
       'sidecar', '--policy', `${POLICY_DIR}/policy.yaml`, '--allow-missing-policy', ...capture,
       '--metrics', `0.0.0.0:${METRICS_PORT}`, '--admin', `0.0.0.0:${ADMIN_PORT}`, '--admin-credentials', CREDENTIALS_DIR,
+      '--faultpolicies', '--pod-info', POD_INFO_DIR, '--kube-credentials', KUBE_CREDENTIALS_DIR,
     ],
     ...(settings.nativeSidecar ? { restartPolicy: 'Always' } : {}),
     ports: [
@@ -128,7 +134,35 @@ export function sidecarContainer(settings: InjectionSettings, options: InjectOpt
     volumeMounts: [
       { name: POLICY_VOLUME, mountPath: POLICY_DIR, readOnly: true },
       { name: CREDENTIALS_VOLUME, mountPath: CREDENTIALS_DIR, readOnly: true },
+      { name: POD_INFO_VOLUME, mountPath: POD_INFO_DIR, readOnly: true },
+      { name: KUBE_VOLUME, mountPath: KUBE_CREDENTIALS_DIR, readOnly: true },
     ],
+  };
+}
+
+/**
+ * Who the pod is, for FaultPolicy selectors, from the Downward API: no API permission needed, and
+ * the kubelet rewrites `labels` when they change.
+ */
+export function podInfoVolume(): Volume {
+  const field = (path: string, fieldPath: string) => ({ path, fieldRef: { fieldPath } });
+  return { name: POD_INFO_VOLUME, downwardAPI: { items: [field('name', 'metadata.name'), field('namespace', 'metadata.namespace'), field('labels', 'metadata.labels')] } };
+}
+
+/**
+ * The sidecar's own credentials for watching FaultPolicy objects: a projected token of the pod's
+ * ServiceAccount (an hour, rotated by the kubelet) and the cluster CA, mounted into the sidecar
+ * alone; the app's containers keep whatever `automountServiceAccountToken` gives them.
+ */
+export function kubeCredentialsVolume(): Volume {
+  return {
+    name: KUBE_VOLUME,
+    projected: {
+      sources: [
+        { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
+        { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+      ],
+    },
   };
 }
 

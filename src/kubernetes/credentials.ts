@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ADMIN_VERBS, credentialSecretName, type AdminVerb } from '../admin/verbs.js';
 import { KubeApiError } from '../errors.js';
-import type { Kube } from './client.js';
+import { apiError, statusOf, type Kube } from './client.js';
+import { sidecarRoleBinding } from './rbac.js';
 import type { KubeObject } from './inject.js';
 
 /** Labels of every credential Secret: `kubectl delete secret -l app.kubernetes.io/managed-by=faultline` finds them. */
@@ -82,6 +83,15 @@ export async function rotateCredentials(kube: Kube, namespace: string): Promise<
   return outcomes;
 }
 
+/** Binds `serviceAccount` to faultline-sidecar in `namespace`; true when created, false when it was there (409). */
+export async function createSidecarBinding(kube: Kube, namespace: string, serviceAccount: string): Promise<boolean> {
+  const path = `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/rolebindings`;
+  const answer = await kube.request('POST', path, { headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(sidecarRoleBinding(namespace, serviceAccount)) });
+  if (answer.status === 201 || answer.status === 200) return true;
+  if (answer.status === 409) return false;
+  throw apiError(answer.status, statusOf(answer.text), `create rolebinding ${namespace}/faultline-sidecar-${serviceAccount}`, kube.server);
+}
+
 /** How long the webhook remembers that a namespace has its Secrets (so a deleted one comes back). */
 export const PROVISIONED_TTL_MS = 10 * 60_000;
 
@@ -101,25 +111,33 @@ export class CredentialProvisioner {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Makes sure `namespace` has its Secrets; resolves when done or failed (never rejects). */
-  ensure(namespace: string): Promise<void> {
-    const at = this.done.get(namespace);
+  /**
+   * Makes sure `namespace` has its Secrets, and that `serviceAccount` (the pod's) is bound to
+   * faultline-sidecar there (to follow FaultPolicy objects); resolves when done or failed
+   * (never rejects).
+   */
+  ensure(namespace: string, serviceAccount = 'default'): Promise<void> {
+    const key = `${namespace}/${serviceAccount}`;
+    const at = this.done.get(key);
     if (at !== undefined && this.now() - at < PROVISIONED_TTL_MS) return Promise.resolve();
-    const running = this.pending.get(namespace);
+    const running = this.pending.get(key);
     if (running) return running;
     const attempt = (async () => {
       try {
-        const outcomes = await createCredentials(await this.kube(), namespace);
-        this.done.set(namespace, this.now());
+        const kube = await this.kube();
+        const outcomes = await createCredentials(kube, namespace);
+        const bound = await createSidecarBinding(kube, namespace, serviceAccount);
+        this.done.set(key, this.now());
         const created = outcomes.filter((o) => o.result === 'created').map((o) => o.name);
         if (created.length > 0) this.log.info({ namespace, created }, 'admin credential Secrets created');
+        if (bound) this.log.info({ namespace, serviceAccount }, 'ServiceAccount bound to faultline-sidecar (FaultPolicy objects)');
       } catch (err) {
-        this.log.warn({ namespace, err: (err as Error).message }, 'admin credential Secrets not created (the pod starts anyway; its sidecar refuses admin calls until they exist)');
+        this.log.warn({ namespace, serviceAccount, err: (err as Error).message }, 'admin credential Secrets or the sidecar RoleBinding not created (the pod starts anyway; its sidecar refuses admin calls, or cannot read FaultPolicy objects, until they exist)');
       } finally {
-        this.pending.delete(namespace);
+        this.pending.delete(key);
       }
     })();
-    this.pending.set(namespace, attempt);
+    this.pending.set(key, attempt);
     return attempt;
   }
 }

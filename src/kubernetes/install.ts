@@ -3,11 +3,14 @@ import type { Interception } from './annotations.js';
 import { DEFAULT_IMAGE, PROXY_UID } from './builders.js';
 import type { WebhookCertificates } from './certificates.js';
 import type { KubeObject } from './inject.js';
-import { userRoles, webhookRbac } from './rbac.js';
+import { controllerRbac, faultPolicyUserRoles, sidecarRole, userRoles, webhookRbac } from './rbac.js';
+import { faultPolicyCrd } from '../faultpolicy/crd.js';
 
 export const NAMESPACE = 'faultline-system';
 export const WEBHOOK_NAME = 'faultline-webhook';
+export const CONTROLLER_NAME = 'faultline-controller';
 const labels = { 'app.kubernetes.io/name': 'faultline', 'app.kubernetes.io/component': 'webhook' };
+const controllerLabels = { 'app.kubernetes.io/name': 'faultline', 'app.kubernetes.io/component': 'controller' };
 
 /** What `faultline install` renders. */
 export interface InstallOptions {
@@ -56,11 +59,12 @@ function certificateObjects(namespace: string, certificates: WebhookCertificates
 }
 
 /**
- * Everything the cluster needs, like `linkerd install`: the namespace, the webhook's
- * ServiceAccount and its one permission (create Secrets), the user ClusterRoles (view,
- * killswitch, rules), the webhook certificate (cert-manager, or generated), its Deployment,
- * Service and PodDisruptionBudget, and the MutatingWebhookConfiguration. With no options it is
- * exactly manifests/faultline.yaml.
+ * Everything the cluster needs, like `linkerd install`: the FaultPolicy CRD, the namespace, the
+ * webhook's ServiceAccount and its permissions (create Secrets, and RoleBindings to
+ * faultline-sidecar), the user ClusterRoles (view, killswitch, rules) and the sidecars' one
+ * (faultline-sidecar), the webhook certificate (cert-manager, or generated), its Deployment,
+ * Service and PodDisruptionBudget, the MutatingWebhookConfiguration, and the FaultPolicy
+ * controller with its RBAC. With no options it is exactly manifests/faultline.yaml.
  */
 export function installObjects(options: InstallOptions = {}): KubeObject[] {
   const image = options.image ?? DEFAULT_IMAGE;
@@ -86,10 +90,13 @@ export function installObjects(options: InstallOptions = {}): KubeObject[] {
   });
   const notExcluded = { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: excluded };
   return [
+    faultPolicyCrd(),
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'faultline-injection': 'disabled' } } },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: WEBHOOK_NAME, namespace, labels } },
     ...webhookRbac(WEBHOOK_NAME, namespace, labels),
     ...userRoles(),
+    sidecarRole(),
+    ...faultPolicyUserRoles(),
     ...certificateObjects(namespace, options.certificates),
     {
       apiVersion: 'apps/v1',
@@ -148,5 +155,45 @@ export function installObjects(options: InstallOptions = {}): KubeObject[] {
         }),
       ],
     },
+    // The FaultPolicy controller: the objects' status.
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: CONTROLLER_NAME, namespace, labels: controllerLabels } },
+    ...controllerRbac(CONTROLLER_NAME, namespace, controllerLabels),
+    controllerDeployment(image, namespace),
   ];
+}
+
+/**
+ * The FaultPolicy controller: one replica (two during a rollout write the same status, which
+ * is harmless), UID 1337, read-only root, no capability; /healthz on 15020.
+ */
+function controllerDeployment(image: string, namespace: string): KubeObject {
+  const probe = (path: string, periodSeconds: number) => ({ httpGet: { path, port: 15020 }, periodSeconds });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: CONTROLLER_NAME, namespace, labels: { ...controllerLabels, 'app.kubernetes.io/version': VERSION } },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: controllerLabels },
+      template: {
+        metadata: { labels: controllerLabels },
+        spec: {
+          serviceAccountName: CONTROLLER_NAME,
+          securityContext: { runAsNonRoot: true, runAsUser: PROXY_UID, runAsGroup: PROXY_UID, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [
+            {
+              name: 'controller',
+              image,
+              args: ['controller', '--health', '0.0.0.0:15020'],
+              ports: [{ name: 'health', containerPort: 15020, protocol: 'TCP' }],
+              readinessProbe: probe('/readyz', 5),
+              livenessProbe: probe('/healthz', 10),
+              resources: { requests: { cpu: '20m', memory: '64Mi' }, limits: { cpu: '500m', memory: '192Mi' } },
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+            },
+          ],
+        },
+      },
+    },
+  };
 }

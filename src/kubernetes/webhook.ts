@@ -44,7 +44,7 @@ export function createWebhookServer(tls: TlsMaterial, options: InjectOptions, lo
     req.on('end', async () => {
       if (res.headersSent) return;
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request?: { namespace?: string; dryRun?: boolean; object?: { metadata?: { namespace?: string } } } };
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request?: { namespace?: string; dryRun?: boolean; object?: { metadata?: { namespace?: string }; spec?: { serviceAccountName?: unknown } } } };
         const answer = review(body, options, path === '/inject/namespace');
         const { uid, allowed, patch, status } = answer.response;
         const namespace = body.request?.namespace ?? body.request?.object?.metadata?.namespace;
@@ -52,7 +52,7 @@ export function createWebhookServer(tls: TlsMaterial, options: InjectOptions, lo
         log.info({ uid, allowed, patched: patch !== undefined, namespace, dryRun, ...(status ? { reason: status.message } : {}) }, 'admission review');
         if (provisioner && patch !== undefined && !dryRun && namespace) {
           let timer: NodeJS.Timeout | undefined;
-          await Promise.race([provisioner.ensure(namespace), new Promise((resolve) => (timer = setTimeout(resolve, PROVISION_WAIT_MS)))]);
+          await Promise.race([provisioner.ensure(namespace, serviceAccountOf(body.request?.object?.spec?.serviceAccountName)), new Promise((resolve) => (timer = setTimeout(resolve, PROVISION_WAIT_MS)))]);
           clearTimeout(timer);
         }
         reply(200, answer);
@@ -92,4 +92,9 @@ export function reloadTlsOnChange(server: Server, files: { cert: string; key: st
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** The pod's ServiceAccount ("default" when it names none, as the API server defaults it). */
+function serviceAccountOf(value: unknown): string {
+  return typeof value === 'string' && /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(value) ? value : 'default';
 }

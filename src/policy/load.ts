@@ -5,7 +5,8 @@ import { parseHostPort } from '../net/address.js';
 import { expandScenarios } from '../scenarios/expand.js';
 import { checkPacketLayers, type PacketLayerOptions } from './packet-layers.js';
 import { parseRequired, reportZod, type Path, type Report } from './positions.js';
-import { COMMON_FAULT_KEYS, commonFaultSchema, policySchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
+import type { z } from 'zod';
+import { COMMON_FAULT_KEYS, commonFaultSchema, policySchema, policySpecSchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
 
 /** A fault entry after validation: the common fields and the type's own options, apart. */
 export interface ValidatedFault {
@@ -23,6 +24,8 @@ export interface ValidatedPolicy {
 export interface LoadOptions extends PacketLayerOptions {
   /** Listener names defined elsewhere (the runtime layer) that rules may refer to. */
   knownListeners?: readonly string[];
+  /** More `spec` fields this document may have (a FaultPolicy resource's selector, mode, value). */
+  specExtension?: z.ZodRawShape;
 }
 
 /**
@@ -42,7 +45,8 @@ export function loadPolicy(text: string, file: string, options: LoadOptions = {}
     if (mapped) positioned.report(mapped, message, key, code);
   };
 
-  const parsed = policySchema.safeParse(raw);
+  const schema = options.specExtension ? policySchema.extend({ spec: policySpecSchema.extend(options.specExtension) }) : policySchema;
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) reportZod(parsed.error, [], raw, at);
 
   const faults: ValidatedFault[][] = [];

@@ -10,8 +10,12 @@ import { duration, probability } from './units.js';
 export const API_VERSION = 'faultline.dev/v1alpha1';
 export const KIND = 'FaultPolicy';
 
-/** The one pattern of faultline names (rules, listeners, policies, Toxiproxy proxies and toxics). */
-export const NAME_PATTERN = /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/i;
+/**
+ * The one pattern of faultline names (rules, listeners, policies, Toxiproxy proxies and toxics).
+ * Spelled out rather than with the i flag: the FaultPolicy CRD's schema (generated from this one)
+ * keeps patterns, not flags.
+ */
+export const NAME_PATTERN = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const name = (what: string) =>
   z.string().regex(NAME_PATTERN, `${what} must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`);
 
@@ -90,17 +94,20 @@ const rule = z.strictObject({
   faults: z.array(faultEntry).min(1, 'a rule needs at least one fault'),
 });
 
+/** A policy's `spec` (also the base of a FaultPolicy resource's spec, src/faultpolicy/). */
+export const policySpecSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  expiresAt: expiresAt.optional(),
+  // `listeners:` with nothing under it is YAML null: read it as an empty list.
+  listeners: z.preprocess((v) => v ?? undefined, z.array(listener).default([])),
+  rules: z.preprocess((v) => v ?? undefined, z.array(rule).default([])),
+});
+
 export const policySchema = z.strictObject({
   apiVersion: z.literal(API_VERSION, { message: `apiVersion must be "${API_VERSION}"` }),
   kind: z.literal(KIND, { message: `kind must be "${KIND}"` }),
   metadata: z.looseObject({ name: name('metadata.name') }),
-  spec: z.strictObject({
-    enabled: z.boolean().default(true),
-    expiresAt: expiresAt.optional(),
-    // `listeners:` with nothing under it is YAML null: read it as an empty list.
-    listeners: z.preprocess((v) => v ?? undefined, z.array(listener).default([])),
-    rules: z.preprocess((v) => v ?? undefined, z.array(rule).default([])),
-  }),
+  spec: policySpecSchema,
 });
 
 /** Fields every fault may carry; the engine applies them, the fault never sees them. */

@@ -45,7 +45,7 @@ t.test('every problem has FILE:LINE:COL, rules checked by the policy loader wher
     ['an unknown scenario', '    - {name: s, scenario: nope, duration: 1s}', /^e\.yaml:11:27: spec\.method\[0\]\.scenario: unknown scenario "nope" \(known: network_degradation/],
     ['a scenario override', '    - {name: s, scenario: slow_backend, faults: [{type: latency, latency: x}], duration: 1s}', /^e\.yaml:11:75: spec\.method\[0\]\.faults\[0\]\.latency: invalid duration "x"/],
     ['no duration', '    - {name: s, rules: [{name: r, faults: [{type: refuse}]}]}', /^e\.yaml:11:7: spec\.method\[0\]: a step that applies faults needs duration/],
-    ['two kinds', '    - {name: s, wait: 1s, scenario: partition}', /^e\.yaml:11:7: spec\.method\[0\]: a step has one of wait, rules and scenario \(this one has wait and scenario\)/],
+    ['two kinds', '    - {name: s, wait: 1s, scenario: partition}', /^e\.yaml:11:7: spec\.method\[0\]: a step has one of wait, rules, scenario, podKill and scale \(this one has wait and scenario\)/],
     ['a wait with a target', '    - {wait: 1s, targets: [a]}', /^e\.yaml:11:18: spec\.method\[0\]\.targets: a wait step applies nothing/],
     ['an unknown target', '    - {name: s, targets: [b], scenario: partition, duration: 1s}', /^e\.yaml:11:27: spec\.method\[0\]\.targets\[0\]: no target named "b"/],
     ['a long rule name', `    - {name: s, rules: [{name: ${'r'.repeat(60)}, faults: [{type: refuse}]}], duration: 1s}`, /spec\.method\[0\]\.rules\[0\]\.name: with the experiment's prefix "exp\.shop\." the rule name is over 63 characters/],

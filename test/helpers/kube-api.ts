@@ -6,9 +6,12 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Test } from 'tap';
 import { ApiStatus, notFound, ObjectStore, RESOURCES, type StoredObject } from './kube-store.js';
+import { WatchHub, watchRequest } from './kube-watch.js';
+import { podObject, Workloads, type FakePod } from './kube-workloads.js';
 import { tempDir } from './sidecar.js';
 
 export { ApiStatus, ObjectStore, type StoredObject } from './kube-store.js';
+export type { FakePod, FakeDeployment } from './kube-workloads.js';
 
 /** A ConfigMap as the API server holds it. */
 export interface StoredConfigMap extends StoredObject {
@@ -39,22 +42,6 @@ export interface FakeUser {
 
 export const ALLOW_ALL: AllowRule[] = [{ verbs: ['*'], resources: ['*'] }];
 
-/** A fake pod: what the API server stores, and where its proxy reaches on loopback. */
-export interface FakePod {
-  namespace: string;
-  name: string;
-  labels?: Record<string, string>;
-  /** The faultline container: a regular sidecar (default), a native one, or none. */
-  sidecar?: 'regular' | 'native' | 'none';
-  phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
-  /** The faultline container's readiness (default true). */
-  ready?: boolean;
-  /** Pod ports to real loopback ports, e.g. {15000: <a sidecar's admin port>}. */
-  ports?: Record<number, number>;
-  /** The proxy holds each request this long before forwarding it. */
-  proxyDelayMs?: number;
-}
-
 /** What a request to the fake looked like. */
 export interface RecordedRequest {
   method: string;
@@ -84,6 +71,12 @@ export interface KubeApi {
   addUser(token: string, name: string, rules: AllowRule[], namespace?: string): string;
   addNamespace(name: string, labels?: Record<string, string>): void;
   addPod(pod: FakePod): StoredObject;
+  /** Serves a CustomResourceDefinition's resource (as creating the CRD does), its schema checked with `validate`. */
+  installCrd(crd: Record<string, unknown>, validate?: (object: Record<string, unknown>) => string[], defaults?: (object: Record<string, unknown>) => void): string;
+  /** Open watches; `watches.dropAll()` ends them (the clients must watch again). */
+  watches: WatchHub;
+  /** Deployments whose pods come back when deleted (podKill) and follow their scale. */
+  workloads: Workloads;
 }
 
 /** How the API server maps an HTTP method to an RBAC verb (a collection GET is list). */
@@ -170,7 +163,13 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
  * to real processes on loopback, with the Authorization header deleted as the real one does
  * after authenticating, and a 503 Status when the pod cannot be reached. `mode` makes the whole
  * API answer 503 or cut every connection. Objects live in an ObjectStore (one resourceVersion
- * counter, change events), so watch and custom resources can be added on top.
+ * counter, change events). On top: watches (`?watch=true`: a chunked stream of JSON events from
+ * a resourceVersion, bookmarks, timeoutSeconds, 410 Gone after `store.compact()`, as
+ * client-node's Watch and informer read them; kube-watch.ts), custom resources from a CRD
+ * (`installCrd`, its schema checked with a 422 and its defaults applied), status subresources
+ * and `metadata.generation`, merge patches, metadata-only lists (PartialObjectMetadataList),
+ * Deployments with `/scale` whose pods come back ready after a delay (kube-workloads.ts), and
+ * RoleBindings.
  */
 export async function kubeApi(t: Test, token = 'kube-token-abc'): Promise<KubeApi> {
   const dir = tempDir(t);
@@ -199,9 +198,21 @@ export async function kubeApi(t: Test, token = 'kube-token-abc'): Promise<KubeAp
     },
     addPod(pod) {
       targets.set(`${pod.namespace}/${pod.name}`, { ports: pod.ports ?? {}, delayMs: pod.proxyDelayMs ?? 0 });
-      return store.create('v1/pods', pod.namespace, podObject(pod, `10.244.0.${targets.size}`));
+      return store.create('v1/pods', pod.namespace, podObject(pod, `10.244.0.${targets.size % 250}`));
     },
+    installCrd(crd, validate, defaults) {
+      const spec = crd.spec as { group: string; versions: { name: string; subresources?: { status?: object } }[]; names: { plural: string; kind: string }; scope: string };
+      const version = spec.versions[0] as { name: string; subresources?: { status?: object } };
+      const resource = `${spec.group}/${version.name}/${spec.names.plural}`;
+      store.define(resource, { kind: spec.names.kind, namespaced: spec.scope === 'Namespaced', status: version.subresources?.status !== undefined, ...(validate ? { validate } : {}), ...(defaults ? { defaults } : {}) });
+      store.create('apiextensions.k8s.io/v1/customresourcedefinitions', undefined, crd);
+      return resource;
+    },
+    watches: new WatchHub(store),
+    workloads: undefined as unknown as Workloads,
   };
+  api.workloads = new Workloads(store, (pod) => api.addPod(pod));
+  t.teardown(() => api.workloads.close());
 
   const send = (res: ServerResponse, code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   const fail = (res: ServerResponse, err: ApiStatus) => send(res, err.code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: err.message, reason: err.reason, ...(Object.keys(err.details).length ? { details: err.details } : {}), code: err.code });
@@ -231,6 +242,32 @@ export async function kubeApi(t: Test, token = 'kube-token-abc'): Promise<KubeAp
     }, target?.delayMs ?? 0);
   };
 
+  /** `/status` (custom resources with a status subresource, Deployments) and a Deployment's `/scale`. */
+  const subresource = (req: IncomingMessage, info: RequestInfo, namespace: string | undefined, parsed: any): unknown => {
+    const name = info.name as string;
+    if (info.subresource === 'status' && RESOURCES.get(info.resource)?.status) {
+      if (req.method === 'GET') return store.get(info.resource, namespace, name);
+      if (req.method === 'PUT') return store.updateStatus(info.resource, namespace, name, parsed ?? {});
+      if (req.method === 'PATCH') return store.patch(info.resource, namespace, name, parsed ?? {}, 'status');
+    }
+    if (info.subresource === 'scale' && info.resource === 'apps/v1/deployments') {
+      const scale = (d: StoredObject) => ({
+        kind: 'Scale', apiVersion: 'autoscaling/v1',
+        metadata: { name: d.metadata.name, namespace: d.metadata.namespace, uid: d.metadata.uid, resourceVersion: d.metadata.resourceVersion, creationTimestamp: d.metadata.creationTimestamp },
+        spec: { replicas: (d.spec as { replicas: number }).replicas },
+        status: { replicas: (d.status as { replicas?: number } | undefined)?.replicas ?? 0, selector: Object.entries((d.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels).map(([k, v]) => `${k}=${v}`).join(',') },
+      });
+      const stored = store.get(info.resource, namespace, name);
+      if (req.method === 'GET') return scale(stored);
+      const replicas = req.method === 'PATCH' ? parsed?.spec?.replicas : parsed?.spec?.replicas;
+      if (req.method !== 'PUT' && req.method !== 'PATCH') throw new ApiStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+      if (!Number.isInteger(replicas) || replicas < 0) throw new ApiStatus(422, 'Invalid', `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`);
+      const sent = parsed?.metadata?.resourceVersion;
+      return scale(store.update(info.resource, namespace, name, { ...stored, metadata: { ...stored.metadata, ...(sent !== undefined ? { resourceVersion: sent } : {}) }, spec: { ...(stored.spec as object), replicas } }));
+    }
+    throw new ApiStatus(404, 'NotFound', 'the server could not find the requested resource');
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     const text = body.toString('utf8');
     const auth = req.headers.authorization;
@@ -249,12 +286,22 @@ export async function kubeApi(t: Test, token = 'kube-token-abc'): Promise<KubeAp
     if (!allowed(user, info)) return fail(res, forbidden(user.name, info));
     try {
       if (info.subresource === 'proxy') return proxy(req, res, info, body);
-      if (info.subresource !== undefined) throw new ApiStatus(404, 'NotFound', 'the server could not find the requested resource');
       const namespace = RESOURCES.get(info.resource)?.namespaced ? info.namespace : undefined;
       const query = new URL(req.url ?? '/', 'https://api').searchParams;
       const name = info.plural === 'namespaces' ? (info.name ?? undefined) : info.name;
+      if (info.subresource !== undefined) return send(res, 200, subresource(req, info, namespace, parsed));
+      if (req.method === 'PATCH' && name !== undefined) {
+        if (!String(req.headers['content-type']).startsWith('application/merge-patch+json')) throw new ApiStatus(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json`);
+        return send(res, 200, store.patch(info.resource, namespace, name, parsed ?? {}));
+      }
+      const watch = req.method === 'GET' && name === undefined ? watchRequest(info.resource, namespace, query) : undefined;
+      if (watch) return api.watches.serve(res, watch);
       if (req.method === 'GET' && name === undefined) {
         const { items, resourceVersion } = store.list(info.resource, namespace, query.get('labelSelector') ?? '');
+        // `Accept: ...;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`: metadata only, as the real server answers it.
+        if (/as=PartialObjectMetadataList/.test(String(req.headers.accept))) {
+          return send(res, 200, { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion }, items: items.map((item) => ({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: item.metadata })) });
+        }
         const kind = `${RESOURCES.get(info.resource)?.kind}List`;
         return send(res, 200, { kind, apiVersion: info.resource.split('/').slice(0, -1).join('/'), metadata: { resourceVersion }, items: items.map(({ apiVersion: _a, kind: _k, ...item }) => item) });
       }
@@ -324,31 +371,6 @@ contexts:
     context: {cluster: test, user: ${user}, namespace: elsewhere}
 current-context: test
 `;
-}
-
-/** A Pod object as the API server would report it for `pod`. */
-function podObject(pod: FakePod, ip: string): Record<string, unknown> {
-  const sidecar = { name: 'faultline', image: 'faultline:test', ports: [{ name: 'faultline-admin', containerPort: 15000, protocol: 'TCP' }] };
-  const app = { name: 'app', image: 'app:test', ports: [{ containerPort: 8080, protocol: 'TCP' }] };
-  const kind = pod.sidecar ?? 'regular';
-  const phase = pod.phase ?? 'Running';
-  const ready = pod.ready ?? true;
-  const running = phase === 'Running';
-  const statusOf = (name: string) => ({ name, ready: running && (name !== 'faultline' || ready), restartCount: 0, image: `${name}:test`, imageID: '', started: running, state: running ? { running: { startedAt: '2026-11-22T12:00:00Z' } } : { waiting: { reason: 'ContainerCreating' } } });
-  return {
-    metadata: { name: pod.name, labels: pod.labels ?? {} },
-    spec: {
-      containers: kind === 'regular' ? [app, sidecar] : [app],
-      ...(kind === 'native' ? { initContainers: [{ ...sidecar, restartPolicy: 'Always' }] } : {}),
-    },
-    status: {
-      phase,
-      ...(running ? { podIP: ip, podIPs: [{ ip }] } : {}),
-      conditions: [{ type: 'Ready', status: running && ready ? 'True' : 'False' }],
-      containerStatuses: [statusOf('app'), ...(kind === 'regular' ? [statusOf('faultline')] : [])],
-      ...(kind === 'native' ? { initContainerStatuses: [statusOf('faultline')] } : {}),
-    },
-  };
 }
 
 /** Stores a ConfigMap in the fake API (as if someone had created it earlier). */

@@ -13,6 +13,15 @@ export interface StoredObject {
 export interface ResourceInfo {
   kind: string;
   namespaced: boolean;
+  /**
+   * A status subresource (custom resources that declare one, Deployments): `status` is written
+   * only through `/status`, and `metadata.generation` counts changes to everything else.
+   */
+  status?: boolean;
+  /** The CRD's schema check: the problems of an object (a 422 Invalid), none when it is valid. */
+  validate?: (object: Record<string, unknown>) => string[];
+  /** The CRD's structural defaults, applied to every object written (as the API server does). */
+  defaults?: (object: Record<string, unknown>) => void;
 }
 
 /** A change, as a watch would deliver it (kept so that watch can be added on top). */
@@ -35,6 +44,9 @@ export const RESOURCES = new Map<string, ResourceInfo>([
   ['v1/pods', { kind: 'Pod', namespaced: true }],
   ['v1/secrets', { kind: 'Secret', namespaced: true }],
   ['v1/configmaps', { kind: 'ConfigMap', namespaced: true }],
+  ['apps/v1/deployments', { kind: 'Deployment', namespaced: true, status: true }],
+  ['rbac.authorization.k8s.io/v1/rolebindings', { kind: 'RoleBinding', namespaced: true }],
+  ['apiextensions.k8s.io/v1/customresourcedefinitions', { kind: 'CustomResourceDefinition', namespaced: false }],
 ]);
 
 /**
@@ -48,6 +60,8 @@ export class ObjectStore {
   private readonly collections = new Map<string, Map<string, StoredObject>>();
   readonly events: (StoreEvent & { resourceVersion: string })[] = [];
   private readonly listeners = new Set<(event: StoreEvent) => void>();
+  /** Events at or below this resourceVersion are gone (etcd compaction): a watch from there gets 410 Gone. */
+  private compactedAt = 0;
 
   constructor(start = 1000) {
     this.version = start;
@@ -61,6 +75,21 @@ export class ObjectStore {
   /** Defines a resource (a CRD) the server then serves. */
   define(resource: string, info: ResourceInfo): void {
     RESOURCES.set(resource, info);
+  }
+
+  /** Forgets the history up to now, as etcd's compaction does: watches from an older resourceVersion get 410 Gone. */
+  compact(): void {
+    this.compactedAt = this.version;
+    this.events.length = 0;
+  }
+
+  /**
+   * The events of `resource` after `resourceVersion`, in order, for a watch to replay; undefined
+   * when that history was compacted away (the watch then answers 410 Gone).
+   */
+  eventsSince(resource: string, resourceVersion: number): (StoreEvent & { resourceVersion: string })[] | undefined {
+    if (resourceVersion < this.compactedAt) return undefined;
+    return this.events.filter((e) => e.resource === resource && Number(e.resourceVersion) > resourceVersion);
   }
 
   /** The live collection of a resource (tests may read and seed it directly). */
@@ -102,22 +131,64 @@ export class ObjectStore {
     if (this.collection(resource).has(key(namespace, name))) {
       throw new ApiStatus(409, 'AlreadyExists', `${plural(resource)} "${name}" already exists`, { name, kind: plural(resource) });
     }
+    const info = RESOURCES.get(resource) as ResourceInfo;
+    const { status: _ignored, ...rest } = body;
+    checkValid(resource, info, name, body);
     return this.write(resource, 'ADDED', {
-      ...body,
+      // With a status subresource, a create's status is dropped (only /status writes it).
+      ...(info.status ? rest : body),
       apiVersion: apiVersionOf(resource),
-      kind: (RESOURCES.get(resource) as ResourceInfo).kind,
-      metadata: { ...meta, name, ...(namespace ? { namespace } : {}), uid: randomUUID(), resourceVersion: '', creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+      kind: info.kind,
+      metadata: {
+        ...meta, name, ...(namespace ? { namespace } : {}), uid: randomUUID(), resourceVersion: '', creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        ...(info.status ? { generation: 1 } : {}),
+      },
     } as StoredObject);
   }
 
-  /** Replaces an object; a stale resourceVersion is a 409 Conflict, none is an unconditional update. */
-  update(resource: string, namespace: string | undefined, name: string, body: Record<string, unknown>): StoredObject {
+  /** The stored object `body` replaces: a stale resourceVersion in it is a 409 Conflict, none is an unconditional update. */
+  private current(resource: string, namespace: string | undefined, name: string, body: Record<string, unknown>): StoredObject {
     const stored = this.get(resource, namespace, name);
     const sent = (body.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
     if (sent !== undefined && sent !== stored.metadata.resourceVersion) {
       throw new ApiStatus(409, 'Conflict', `Operation cannot be fulfilled on ${plural(resource)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: plural(resource) });
     }
-    return this.write(resource, 'MODIFIED', { ...body, apiVersion: stored.apiVersion, kind: stored.kind, metadata: { ...(body.metadata as object), ...pick(stored.metadata), resourceVersion: '' } } as StoredObject);
+    return stored;
+  }
+
+  /** Replaces an object; a stale resourceVersion is a 409 Conflict, none is an unconditional update. */
+  update(resource: string, namespace: string | undefined, name: string, body: Record<string, unknown>): StoredObject {
+    const stored = this.current(resource, namespace, name, body);
+    const info = RESOURCES.get(resource) as ResourceInfo;
+    if (!info.status) {
+      return this.write(resource, 'MODIFIED', { ...body, apiVersion: stored.apiVersion, kind: stored.kind, metadata: { ...(body.metadata as object), ...pick(stored.metadata), resourceVersion: '' } } as StoredObject);
+    }
+    // A status subresource: the status stays as stored, and the generation moves only when
+    // something besides metadata and status changed.
+    checkValid(resource, info, name, body);
+    const { metadata: _m, status: _s, apiVersion: _na, kind: _nk, ...next } = body;
+    const { metadata: _sm, status, apiVersion: _a, kind: _k, ...before } = stored;
+    const generation = Number(stored.metadata.generation ?? 1) + (JSON.stringify(sortKeys(next)) === JSON.stringify(sortKeys(before)) ? 0 : 1);
+    return this.write(resource, 'MODIFIED', {
+      ...next, ...(status !== undefined ? { status } : {}), apiVersion: stored.apiVersion, kind: stored.kind,
+      metadata: { ...(body.metadata as object), ...pick(stored.metadata), generation, resourceVersion: '' },
+    } as StoredObject);
+  }
+
+  /** PUT on `/status`: only the status is taken from `body`; a stale resourceVersion is a 409. */
+  updateStatus(resource: string, namespace: string | undefined, name: string, body: Record<string, unknown>): StoredObject {
+    const stored = this.current(resource, namespace, name, body);
+    return this.write(resource, 'MODIFIED', { ...structuredClone(stored), status: body.status, metadata: { ...stored.metadata, resourceVersion: '' } });
+  }
+
+  /** A JSON merge patch (RFC 7386) of the object, or of its status with `subresource` "status". */
+  patch(resource: string, namespace: string | undefined, name: string, patch: Record<string, unknown>, subresource?: 'status'): StoredObject {
+    const stored = this.get(resource, namespace, name);
+    const merged = mergePatch(structuredClone(stored), patch) as Record<string, unknown>;
+    const { resourceVersion: _rv, ...meta } = merged.metadata as Record<string, unknown>;
+    const sent = (patch.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
+    const body = { ...merged, metadata: { ...meta, ...(sent !== undefined ? { resourceVersion: sent } : {}) } };
+    return subresource === 'status' ? this.updateStatus(resource, namespace, name, body) : this.update(resource, namespace, name, body);
   }
 
   delete(resource: string, namespace: string | undefined, name: string): StoredObject {
@@ -156,6 +227,31 @@ const plural = (resource: string) => resource.split('/').pop() as string;
 const apiVersionOf = (resource: string) => resource.split('/').slice(0, -1).join('/');
 /** The fields of metadata that only the server sets. */
 const pick = (meta: StoredObject['metadata']) => ({ name: meta.name, ...(meta.namespace ? { namespace: meta.namespace } : {}), uid: meta.uid, creationTimestamp: meta.creationTimestamp });
+
+/** RFC 7386: objects merge key by key, null deletes, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else out[key] = mergePatch(out[key], value);
+  }
+  return out;
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+}
+
+/** The CRD's schema, as the API server applies it: a 422 Invalid naming every problem. */
+function checkValid(resource: string, info: ResourceInfo, name: string, body: Record<string, unknown>): void {
+  info.defaults?.(body);
+  const problems = info.validate?.(body) ?? [];
+  if (problems.length === 0) return;
+  throw new ApiStatus(422, 'Invalid', `${info.kind} "${name}" is invalid: ${problems.join(', ')}`, { name, kind: plural(resource), group: resource.split('/').length > 2 ? resource.split('/')[0] : '' });
+}
 
 export function notFound(resource: string, name: string): ApiStatus {
   return new ApiStatus(404, 'NotFound', `${plural(resource)} "${name}" not found`, { name, kind: plural(resource) });

@@ -24,8 +24,8 @@ t.test('the webhook creates the namespace\'s three Secrets when it injects a pod
   const cert = join(dir, 'w.crt');
   const key = join(dir, 'w.key');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=webhook', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-  // The webhook's service account may create Secrets, nothing else (its ClusterRole).
-  const kubeconfig = api.addUser('webhook-sa-token', 'system:serviceaccount:faultline-system:faultline-webhook', [{ verbs: ['create'], resources: ['secrets'] }]);
+  // The webhook's service account may create Secrets and RoleBindings (to faultline-sidecar), nothing else (its ClusterRole).
+  const kubeconfig = api.addUser('webhook-sa-token', 'system:serviceaccount:faultline-system:faultline-webhook', [{ verbs: ['create'], resources: ['secrets', 'rolebindings'] }]);
   const daemon = startDaemon(t, ['webhook', '--tls-cert', cert, '--tls-key', key, '--port', '0', '--host', '127.0.0.1'], { KUBECONFIG: kubeconfig, FAULTLINE_LOG_LEVEL: 'info' });
   const line = await daemon.waitForLine((l) => l.msg === 'listening' && l.component === 'webhook');
   await daemon.waitForLine((l) => /^kubernetes client ready/.test(String(l.msg)), 30_000);
@@ -53,6 +53,10 @@ t.test('the webhook creates the namespace\'s three Secrets when it injects a pod
     t.match(tokenOf(api, 'shop', secret.metadata.name), /^[0-9a-f]{64}$/, '32 random bytes, hex');
   }
   t.equal(new Set(NAMES.map((n) => tokenOf(api, 'shop', n))).size, 3, 'a token per level');
+  t.match(api.store.get('rbac.authorization.k8s.io/v1/rolebindings', 'shop', 'faultline-sidecar-default'), {
+    roleRef: { kind: 'ClusterRole', name: 'faultline-sidecar' },
+    subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: 'shop' }],
+  }, "the pod's ServiceAccount is bound to faultline-sidecar in its namespace (FaultPolicy objects)");
   const creates = () => api.requests.filter((r) => r.method === 'POST' && r.path.includes('/secrets')).length;
   const before = creates();
   await review('shop', false);
@@ -72,7 +76,10 @@ t.test('the provisioner: 409 AlreadyExists is success, a failure is logged and r
   api.mode = 'up';
   await Promise.all([provisioner.ensure('shop'), provisioner.ensure('shop')]);
   t.equal(secretsIn(api, 'shop').length, 3, 'the next admission creates them; concurrent ones share the attempt');
-  t.equal(api.requests.filter((r) => r.method === 'POST').length, 1 + 3, 'one refused create (the attempt stops there), then three');
+  t.equal(api.requests.filter((r) => r.method === 'POST').length, 1 + 3 + 1, 'one refused create (the attempt stops there), then three Secrets and the RoleBinding');
+  t.ok(api.store.get('rbac.authorization.k8s.io/v1/rolebindings', 'shop', 'faultline-sidecar-default'));
+  await provisioner.ensure('shop', 'checkout');
+  t.ok(api.store.get('rbac.authorization.k8s.io/v1/rolebindings', 'shop', 'faultline-sidecar-checkout'), 'another ServiceAccount gets its own RoleBinding');
   api.store.delete('v1/secrets', 'shop', 'faultline-admin-rules');
   await provisioner.ensure('shop');
   t.equal(secretsIn(api, 'shop').length, 2, 'remembered: not asked again at once');

@@ -40,11 +40,16 @@ t.test('every workload kind: the sidecar, the init container and the policy volu
     t.match(sidecar.readinessProbe, { httpGet: { path: '/readyz', port: 15020 } });
     t.match(sidecar.livenessProbe, { httpGet: { path: '/healthz', port: 15020 } });
     t.match(sidecar.resources, { requests: { cpu: String, memory: String }, limits: { memory: String } });
-    t.same(sidecar.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--allow-missing-policy', '--inbound-port', '15006', '--outbound-port', '15001', '--metrics', '0.0.0.0:15020', '--admin', '0.0.0.0:15000', '--admin-credentials', '/var/run/faultline/admin']);
+    t.same(sidecar.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--allow-missing-policy', '--inbound-port', '15006', '--outbound-port', '15001', '--metrics', '0.0.0.0:15020', '--admin', '0.0.0.0:15000', '--admin-credentials', '/var/run/faultline/admin', '--faultpolicies', '--pod-info', '/var/run/faultline/pod', '--kube-credentials', '/var/run/faultline/kubernetes']);
     t.same(sidecar.volumeMounts, [
       { name: 'faultline-policy', mountPath: '/etc/faultline', readOnly: true },
       { name: 'faultline-admin', mountPath: '/var/run/faultline/admin', readOnly: true },
-    ], 'the policy ConfigMap at /etc/faultline/, the credentials read-only');
+      { name: 'faultline-pod', mountPath: '/var/run/faultline/pod', readOnly: true },
+      { name: 'faultline-kube', mountPath: '/var/run/faultline/kubernetes', readOnly: true },
+    ], 'the policy ConfigMap at /etc/faultline/, the credentials, the Downward API and the sidecar\'s own API token, read-only');
+    t.match(spec.volumes?.find((v) => v.name === 'faultline-pod'), { downwardAPI: { items: [{ path: 'name' }, { path: 'namespace' }, { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } }, 'its labels from the Downward API: no permission needed');
+    t.match(spec.volumes?.find((v) => v.name === 'faultline-kube'), { projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3600 } }, { configMap: { name: 'kube-root-ca.crt' } }] } }, 'a projected token for the sidecar alone');
+    t.notOk(spec.containers[0]?.volumeMounts?.some((m) => m.name === 'faultline-kube'), 'the app container does not mount it');
     t.same(spec.volumes?.find((v) => v.name === 'faultline-policy'), { name: 'faultline-policy', configMap: { name: 'faultline-policy', optional: true } }, 'the policy volume is optional: a pod never waits for its ConfigMap');
     t.same(spec.volumes?.find((v) => v.name === 'faultline-admin'), {
       name: 'faultline-admin',
@@ -95,7 +100,7 @@ t.test('interception on-demand: no init container; the sidecar starts as root wi
     'sidecar', '--policy', '/etc/faultline/policy.yaml', '--allow-missing-policy',
     '--interception', 'on-demand', '--inbound-port', '15006', '--outbound-port', '15001', '--proxy-uid', '1337',
     '--inbound-ports', '8080', '--exclude-outbound-ports', '5432', '--exclude-outbound-cidrs', '10.96.0.0/12',
-    '--metrics', '0.0.0.0:15020', '--admin', '0.0.0.0:15000', '--admin-credentials', '/var/run/faultline/admin',
+    '--metrics', '0.0.0.0:15020', '--admin', '0.0.0.0:15000', '--admin-credentials', '/var/run/faultline/admin', '--faultpolicies', '--pod-info', '/var/run/faultline/pod', '--kube-credentials', '/var/run/faultline/kubernetes',
   ], 'the capture listeners, and the same validated capture settings the init container would take');
   t.same(sidecar.securityContext, {
     runAsUser: 0,
@@ -121,7 +126,7 @@ t.test('interception none: no init container, no capture, no capability at all',
   t.doesNotThrow(() => validateObject(object));
   const spec = specOf(object);
   t.equal(spec.initContainers, undefined, 'no init container');
-  t.same(spec.containers[1]?.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--allow-missing-policy', '--metrics', '0.0.0.0:15020', '--admin', '0.0.0.0:15000', '--admin-credentials', '/var/run/faultline/admin'], 'the sidecar runs the policy\'s listeners only');
+  t.same(spec.containers[1]?.args, ['sidecar', '--policy', '/etc/faultline/policy.yaml', '--allow-missing-policy', '--metrics', '0.0.0.0:15020', '--admin', '0.0.0.0:15000', '--admin-credentials', '/var/run/faultline/admin', '--faultpolicies', '--pod-info', '/var/run/faultline/pod', '--kube-credentials', '/var/run/faultline/kubernetes'], 'the sidecar runs the policy\'s listeners only');
   t.notMatch(JSON.stringify(object), /NET_ADMIN/);
   t.match(spec.containers[1]?.securityContext, { runAsUser: 1337, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
 });

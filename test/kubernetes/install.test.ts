@@ -34,7 +34,14 @@ t.test('RBAC: exactly what each user level and the webhook need, nothing more', 
     core('namespaces', ['get']),
     core('secrets', ['get'], ['faultline-admin-view', 'faultline-admin-killswitch', 'faultline-admin-rules']),
   ]);
-  t.same(role('faultline-webhook'), [core('secrets', ['create'])], 'the webhook: create Secrets, and reads none');
+  const rbac = (resources: string, verbs: string[], resourceNames?: string[]) => ({ apiGroups: ['rbac.authorization.k8s.io'], resources: [resources], ...(resourceNames ? { resourceNames } : {}), verbs });
+  t.same(role('faultline-webhook'), [core('secrets', ['create']), rbac('rolebindings', ['create']), rbac('clusterroles', ['bind'], ['faultline-sidecar'])], 'the webhook: create Secrets (it reads none), and RoleBindings to faultline-sidecar alone (bind, not its permissions)');
+  const fp = (resources: string, verbs: string[]) => ({ apiGroups: ['faultline.dev'], resources: [resources], verbs });
+  t.same(role('faultline-sidecar'), [fp('faultpolicies', ['get', 'list', 'watch']), core('pods', ['list'])], 'the sidecars: read FaultPolicy objects, list pods (for one/fixed/fixed-percent); their labels come from the Downward API');
+  t.same(role('faultline-controller'), [fp('faultpolicies', ['get', 'list', 'watch']), fp('faultpolicies/status', ['patch']), core('pods', ['list'])], 'the controller: watch FaultPolicies, patch their status, list pods; nothing else');
+  t.same(role('faultline-faultpolicy-edit'), [fp('faultpolicies', ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'])], 'people: FaultPolicies with the namespace\'s admin and edit roles (aggregated)');
+  t.match(byKind(objects, 'ClusterRole', 'faultline-faultpolicy-view')[0]?.metadata, { labels: { 'rbac.authorization.k8s.io/aggregate-to-view': 'true' } });
+  t.same(byKind(objects, 'ClusterRoleBinding', 'faultline-controller')[0]?.subjects, [{ kind: 'ServiceAccount', name: 'faultline-controller', namespace: 'faultline-system' }]);
   const binding = byKind(objects, 'ClusterRoleBinding')[0] as any;
   t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'faultline-webhook', namespace: 'faultline-system' }]);
   t.equal(binding.roleRef.name, 'faultline-webhook');

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
@@ -20,7 +21,7 @@ import { runCli } from '../helpers/process.js';
 import { tempDir } from '../helpers/sidecar.js';
 
 const MANIFESTS = new URL('../../manifests/', import.meta.url);
-const models: Record<string, new (o: never) => { validate(): void }> = { Deployment, DaemonSet, Namespace, Service, ServiceAccount, ConfigMap, Secret, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, MutatingWebhookConfiguration };
+const models: Record<string, new (o: never) => { validate(): void }> = { CustomResourceDefinition, Deployment, DaemonSet, Namespace, Service, ServiceAccount, ConfigMap, Secret, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, MutatingWebhookConfiguration };
 // cert-manager's kinds are not in kubernetes-models; their shape is checked below.
 const CERT_MANAGER = new Set(['Issuer', 'Certificate']);
 

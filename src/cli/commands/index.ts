@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as connections } from './connections.js';
+import { register as controller } from './controller.js';
 import { register as credentials } from './credentials.js';
 import { register as demo } from './demo.js';
 import { register as inject } from './inject.js';
@@ -20,5 +21,5 @@ export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [
   sidecar, validate, demo, iptables, inject, webhook, manifests, scenarios, run,
-  install, status, killswitch, rules, connections, credentials,
+  install, status, killswitch, rules, connections, credentials, controller,
 ];

@@ -14,10 +14,11 @@ import { logger } from '../../log.js';
 import { createMetricsServer } from '../../metrics-server.js';
 import { parseDuration } from '../../policy/units.js';
 import { Sidecar } from '../../sidecar.js';
+import { startFromFlags as startFaultPolicies, type FaultPolicyFlags } from '../../faultpolicy/source.js';
 import { createToxiproxyServer } from '../../toxiproxy/server.js';
 import { interceptionOptions } from './iptables.js';
 
-export interface SidecarFlags extends Partial<InterceptionFlags> {
+export interface SidecarFlags extends Partial<InterceptionFlags>, FaultPolicyFlags {
   policy: string;
   metrics: string;
   drainTimeout: string;
@@ -128,7 +129,7 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs, kernelFaults: onDemand !== undefined, allowMissingPolicy: flags.allowMissingPolicy === true });
   // Ready once the policy is loaded and every listener and API is bound.
   let bound = false;
-  const metricsServer = createMetricsServer(sidecar.metrics, () => bound && sidecar.ready);
+  const metricsServer = createMetricsServer(sidecar.metrics, () => bound && sidecar.ready, { '/faultpolicies': () => sidecar.faultPolicies?.document() ?? { policies: [] } });
   // The admin and Toxiproxy APIs share the runtime layer; a bad token file fails before any bind.
   const layers = new RuntimeLayers(sidecar);
   // Reachable from the pod network (the API server's pod proxy): reads need a credential too.
@@ -151,11 +152,13 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
     throw err;
   }
   const controller = onDemand ? await startOnDemand(sidecar, onDemand, flags) : undefined;
+  const stopFaultPolicies = await startFaultPolicies(flags, sidecar, layers, logger, onDemand !== undefined);
   bound = true;
   let stopping = false;
   const stop = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
+    stopFaultPolicies?.();
     // Rules first: new connections go direct while the live ones drain through us.
     await controller?.stop();
     logger.info({ signal }, 'stopping: draining live connections');
@@ -251,7 +254,11 @@ export function register(program: Command): void {
     .option('--interception <mode>', 'always: the init container redirects; on-demand: the sidecar installs redirect rules only while a fault needs them (starts as root)', 'always')
     .option('--interception-lease <duration>', 'on-demand: rules go inert this long after the sidecar stops renewing them (default 10s)')
     .option('--dns-port <port>', `transparent DNS proxy on 127.0.0.1, UDP and TCP (default ${DEFAULT_DNS_PORT} with capture listeners or on-demand interception)`)
-    .option('--dns-upstream <ip:port>', "where the DNS proxy forwards (default: the first nameserver of /etc/resolv.conf)");
+    .option('--dns-upstream <ip:port>', "where the DNS proxy forwards (default: the first nameserver of /etc/resolv.conf)")
+    .option('--faultpolicies', "also apply the FaultPolicy objects of the pod's namespace that select this pod (watched through the API)")
+    .option('--pod-info <dir>', 'with --faultpolicies: the Downward API volume (name, namespace, labels)', '/var/run/faultline/pod')
+    .option('--kube-credentials <dir>', "with --faultpolicies: the sidecar's projected service-account volume (token, ca.crt)", '/var/run/faultline/kubernetes')
+    .option('--kubeconfig <file>', 'with --faultpolicies: a kubeconfig instead of the in-cluster credentials');
   interceptionOptions(command).action(async (flags: SidecarFlags, cmd: Command) => {
     refuseStrayOptions(cmd, flags);
     await runSidecar(flags);
