@@ -16,6 +16,7 @@ import { ProxyListener, type Resolve } from './proxy/listener.js';
 import { DnsProxy } from './dns/proxy.js';
 import type { DnsUpstream } from './dns/resolv.js';
 import { UdpRelay } from './udp/relay.js';
+import { TlsAuthority, type TlsFiles } from './tls/authority.js';
 
 const OVERLAY_SUFFIX = ' + runtime';
 
@@ -39,6 +40,8 @@ export interface SidecarOptions {
   random?: () => number;
   /** Whether kernel faults (packet_loss) can be installed: on-demand interception only. Default false. */
   kernelFaults?: boolean;
+  /** The TLS CA (for `tls: terminate` and CA-signed bad certificates) and the upstreams' trust. */
+  tls?: TlsFiles;
 }
 
 /**
@@ -67,6 +70,8 @@ interface ExplicitListener {
 export class Sidecar {
   readonly engine: FaultEngine;
   readonly metrics: Metrics;
+  /** TLS material: the CA, the certificates minted from it, the upstreams' trust (src/tls/). */
+  readonly tls: TlsAuthority;
   readonly connections = new Set<Connection>();
   private readonly log: Logger;
   private readonly explicit = new Map<string, ExplicitListener>();
@@ -90,6 +95,7 @@ export class Sidecar {
     this.log = (options.log ?? rootLogger).child({ component: 'sidecar' });
     this.metrics = options.metrics ?? new Metrics();
     this.engine = new FaultEngine(Date.now, options.random);
+    this.tls = new TlsAuthority(options.tls);
   }
 
   get policy(): CompiledPolicy {
@@ -108,6 +114,13 @@ export class Sidecar {
       return;
     }
     const lenient = this.options.allowMissingPolicy === true;
+    // The CA is checked at once; an injected sidecar reports it, and policies that need it are refused until it is fixed.
+    if (this.tls.configured) {
+      await this.tls.reload().catch((err: Error) => {
+        if (!lenient) throw err;
+        this.log.error({ cause: err.message }, 'TLS CA not usable: policies that need it are refused until it is');
+      });
+    }
     const text = await readPolicyText(file, lenient);
     if (lenient) {
       await this.apply(emptyPolicy(), '');
@@ -159,6 +172,8 @@ export class Sidecar {
 
   /** Applies a compiled policy: binds its listeners, swaps it in, re-plans live connections. */
   async apply(policy: CompiledPolicy, text: string): Promise<void> {
+    // TLS first (the CA read again, certificates minted): a policy it refuses binds nothing.
+    await this.tls.prepare(policy, text, this.log);
     await this.reconcileListeners(policy, text);
     this.fileText = text;
     this.fileSource = policy.source.endsWith(OVERLAY_SUFFIX) ? policy.source.slice(0, -OVERLAY_SUFFIX.length) : policy.source;
@@ -289,7 +304,8 @@ export class Sidecar {
     const { listeners, rules } = this.layered;
     const knownListeners = listeners.map((l) => String(l.name));
     const kernelFaults = this.options.kernelFaults === true;
-    const base = text ? compilePolicy(text, source, { knownListeners, kernelFaults }) : emptyPolicy();
+    const tlsCa = this.tls.configured;
+    const base = text ? compilePolicy(text, source, { knownListeners, kernelFaults, tlsCa }) : emptyPolicy();
     if (listeners.length === 0 && rules.length === 0) return base;
     const doc = (text ? parseYaml(text) : { apiVersion: base.document.apiVersion, kind: base.document.kind, metadata: base.document.metadata, spec: {} }) as {
       spec?: { listeners?: unknown[]; rules?: unknown[] };
@@ -297,7 +313,7 @@ export class Sidecar {
     doc.spec ??= {};
     doc.spec.listeners = [...(doc.spec.listeners ?? []), ...listeners];
     doc.spec.rules = [...(doc.spec.rules ?? []), ...rules];
-    return compilePolicy(stringifyYaml(doc), `${source}${OVERLAY_SUFFIX}`, { kernelFaults });
+    return compilePolicy(stringifyYaml(doc), `${source}${OVERLAY_SUFFIX}`, { kernelFaults, tlsCa });
   }
 
   private accept(socket: Socket, resolve: Resolve): void {
@@ -310,6 +326,7 @@ export class Sidecar {
       log: this.log,
       connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
       random: this.options.random ?? Math.random,
+      tls: this.tls,
       onClose: (c) => this.connections.delete(c),
     });
     this.connections.add(conn);

@@ -7,8 +7,11 @@ import type { ConnectionControl, StreamDirection } from '../faults/types.js';
 import type { Metrics } from '../metrics.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { ConnectionMeta } from '../policy/match.js';
+import type { TlsHello } from '../l7/detect.js';
 import { ConnectionInspector, type InspectorHost } from '../l7/inspect.js';
 import { plainKind, ReconnectStage, type PlainKind } from '../l7/reconnect.js';
+import type { TlsAuthority } from '../tls/authority.js';
+import { TlsFront } from '../tls/front.js';
 import { connectionLogBudget } from './close-log.js';
 import { Link, type StageEntry } from './link.js';
 
@@ -30,6 +33,8 @@ export interface ConnectionContext {
   /** How long dialling the upstream may take before the client is reset. */
   connectTimeoutMs: number;
   random: () => number;
+  /** The sidecar's TLS material: handshake faults and termination (src/tls/). */
+  tls?: TlsAuthority | undefined;
   onClose(conn: Connection): void;
 }
 
@@ -101,6 +106,13 @@ export class Connection implements ConnectionControl {
     // Only connections an L7 or SNI rule could apply to are inspected; the rest are plain pipes.
     const inspection = engine.inspection(this.meta);
     if (inspection.requests || inspection.sni) this.inspector = new ConnectionInspector(this.l7Host(), inspection);
+    // Where a handshake fault could apply, the inspector dials once the ClientHello was read.
+    if (!this.inspector || !inspection.handshake) this.dial();
+  }
+
+  /** Dials the upstream (once); relaying starts when it connects. */
+  private dial(): void {
+    if (this.upstream || this.ended) return;
     const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     this.upstream = upstream;
     upstream.setTimeout(this.ctx.connectTimeoutMs, () => upstream.destroy(new ConnectTimeoutError(this.ctx.connectTimeoutMs)));
@@ -131,7 +143,7 @@ export class Connection implements ConnectionControl {
   private l7Host(): InspectorHost {
     const { engine, metrics } = this.ctx;
     this.l7Ended = new AbortController();
-    return {
+    const host: InspectorHost = {
       id: this.id,
       signal: this.l7Ended.signal,
       engine,
@@ -155,11 +167,16 @@ export class Connection implements ConnectionControl {
         const { refused } = engine.learnSni(this.state, name);
         if (refused) {
           this.countFault(refused.fault);
-          return this.reset(refused.reason);
+          this.reset(refused.reason);
+          return false;
         }
         this.refresh();
+        return !this.ended;
       },
+      dial: () => this.dial(),
+      ...(this.ctx.tls ? { tlsFront: (hello: TlsHello) => new TlsFront(host, this.ctx.tls as TlsAuthority, hello, this.ctx.random) } : {}),
     };
+    return host;
   }
 
   /** Re-asks the engine which faults apply, and applies the difference. */

@@ -5,6 +5,7 @@ import type { Test } from 'tap';
 import { pino } from 'pino';
 import { Metrics } from '../../src/metrics.js';
 import { Sidecar } from '../../src/sidecar.js';
+import type { TlsFiles } from '../../src/tls/authority.js';
 
 /** A policy document around `listeners` and `rules` (YAML flow text, indented by the caller). */
 export function policyText(spec: { listeners?: string[]; rules?: string; extra?: string; name?: string }): string {
@@ -36,7 +37,7 @@ export async function startSidecar(
   t: Test,
   upstreamPort: number,
   rules?: string,
-  options: { random?: () => number; extraListeners?: string[]; extra?: string } = {},
+  options: { random?: () => number; extraListeners?: string[]; extra?: string; tls?: TlsFiles } = {},
 ): Promise<{ sidecar: Sidecar; port: number; file: string; write: (rules?: string, extra?: string) => void }> {
   const dir = tempDir(t);
   const file = join(dir, 'policy.yaml');
@@ -49,6 +50,7 @@ export async function startSidecar(
     log: pino({ level: process.env.FAULTLINE_TEST_LOG ?? 'silent' }),
     metrics: new Metrics({ processMetrics: false }),
     ...(options.random ? { random: options.random } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
   });
   await sidecar.start();
   t.teardown(() => sidecar.drain(200));

@@ -37,6 +37,17 @@ export interface SidecarFlags extends Partial<InterceptionFlags> {
   /** The transparent DNS proxy's port on 127.0.0.1 (UDP and TCP); see startDnsProxy. */
   dnsPort?: string;
   dnsUpstream?: string;
+  /** The CA the apps trust, for `tls: terminate` and CA-signed bad certificates (PEM files). */
+  tlsCaCert?: string;
+  tlsCaKey?: string;
+  /** PEM bundle the upstreams of terminated connections are verified against (default: Node's public roots). */
+  tlsUpstreamCa?: string;
+}
+
+/** The TLS files of the flags: the CA's certificate and key come together. */
+function tlsFiles(flags: SidecarFlags): { caCert?: string; caKey?: string; upstreamCa?: string } {
+  if ((flags.tlsCaCert === undefined) !== (flags.tlsCaKey === undefined)) throw new UsageError('--tls-ca-cert and --tls-ca-key go together: the CA certificate and its private key (PEM files)');
+  return { caCert: flags.tlsCaCert, caKey: flags.tlsCaKey, upstreamCa: flags.tlsUpstreamCa };
 }
 
 /** On-demand interception's start: its helper runs, and this process has dropped to the proxy's UID. */
@@ -125,7 +136,8 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   const onDemand = mode === 'on-demand' ? await prepareOnDemand(flags) : undefined;
   const drainTimeoutMs = Number(flags.drainTimeout);
   // Kernel faults (packet_loss) need the root helper: only on-demand sidecars take them.
-  const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs, kernelFaults: onDemand !== undefined, allowMissingPolicy: flags.allowMissingPolicy === true });
+  const tls = tlsFiles(flags);
+  const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs, kernelFaults: onDemand !== undefined, allowMissingPolicy: flags.allowMissingPolicy === true, tls });
   // Ready once the policy is loaded and every listener and API is bound.
   let bound = false;
   const metricsServer = createMetricsServer(sidecar.metrics, () => bound && sidecar.ready);
@@ -251,7 +263,10 @@ export function register(program: Command): void {
     .option('--interception <mode>', 'always: the init container redirects; on-demand: the sidecar installs redirect rules only while a fault needs them (starts as root)', 'always')
     .option('--interception-lease <duration>', 'on-demand: rules go inert this long after the sidecar stops renewing them (default 10s)')
     .option('--dns-port <port>', `transparent DNS proxy on 127.0.0.1, UDP and TCP (default ${DEFAULT_DNS_PORT} with capture listeners or on-demand interception)`)
-    .option('--dns-upstream <ip:port>', "where the DNS proxy forwards (default: the first nameserver of /etc/resolv.conf)");
+    .option('--dns-upstream <ip:port>', "where the DNS proxy forwards (default: the first nameserver of /etc/resolv.conf)")
+    .option('--tls-ca-cert <file>', 'PEM certificate of a CA the apps trust: tls: terminate rules sign a leaf per server name with it (with --tls-ca-key)')
+    .option('--tls-ca-key <file>', "PEM private key of --tls-ca-cert's CA (never logged or served)")
+    .option('--tls-upstream-ca <file>', "PEM bundle the upstreams of terminated TLS connections are verified against (default: Node's public roots)");
   interceptionOptions(command).action(async (flags: SidecarFlags, cmd: Command) => {
     refuseStrayOptions(cmd, flags);
     await runSidecar(flags);
