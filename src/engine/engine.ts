@@ -52,6 +52,8 @@ export interface Inspection {
    * reaches the upstream at all.
    */
   handshake: boolean;
+  /** A `tls: terminate` rule could apply: an unreachable upstream is answered over TLS, not reset. */
+  terminate: boolean;
 }
 
 /**
@@ -110,6 +112,7 @@ export class FaultEngine {
     let sni = false;
     let reconnect = false;
     let handshake = false;
+    let terminate = false;
     const now = this.clock();
     for (const rule of this.current.rules) {
       if ((!rule.request && !rule.sni && !rule.terminate) || !unexpired(rule, now)) continue;
@@ -117,8 +120,9 @@ export class FaultEngine {
       if (rule.request) (requests = true), (reconnect ||= rule.reconnectPooled);
       else sni = true;
       handshake ||= rule.faults.some((f) => f.type.handshake !== undefined);
+      terminate ||= rule.terminate;
     }
-    return { requests, sni, reconnect, handshake };
+    return { requests, sni, reconnect, handshake, terminate };
   }
 
   /**

@@ -99,7 +99,7 @@ export class ConnectionInspector {
    * connect timeout) instead of a RST; returns false when the connection should be reset as usual.
    */
   upstreamFailed(err: Error): boolean {
-    if (!this.inspection.requests || this.done) return false;
+    if ((!this.inspection.requests && !this.inspection.terminate) || this.done) return false;
     this.failure = err;
     if (this.kind) this.proceed();
     else this.timer ??= setTimeout(() => this.decide({ kind: 'other' }), PEEK_TIMEOUT_MS);
@@ -158,7 +158,7 @@ export class ConnectionInspector {
     const kind = this.kind as FirstBytes;
     const { host } = this;
     if (this.front?.terminating) return void this.front.terminate(this.upstream, this.failure).then((cleartext) => cleartext && this.cleartext(cleartext));
-    if (this.failure) return this.answerFailure(kind, this.failure);
+    if (this.failure) return this.answerFailure(this.inspection.requests ? kind : { kind: 'other' }, this.failure);
     const upstream = this.upstream as Socket;
     if (this.front) return host.attach(upstream, this.front.fromUpstream(upstream));
     if (kind.kind === 'http1' && this.inspection.requests) return this.http1(upstream);

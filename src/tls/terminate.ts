@@ -63,8 +63,15 @@ export function serve(client: Socket, context: SecureContext, alpn: string[] | u
   const socket = new TLSSocket(client, { isServer: true, secureContext: context, ...(alpn ? { ALPNProtocols: alpn } : {}) });
   // The TLS socket owns the connection from now on: when it goes, so does the socket under it.
   socket.once('close', () => client.destroy());
-  return handshake(socket, 'secure', () => new ConnectTimeoutError(HANDSHAKE_TIMEOUT_MS)).catch((err: Error) => {
-    socket.destroy();
-    throw err;
-  });
+  return handshake(socket, 'secure', () => new ConnectTimeoutError(HANDSHAKE_TIMEOUT_MS)).then(
+    (secure) => {
+      // What tls.Server does for its own sockets once secure (node:http2 waits for it otherwise).
+      (secure as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+      return secure;
+    },
+    (err: Error) => {
+      socket.destroy();
+      throw err;
+    },
+  );
 }

@@ -76,3 +76,21 @@ export async function httpsUpstream(
     : createHttpsServer({ ...credentials, keepAliveTimeout: 30_000 }, handler);
   return { port: await listenTracked(t, server, 'secureConnection'), server };
 }
+
+/** The CAs of a termination test: the one the client trusts (the sidecar's), and the upstream's own. */
+export interface TlsWorld {
+  appCa: TestCa;
+  upstreamCa: TestCa;
+  /** The upstream's certificate for api.example.com and other.example.org, signed by upstreamCa. */
+  credentials: { cert: string; key: string };
+}
+
+/** Makes both CAs and the upstream's certificate (openssl), in one temporary directory. */
+export function tlsWorld(t: Test): TlsWorld {
+  const appCa = makeCa(t, 'app trust CA');
+  const upstreamCa = makeCa(t, 'upstream CA', { dir: appCa.dir });
+  return { appCa, upstreamCa, credentials: serverCertificate(upstreamCa, ['api.example.com', 'other.example.org']) };
+}
+
+/** The sidecar's TLS flags for a world: its CA, and the upstream CA as --tls-upstream-ca. */
+export const tlsFlags = (world: TlsWorld) => ({ caCert: world.appCa.certFile, caKey: world.appCa.keyFile, upstreamCa: world.upstreamCa.certFile });

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { Agent, request } from 'undici';
 import { startSidecar } from '../helpers/sidecar.js';
-import { fingerprint, httpsUpstream, makeCa, serverCertificate } from '../helpers/tls.js';
+import { fingerprint, httpsUpstream, tlsFlags, tlsWorld } from '../helpers/tls.js';
 
 const run = promisify(execFile);
 
@@ -28,12 +28,10 @@ function peerCertificate(port: number, servername: string): Promise<string> {
 }
 
 async function setup(t: Test, rules: string) {
-  const appCa = makeCa(t, 'app trust CA');
-  const upstreamCa = makeCa(t, 'upstream CA', { dir: appCa.dir });
-  const credentials = serverCertificate(upstreamCa, ['api.example.com', 'other.example.org']);
-  const { port: upstream } = await httpsUpstream(t, credentials);
-  const sidecar = await startSidecar(t, upstream, rules, { tls: { caCert: appCa.certFile, caKey: appCa.keyFile, upstreamCa: upstreamCa.certFile } });
-  return { ...sidecar, appCa, upstreamCa, credentials, upstream };
+  const world = tlsWorld(t);
+  const { port: upstream } = await httpsUpstream(t, world.credentials);
+  const sidecar = await startSidecar(t, upstream, rules, { tls: tlsFlags(world) });
+  return { ...sidecar, ...world, upstream };
 }
 
 t.test('HTTPS through tls: terminate: an http_abort answers with the JSON error and its header; other requests reach the upstream with the same SNI and ALPN', async (t) => {
