@@ -42,6 +42,8 @@ export interface SidecarOptions {
   kernelFaults?: boolean;
   /** The TLS CA (for `tls: terminate` and CA-signed bad certificates) and the upstreams' trust. */
   tls?: TlsFiles;
+  /** How often the TLS files are read again for a rotated CA (ms; default 10 s). */
+  tlsPollMs?: number;
 }
 
 /**
@@ -77,6 +79,7 @@ export class Sidecar {
   private readonly explicit = new Map<string, ExplicitListener>();
   private readonly extra: BoundListener[] = [];
   private watcher: PolicyWatcher | undefined;
+  private tlsTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private fileText = '';
   private fileSource = '(none)';
@@ -110,6 +113,7 @@ export class Sidecar {
     const file = this.options.policyFile;
     if (!file) {
       await this.apply(emptyPolicy(), '');
+      this.watchTls();
       this.ready = true;
       return;
     }
@@ -138,7 +142,27 @@ export class Sidecar {
       lenient ? () => void this.policyRemoved(file) : undefined,
     );
     this.watcher.start(text);
+    this.watchTls();
     this.ready = true;
+  }
+
+  /** Reads the TLS files again every tlsPollMs: a rotated CA (its Secret updated) applies to new connections. */
+  private watchTls(): void {
+    if (!this.tls.configured) return;
+    let lastError: string | undefined;
+    this.tlsTimer = setInterval(() => {
+      this.tls.reload().then(
+        (changed) => {
+          lastError = undefined;
+          if (changed) this.log.info({ tls: this.tls.view() }, 'TLS files changed: new certificates are minted from them');
+        },
+        (err: Error) => {
+          if (err.message !== lastError) this.log.error({ cause: err.message }, 'TLS files not usable: keeping the CA in force');
+          lastError = err.message;
+        },
+      );
+    }, this.options.tlsPollMs ?? 10_000);
+    this.tlsTimer.unref();
   }
 
   /** The policy file went away (its ConfigMap was deleted): its faults go, the runtime layer stays. */
@@ -287,6 +311,7 @@ export class Sidecar {
     this.draining = true;
     this.ready = false;
     this.watcher?.stop();
+    clearInterval(this.tlsTimer);
     const listeners = [...[...this.explicit.values()].map((e) => e.listener), ...this.extra];
     for (const listener of listeners) listener.close();
     this.log.info({ live: this.connections.size, timeoutMs }, 'draining');

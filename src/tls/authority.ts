@@ -58,12 +58,14 @@ export class TlsAuthority {
   }
 
   /**
-   * Reads the files again (at start and at every policy load): a CA changed on disk (a rotated
-   * Secret) is taken, and what was minted from the old one is dropped. Throws TlsCaError when a
-   * file cannot be read or the CA cannot be used; the CA in force then stays.
+   * Reads the files again (at start, at every policy load, and every few seconds): a CA changed
+   * on disk (a rotated Secret) is taken, and what was minted from the old one is dropped.
+   * Resolves whether anything changed. Throws TlsCaError when a file cannot be read or the CA
+   * cannot be used; the CA in force then stays.
    */
-  async reload(now = new Date()): Promise<void> {
+  async reload(now = new Date()): Promise<boolean> {
     const { caCert, caKey, upstreamCa } = this.files;
+    let changed = false;
     if (upstreamCa !== undefined) {
       const text = await read(upstreamCa, '--tls-upstream-ca');
       const digest = sha256(text);
@@ -76,14 +78,15 @@ export class TlsAuthority {
         if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new TlsCaError(`--tls-upstream-ca ${upstreamCa}: no PEM certificate in it`);
         this.#upstreamCa = text;
         this.#upstreamDigest = digest;
+        changed = true;
       }
     }
-    if (caCert === undefined || caKey === undefined) return;
+    if (caCert === undefined || caKey === undefined) return changed;
     try {
       const certText = await read(caCert, '--tls-ca-cert');
       const keyText = await read(caKey, '--tls-ca-key');
       const digest = sha256(certText + keyText);
-      if (digest === this.#ca?.digest) return;
+      if (digest === this.#ca?.digest) return changed;
       let loaded: Awaited<ReturnType<typeof loadCa>>;
       try {
         loaded = await loadCa(certText, keyText, now);
@@ -93,6 +96,7 @@ export class TlsAuthority {
       this.#ca = { ...loaded, digest };
       this.#caError = undefined;
       this.#cache.clear();
+      return true;
     } catch (err) {
       this.#caError = err as TlsCaError;
       throw err;
