@@ -20,6 +20,8 @@ export const METRICS_PORT = 15020;
 export const ADMIN_PORT = 15000;
 export const CREDENTIALS_VOLUME = 'faultline-admin';
 export const CREDENTIALS_DIR = '/var/run/faultline/admin';
+export const TLS_CA_VOLUME = 'faultline-tls-ca';
+export const TLS_CA_DIR = '/var/run/faultline/tls-ca';
 
 // Minimal Kubernetes shapes for what we build; kubernetes-models validates them in the tests.
 export interface Container {
@@ -112,6 +114,7 @@ export function sidecarContainer(settings: InjectionSettings, options: InjectOpt
     args: [
       'sidecar', '--policy', `${POLICY_DIR}/policy.yaml`, '--allow-missing-policy', ...capture,
       '--metrics', `0.0.0.0:${METRICS_PORT}`, '--admin', `0.0.0.0:${ADMIN_PORT}`, '--admin-credentials', CREDENTIALS_DIR,
+      ...(settings.tlsCaSecret ? ['--tls-ca-cert', `${TLS_CA_DIR}/tls.crt`, '--tls-ca-key', `${TLS_CA_DIR}/tls.key`] : []),
     ],
     ...(settings.nativeSidecar ? { restartPolicy: 'Always' } : {}),
     ports: [
@@ -128,8 +131,18 @@ export function sidecarContainer(settings: InjectionSettings, options: InjectOpt
     volumeMounts: [
       { name: POLICY_VOLUME, mountPath: POLICY_DIR, readOnly: true },
       { name: CREDENTIALS_VOLUME, mountPath: CREDENTIALS_DIR, readOnly: true },
+      ...(settings.tlsCaSecret ? [{ name: TLS_CA_VOLUME, mountPath: TLS_CA_DIR, readOnly: true }] : []),
     ],
   };
+}
+
+/**
+ * The TLS CA's Secret (`faultline.dev/tls-ca-secret`), its tls.crt and tls.key mounted into the
+ * sidecar container alone (the app's containers never see the key). Optional: a pod whose Secret
+ * is missing starts, and the sidecar refuses `tls: terminate` rules until the files are there.
+ */
+export function tlsCaVolume(secretName: string): Volume {
+  return { name: TLS_CA_VOLUME, secret: { secretName, optional: true, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } };
 }
 
 /**

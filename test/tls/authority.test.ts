@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect, type SecureContext } from 'node:tls';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { TlsAuthority } from '../../src/tls/authority.js';
 import { serve } from '../../src/tls/terminate.js';
 import { loadCa } from '../../src/tls/x509.js';
@@ -15,7 +15,7 @@ import { policyText, tempDir } from '../helpers/sidecar.js';
 import { makeCa, serverCertificate } from '../helpers/tls.js';
 
 /** The leaf certificate a TLS client gets from `context`, served as the sidecar serves it. */
-async function served(t: Tap, context: SecureContext): Promise<X509Certificate> {
+async function served(t: Test, context: SecureContext): Promise<X509Certificate> {
   const { port } = await tcpServer(t, (raw) => void serve(raw, context, undefined).then((s) => s.end(), () => raw.destroy()));
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'api.example.com', rejectUnauthorized: false }, () => {
@@ -25,7 +25,6 @@ async function served(t: Tap, context: SecureContext): Promise<X509Certificate> 
     socket.once('error', reject);
   });
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test('the CA is checked: PEM, a key of its own, a CA, not expired, a known key type', async (t) => {
   const ca = makeCa(t);
