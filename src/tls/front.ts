@@ -119,6 +119,9 @@ export class TlsFront {
       await hold(this.plan?.serverHelloMs ?? 0, host.signal);
       if (host.signal.aborted) throw new Error('the connection ended');
       const client = await serve(host.client, context, alpn);
+      // A TLS error on either side (a reset, a record that does not decrypt) ends the connection, as a socket error does.
+      client.on('error', (err: NodeJS.ErrnoException) => host.reset(`client TLS ${err.code ?? err.message}`));
+      upstreamTls?.on('error', (err: NodeJS.ErrnoException) => host.reset(`upstream TLS ${err.code ?? err.message}`));
       return { client, upstream: upstreamTls, failure, protocol };
     } catch (err) {
       upstreamTls?.destroy();
@@ -145,6 +148,7 @@ export class TlsFront {
       const context = await this.authority.context(spec, this.name);
       const alpn = this.hello.alpn?.length ? [this.hello.alpn[0] as string] : undefined;
       const socket = await serve(host.client, context, alpn);
+      socket.on('error', () => host.close(reason));
       // A client that does not verify completes the handshake: it then sees the connection close.
       socket.end();
       this.closeSoon(socket, reason);

@@ -44,6 +44,8 @@ export async function originate(upstream: Socket, options: { servername: string 
     ...(options.ca ? { ca: options.ca } : {}),
     rejectUnauthorized: true,
   });
+  // The TLS socket owns the upstream connection from now on: when it goes, so does the socket under it.
+  socket.once('close', () => upstream.destroy());
   try {
     return await handshake(socket, 'secureConnect', () => new ConnectTimeoutError(HANDSHAKE_TIMEOUT_MS));
   } catch (err) {

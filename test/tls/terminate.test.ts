@@ -3,6 +3,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { Agent, request } from 'undici';
+import { dial, sleep, tcpServer, waitFor } from '../helpers/net.js';
 import { startSidecar } from '../helpers/sidecar.js';
 import { fingerprint, httpsUpstream, tlsFlags, tlsWorld } from '../helpers/tls.js';
 
@@ -66,4 +67,48 @@ t.test('a server name no terminating rule matches passes byte for byte, with the
   t.equal(await peerCertificate(upstream, 'other.example.org'), own);
   t.equal(await peerCertificate(port, 'other.example.org'), own, 'other.example.org: the upstream\'s certificate, through the sidecar');
   t.not(await peerCertificate(port, 'api.example.com'), own, 'api.example.com: faultline\'s leaf');
+});
+
+t.test('a client that resets or sends garbage mid-connection ends that connection only', async (t) => {
+  const { port, appCa, sidecar } = await setup(t, `    - name: decrypt
+      match: {listener: up, sni: api.example.com}
+      tls: terminate`);
+  // A TLS session whose TCP socket resets after a partial request.
+  const raw = await dial(t, port);
+  const session = tlsConnect({ socket: raw, servername: 'api.example.com', ca: appCa.cert });
+  session.on('error', () => {});
+  await new Promise((resolve) => session.once('secureConnect', resolve));
+  session.write('GET / HTTP/1.1\r\nhost: api\r\n');
+  await sleep(50);
+  raw.resetAndDestroy();
+  // A real ClientHello, then a record that is no TLS the session can decrypt.
+  let hello: Buffer = Buffer.alloc(0);
+  const { port: capture } = await tcpServer(t, (s) => s.once('data', (b: Buffer) => ((hello = b), s.destroy())));
+  tlsConnect({ host: '127.0.0.1', port: capture, servername: 'api.example.com', rejectUnauthorized: false }).on('error', () => {});
+  await waitFor(() => hello.length > 0);
+  const bad = await dial(t, port);
+  bad.on('error', () => {});
+  bad.write(hello);
+  await new Promise((resolve) => bad.once('data', resolve));
+  bad.write(Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0x00, 0x40]), Buffer.alloc(64, 0x42)]));
+  t.ok(await waitFor(() => sidecar.connections.size === 0, 3000), 'both connections ended');
+  const passed = await curl(port, 'api.example.com', '/still', appCa.certFile);
+  t.equal(passed.status, 200, 'the sidecar serves on');
+});
+
+t.test('an upstream that closes its idle keep-alive connection closes the client\'s too, and the connection is gone', async (t) => {
+  const world = tlsWorld(t);
+  const { port: up, server } = await httpsUpstream(t, world.credentials);
+  (server as import('node:https').Server).keepAliveTimeout = 100;
+  const { port, sidecar } = await startSidecar(t, up, `    - {name: decrypt, match: {listener: up, sni: api.example.com}, tls: terminate}`, { tls: tlsFlags(world) });
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'api.example.com', ca: world.appCa.cert });
+  t.teardown(() => socket.destroy());
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  const ended = new Promise((resolve) => socket.once('end', resolve));
+  socket.resume();
+  socket.write('GET /idle HTTP/1.1\r\nhost: api.example.com\r\n\r\n');
+  await ended;
+  t.pass('the client saw the upstream\'s close');
+  socket.end();
+  t.ok(await waitFor(() => sidecar.connections.size === 0, 3000), 'the sidecar let go of both sides');
 });
