@@ -7,6 +7,7 @@ import { fieldText, locateField } from '../policy/positions.js';
 import type { CertificateSpec } from '../faults/types.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { presentedCertificates } from '../policy/tls-rules.js';
+import { SessionCache } from './terminate.js';
 import { loadCa, mint, type CaInfo, type Minted, type Signer } from './x509.js';
 
 /** The files the sidecar's TLS takes (flags --tls-ca-cert, --tls-ca-key, --tls-upstream-ca). */
@@ -43,7 +44,10 @@ export class TlsAuthority {
   #untrusted: Promise<Signer> | undefined;
   #upstreamCa: string | undefined;
   #upstreamDigest = '';
+  #upstreamContext: SecureContext | undefined;
   readonly #cache = new Map<string, Entry>();
+  /** Upstream TLS sessions, resumed by new terminated connections to the same upstream and name. */
+  readonly sessions = new SessionCache();
 
   constructor(private readonly files: TlsFiles = {}) {}
 
@@ -52,9 +56,13 @@ export class TlsAuthority {
     return this.files.caCert !== undefined && this.files.caKey !== undefined;
   }
 
-  /** The upstreams' trust: the bundle of --tls-upstream-ca, or undefined for Node's public roots. */
-  get upstreamCa(): string | undefined {
-    return this.#upstreamCa;
+  /**
+   * The secure context TLS to upstreams is spoken with: their trust (the bundle of
+   * --tls-upstream-ca, else Node's public roots), made once and shared, not parsed per connection.
+   */
+  get upstreamContext(): SecureContext {
+    this.#upstreamContext ??= createSecureContext(this.#upstreamCa ? { ca: this.#upstreamCa } : {});
+    return this.#upstreamContext;
   }
 
   /**
@@ -78,6 +86,9 @@ export class TlsAuthority {
         if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new TlsCaError(`--tls-upstream-ca ${upstreamCa}: no PEM certificate in it`);
         this.#upstreamCa = text;
         this.#upstreamDigest = digest;
+        this.#upstreamContext = undefined;
+        // Sessions verified against the old trust must not be resumed.
+        this.sessions.clear();
         changed = true;
       }
     }

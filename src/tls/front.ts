@@ -105,7 +105,9 @@ export class TlsFront {
     if (upstream && !failure) {
       const destination = host.meta.destination;
       try {
-        upstreamTls = await originate(upstream, { servername: hello.sni, host: hello.sni ?? destination.host ?? destination.address, alpn: offered, ca: this.authority.upstreamCa });
+        const host = hello.sni ?? destination.host ?? destination.address;
+        const sessionKey = `${destination.address}:${destination.port}|${host}|${offered?.join(',') ?? ''}`;
+        upstreamTls = await originate(upstream, { servername: hello.sni, host, alpn: offered, context: this.authority.upstreamContext, sessions: this.authority.sessions, sessionKey });
       } catch (err) {
         failure = err as Error;
         host.log.warn({ cause: (err as Error).message, upstream: `${destination.address}:${destination.port}` }, 'terminated TLS: the upstream failed; answering the client');

@@ -32,20 +32,29 @@ function handshake(socket: TLSSocket, ready: string, timeoutError: () => Error):
 /**
  * TLS to the upstream over its connected socket, as the client would have spoken it: the same
  * server name (checked against the certificate; without one, the address dialled) and the same
- * ALPN offer. The certificate is verified against `ca` (else Node's public roots); a failure
+ * ALPN offer. The certificate is verified against the trust in `context` (a resumed session's
+ * when it began); a failure
  * rejects with UpstreamTlsError carrying the verification's code.
  */
-export async function originate(upstream: Socket, options: { servername: string | undefined; host: string; alpn: string[] | undefined; ca: string | undefined }): Promise<TLSSocket> {
+export async function originate(
+  upstream: Socket,
+  options: { servername: string | undefined; host: string; alpn: string[] | undefined; context: SecureContext; sessions?: SessionCache; sessionKey?: string },
+): Promise<TLSSocket> {
+  const { sessions, sessionKey = '' } = options;
+  const session = sessions?.get(sessionKey);
   const socket = connect({
     socket: upstream,
+    ...(session ? { session } : {}),
     host: options.host,
     ...(options.servername && isIP(options.servername) === 0 ? { servername: options.servername } : {}),
     ...(options.alpn?.length ? { ALPNProtocols: options.alpn } : {}),
-    ...(options.ca ? { ca: options.ca } : {}),
+    secureContext: options.context,
     rejectUnauthorized: true,
   });
   // The TLS socket owns the upstream connection from now on: when it goes, so does the socket under it.
   socket.once('close', () => upstream.destroy());
+  // The next connection to this upstream resumes the session (its certificate was verified when it began).
+  if (sessions) socket.on('session', (ticket: Buffer) => sessions.set(sessionKey, ticket));
   try {
     return await handshake(socket, 'secureConnect', () => new ConnectTimeoutError(HANDSHAKE_TIMEOUT_MS));
   } catch (err) {
@@ -53,6 +62,30 @@ export async function originate(upstream: Socket, options: { servername: string 
     const code = (err as NodeJS.ErrnoException).code ?? 'TLS';
     if (err instanceof ConnectTimeoutError) throw err;
     throw new UpstreamTlsError(code, `the upstream's TLS handshake failed: ${code} (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/**
+ * TLS sessions of upstreams, by upstream address, server name and ALPN offer, so that a new
+ * terminated connection resumes its upstream's session instead of a full handshake (as Node's
+ * https.Agent does); the least recently used go beyond MAX_SESSIONS.
+ */
+export class SessionCache {
+  static readonly MAX_SESSIONS = 256;
+  private readonly sessions = new Map<string, Buffer>();
+
+  get(key: string): Buffer | undefined {
+    return this.sessions.get(key);
+  }
+
+  set(key: string, session: Buffer): void {
+    this.sessions.delete(key);
+    this.sessions.set(key, session);
+    if (this.sessions.size > SessionCache.MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value as string);
+  }
+
+  clear(): void {
+    this.sessions.clear();
   }
 }
 

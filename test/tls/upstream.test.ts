@@ -64,11 +64,18 @@ t.test('an upstream certificate for another name: 502 naming the mismatch; with 
   t.equal(refused.statusCode, 502);
   t.match(await refused.body.json(), { error: 'upstream_unavailable', message: /ERR_TLS_CERT_ALTNAME_INVALID/ });
 
-  const { port: goodUp } = await httpsUpstream(t, world.credentials);
+  const { port: goodUp, server } = await httpsUpstream(t, world.credentials);
+  const resumed: boolean[] = [];
+  server.on('secureConnection', (s: import('node:tls').TLSSocket) => resumed.push(s.isSessionReused()));
   const good = await startSidecar(t, goodUp, terminate, { tls: tlsFlags(world) });
   const ok = await request(`https://127.0.0.1:${good.port}/x`, { dispatcher });
   t.equal(ok.statusCode, 200);
   t.equal(await ok.body.text(), 'GET /x 0');
+  const fresh = new Agent({ connect: { ca: world.appCa.cert, servername: 'api.example.com' } });
+  t.teardown(() => fresh.close());
+  const again = await request(`https://127.0.0.1:${good.port}/y`, { dispatcher: fresh });
+  await again.body.text();
+  t.same(resumed, [false, true], 'a second client connection: the upstream session was resumed, not handshaken again');
 });
 
 t.test('an upstream that cannot be reached: 503 in the SPEC\'s shape, over TLS', async (t) => {
