@@ -13,13 +13,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { mint } from '../src/tls/x509.js';
+import { freePort, waitConnectable } from './paths.js';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 2 : 5;
@@ -27,7 +27,6 @@ const ROUNDS = 3;
 const CONNECTIONS = 8;
 const NAME = 'api.example.com';
 const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const dir = mkdtempSync(join(tmpdir(), 'faultline-tls-bench-'));
 const now = Date.now();
@@ -45,28 +44,6 @@ const https = require('node:https'); const fs = require('node:fs');
 const body = Buffer.alloc(64, 'x');
 https.createServer({ cert: fs.readFileSync(process.argv[2]), key: fs.readFileSync(process.argv[3]), keepAliveTimeout: 60000 }, (req, res) => { req.resume(); req.on('end', () => { res.setHeader('content-length', 64); res.end(body); }); }).listen(+process.argv[1], '127.0.0.1');
 `;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitConnectable(port: number): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 /** HTTPS keep-alive requests per second over CONNECTIONS connections. */
 async function keepAliveRate(port: number): Promise<number> {
@@ -121,7 +98,7 @@ const children: ChildProcess[] = [
   sidecar(policy('terminate', termPort, `\n    - {name: decrypt, match: {listener: https, sni: ${NAME}}, tls: terminate}`), ['--tls-ca-cert', files.appCert, '--tls-ca-key', files.appKey, '--tls-upstream-ca', files.originCa]),
 ];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-for (const port of [originPort, passPort, termPort]) await waitConnectable(port);
+for (const port of [originPort, passPort, termPort]) if (!(await waitConnectable(port))) throw new Error(`nothing listens on ${port}`);
 
 const paths: Record<string, { port: number; pid: number | undefined }> = {
   direct: { port: originPort, pid: undefined },
