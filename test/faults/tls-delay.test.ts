@@ -7,6 +7,11 @@ import { httpsUpstream, tlsFlags, tlsWorld } from '../helpers/tls.js';
 t.test('options: delay, jitter, phase clienthello by default', async (t) => {
   t.same(tlsDelay.options.parse({ delay: '1s' }), { delay: 1000, phase: 'clienthello' });
   t.notOk(tlsDelay.options.safeParse({ delay: '1s', phase: 'finished' }).success);
+  const holds: [number, string | undefined][] = [];
+  const handshake = { hold: (ms: number, phase?: string) => void holds.push([ms, phase]), reject: () => {}, present: () => {} };
+  tlsDelay.handshake?.(tlsDelay.options.parse({ delay: 100, jitter: 50, phase: 'serverhello' }), handshake, () => 1);
+  tlsDelay.handshake?.(tlsDelay.options.parse({ delay: 100, jitter: 50 }), handshake, () => 0);
+  t.same(holds, [[150, 'serverhello'], [50, 'clienthello']], 'delay ± jitter, drawn per connection');
 });
 
 /** A TLS handshake through the sidecar: ms until it completed. */
