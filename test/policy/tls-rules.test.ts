@@ -83,3 +83,17 @@ t.test('TLS validation errors, each at its line and column', async (t) => {
   t.same(problems('    - {name: r, match: {sni: a.b}, tls: terminate}'), [], '`faultline validate` knows no CA: it does not refuse for want of one');
   t.same(problems('    - {name: r, match: {sni: a.b}, faults: [{type: tls_certificate, kind: self_signed}]}', false), [], 'self_signed needs no CA');
 });
+
+t.test('scenarios and TLS rules: an HTTP scenario goes in a terminating sni rule, a connection one in a protocol: tls rule', async (t) => {
+  const policy = compilePolicy(
+    policyText({
+      listeners,
+      rules: `    - {name: https-chaos, match: {sni: api.example.com}, tls: terminate, scenario: peak_traffic}
+    - {name: slow-tls, match: {protocol: tls}, scenario: slow_backend}`,
+    }),
+    'p.yaml',
+  );
+  t.same(policy.rules.map((r) => [r.name, r.request !== undefined, r.faults.map((f) => f.type.type)]), [['https-chaos', true, ['rate_limit']], ['slow-tls', false, ['latency']]]);
+  t.match(problems('    - {name: s, match: {sni: a.b}, scenario: peak_traffic}')[0], /peak_traffic acts on HTTP requests: drop sni \(or add tls: terminate\) from the match/);
+  t.match(problems('    - {name: s, match: {protocol: tls}, scenario: peak_traffic}')[0], /peak_traffic acts on HTTP requests: drop protocol: tls from the match/);
+});
