@@ -49,6 +49,24 @@ t.test('the ALPN offer is read too, in the client\'s order; a malformed list is 
   t.equal(alpnProtocols(broken), undefined);
 });
 
+t.test('2,000 mutated ClientHellos: reading the name and the ALPN offer never throws and never returns junk', async (t) => {
+  const hello = await clientHello(t, 'api.example.com', ['h2', 'http/1.1']);
+  let seed = 20261202;
+  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  let tls = 0;
+  for (let i = 0; i < 2000; i++) {
+    const mutated = Buffer.from(hello);
+    for (let j = 0; j < 1 + Math.floor(random() * 4); j++) mutated[5 + Math.floor(random() * (mutated.length - 5))] = Math.floor(random() * 256);
+    // One in ten is also cut short somewhere.
+    const kind = classify(random() < 0.1 ? mutated.subarray(0, Math.floor(random() * mutated.length) + 1) : mutated);
+    if (kind?.kind !== 'tls') continue;
+    tls++;
+    if (kind.sni !== undefined && !/^[a-z0-9.-]{1,253}$/.test(kind.sni)) t.fail(`a bad name came out: ${kind.sni}`);
+    if (kind.alpn !== undefined && !kind.alpn.every((p) => p.length > 0 && p.length < 256)) t.fail('a bad ALPN list came out');
+  }
+  t.ok(tls > 100, `${tls} of them still read as TLS, every one with a sane name and offer`);
+});
+
 t.test('match.sni applies connection faults to TLS traffic by server name; bytes pass untouched', async (t) => {
   const { port: echo } = await echoServer(t);
   const { port } = await startSidecar(t, echo, `    - name: slow-api
