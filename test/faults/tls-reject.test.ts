@@ -2,7 +2,7 @@ import t from 'tap';
 import { tlsReject, TLS_ALERTS } from '../../src/faults/tls-reject.js';
 import { tcpServer } from '../helpers/net.js';
 import { startSidecar } from '../helpers/sidecar.js';
-import { curl, grpcTls, nodeTls, opensslClient, undici, type Target } from '../helpers/tls-clients.js';
+import { curl, grpcTls, nodeHttp2, nodeHttps, nodeTls, opensslClient, undici, type Target } from '../helpers/tls-clients.js';
 import { httpsUpstream, makeCa, serverCertificate } from '../helpers/tls.js';
 
 t.test('options: alert names, handshake_failure by default; an unknown alert is refused', async (t) => {
@@ -29,6 +29,8 @@ t.test('each alert reaches node tls, undici, grpc-js, curl and openssl s_client 
     const target: Target = { port, name: `n${i}.example.com`, ca: ca.cert, caFile: ca.certFile };
     t.match(await nodeTls(target), new RegExp(`^${expected.node}: `), `${alert}: node tls`);
     t.match(await undici(target), new RegExp(`^${expected.node}: `), `${alert}: undici`);
+    t.match(await nodeHttp2(target), new RegExp(`^${expected.node}: `), `${alert}: node http2`);
+    t.match(await nodeHttps(target), new RegExp(`^EPROTO: .*SSL alert number ${TLS_ALERTS[alert as keyof typeof TLS_ALERTS]}`), `${alert}: node https (EPROTO, the alert in its message)`);
     t.match(await grpcTls(target), expected.grpc, `${alert}: grpc-js`);
     t.match(await curl(target), expected.curl, `${alert}: curl`);
     t.match(await opensslClient(target), expected.openssl, `${alert}: openssl s_client`);
