@@ -194,3 +194,22 @@ export class FleetError extends FaultlineError {
     this.name = 'FleetError';
   }
 }
+
+/** The TLS CA (--tls-ca-cert/--tls-ca-key) cannot be used: unreadable, not a CA, a key that is not its own. */
+export class TlsCaError extends FaultlineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FL_ERR_TLS_CA', message, options);
+    this.name = 'TlsCaError';
+  }
+}
+
+/** The upstream of a terminated TLS connection failed its handshake or its certificate's verification. */
+export class UpstreamTlsError extends FaultlineError {
+  /** The verification's own code (CERT_HAS_EXPIRED, DEPTH_ZERO_SELF_SIGNED_CERT...) or the TLS error's. */
+  readonly reason: string;
+  constructor(reason: string, message: string, options?: { cause?: unknown }) {
+    super('FL_ERR_UPSTREAM_TLS', message, options);
+    this.name = 'UpstreamTlsError';
+    this.reason = reason;
+  }
+}

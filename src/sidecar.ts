@@ -18,6 +18,7 @@ import { ProxyListener, type Resolve } from './proxy/listener.js';
 import { DnsProxy } from './dns/proxy.js';
 import type { DnsUpstream } from './dns/resolv.js';
 import { UdpRelay } from './udp/relay.js';
+import { TlsAuthority, type TlsFiles } from './tls/authority.js';
 
 const OVERLAY_SUFFIX = ' + runtime';
 
@@ -41,6 +42,10 @@ export interface SidecarOptions {
   random?: () => number;
   /** Whether kernel faults (packet_loss) can be installed: on-demand interception only. Default false. */
   kernelFaults?: boolean;
+  /** The TLS CA (for `tls: terminate` and CA-signed bad certificates) and the upstreams' trust. */
+  tls?: TlsFiles;
+  /** How often the TLS files are read again for a rotated CA (ms; default 10 s). */
+  tlsPollMs?: number;
 }
 
 /**
@@ -71,11 +76,14 @@ interface ExplicitListener {
 export class Sidecar {
   readonly engine: FaultEngine;
   readonly metrics: Metrics;
+  /** TLS material: the CA, the certificates minted from it, the upstreams' trust (src/tls/). */
+  readonly tls: TlsAuthority;
   readonly connections = new Set<Connection>();
   private readonly log: Logger;
   private readonly explicit = new Map<string, ExplicitListener>();
   private readonly extra: BoundListener[] = [];
   private watcher: PolicyWatcher | undefined;
+  private tlsTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private fileText = '';
   private fileSource = '(none)';
@@ -98,12 +106,14 @@ export class Sidecar {
     this.log = (options.log ?? rootLogger).child({ component: 'sidecar' });
     this.metrics = options.metrics ?? new Metrics();
     this.engine = new FaultEngine(Date.now, options.random, { metrics: this.metrics, log: this.log });
+    this.tls = new TlsAuthority(options.tls);
     this.connectionContext = {
       engine: this.engine,
       metrics: this.metrics,
       log: this.log,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       random: options.random ?? Math.random,
+      tls: this.tls,
       onClose: (c) => this.connections.delete(c),
     };
   }
@@ -120,10 +130,18 @@ export class Sidecar {
     const file = this.options.policyFile;
     if (!file) {
       await this.apply(emptyPolicy(), '');
+      this.watchTls();
       this.ready = true;
       return;
     }
     const lenient = this.options.allowMissingPolicy === true;
+    // The CA is checked at once; an injected sidecar reports it, and policies that need it are refused until it is fixed.
+    if (this.tls.configured) {
+      await this.tls.reload().catch((err: Error) => {
+        if (!lenient) throw err;
+        this.log.error({ cause: err.message }, 'TLS CA not usable: policies that need it are refused until it is');
+      });
+    }
     const text = await readPolicyText(file, lenient);
     if (lenient) {
       await this.apply(emptyPolicy(), '');
@@ -141,7 +159,27 @@ export class Sidecar {
       lenient ? () => void this.policyRemoved(file) : undefined,
     );
     this.watcher.start(text);
+    this.watchTls();
     this.ready = true;
+  }
+
+  /** Reads the TLS files again every tlsPollMs: a rotated CA (its Secret updated) applies to new connections. */
+  private watchTls(): void {
+    if (!this.tls.configured) return;
+    let lastError: string | undefined;
+    this.tlsTimer = setInterval(() => {
+      this.tls.reload().then(
+        (changed) => {
+          lastError = undefined;
+          if (changed) this.log.info({ tls: this.tls.view() }, 'TLS files changed: new certificates are minted from them');
+        },
+        (err: Error) => {
+          if (err.message !== lastError) this.log.error({ cause: err.message }, 'TLS files not usable: keeping the CA in force');
+          lastError = err.message;
+        },
+      );
+    }, this.options.tlsPollMs ?? 10_000);
+    this.tlsTimer.unref();
   }
 
   /** The policy file went away (its ConfigMap was deleted): its faults go, the runtime layer stays. */
@@ -175,6 +213,8 @@ export class Sidecar {
 
   /** Applies a compiled policy: binds its listeners, swaps it in, re-plans live connections. */
   async apply(policy: CompiledPolicy, text: string): Promise<void> {
+    // TLS first (the CA read again, certificates minted): a policy it refuses binds nothing.
+    await this.tls.prepare(policy, text, this.log);
     await this.reconcileListeners(policy, text);
     this.fileText = text;
     this.fileSource = policy.source.endsWith(OVERLAY_SUFFIX) ? policy.source.slice(0, -OVERLAY_SUFFIX.length) : policy.source;
@@ -288,6 +328,7 @@ export class Sidecar {
     this.draining = true;
     this.ready = false;
     this.watcher?.stop();
+    clearInterval(this.tlsTimer);
     const listeners = [...[...this.explicit.values()].map((e) => e.listener), ...this.extra];
     for (const listener of listeners) listener.close();
     this.log.info({ live: this.connections.size, timeoutMs }, 'draining');
@@ -306,7 +347,8 @@ export class Sidecar {
     const { listeners, rules } = this.layered;
     const knownListeners = listeners.map((l) => String(l.name));
     const kernelFaults = this.options.kernelFaults === true;
-    const base = text ? compilePolicy(text, source, { knownListeners, kernelFaults }) : emptyPolicy();
+    const tlsCa = this.tls.configured;
+    const base = text ? compilePolicy(text, source, { knownListeners, kernelFaults, tlsCa }) : emptyPolicy();
     if (listeners.length === 0 && rules.length === 0) return base;
     const doc = (text ? parseYaml(text) : { apiVersion: base.document.apiVersion, kind: base.document.kind, metadata: base.document.metadata, spec: {} }) as {
       spec?: { listeners?: unknown[]; rules?: unknown[] };
@@ -316,7 +358,7 @@ export class Sidecar {
     const kept = (list: unknown[] | undefined, names: Set<string>) => (list ?? []).filter((entry) => !names.has(String((entry as { name?: unknown } | null)?.name)));
     doc.spec.listeners = [...kept(doc.spec.listeners, replaced.listeners), ...listeners];
     doc.spec.rules = [...kept(doc.spec.rules, replaced.rules), ...rules];
-    return compilePolicy(stringifyYaml(doc), `${source}${OVERLAY_SUFFIX}`, { kernelFaults });
+    return compilePolicy(stringifyYaml(doc), `${source}${OVERLAY_SUFFIX}`, { kernelFaults, tlsCa });
   }
 
   private accept(socket: Socket, resolve: Resolve): void {

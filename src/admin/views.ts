@@ -51,6 +51,8 @@ export function policyView(sidecar: Sidecar, layers: RuntimeLayers): Record<stri
     // Started with --allow-missing-policy and the file is not there: no fault comes from it.
     fileMissing: sidecar.policyMissing,
     interception: interceptionView(sidecar),
+    // The CA's subject, fingerprint and expiry: never a key (src/tls/authority.ts).
+    tls: sidecar.tls.view(),
     listeners: p.listeners.map((l) => ({ ...l, address: boundAddress(sidecar, l.name), layer: layerOf(layers, 'listeners', l.name) })),
     rules: p.document.spec.rules.map((r) => ({ ...r, layer: layerOf(layers, 'rules', r.name) })),
     // Watching FaultPolicy objects: the watch's state (synced, or stale with the last good set kept) and each object's fate.

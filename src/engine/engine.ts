@@ -48,13 +48,21 @@ export interface Inspection {
   sni: boolean;
   /** An L7 rule that wants them reached could apply: plain-pipe HTTP connections should reconnect. */
   reconnect: boolean;
+  /**
+   * A rule with TLS handshake faults could apply: the upstream is dialled only once the
+   * ClientHello was read and no handshake fault refused it, so that a rejected handshake never
+   * reaches the upstream at all.
+   */
+  handshake: boolean;
+  /** A `tls: terminate` rule could apply: an unreachable upstream is answered over TLS, not reset. */
+  terminate: boolean;
 }
 
 // What a connection gets when no rule could apply to it: shared, so a plain connection allocates none.
 const NO_RULES: readonly CompiledRule[] = Object.freeze([]);
 const NO_FAULTS: readonly CompiledFault[] = Object.freeze([]);
 const ADMITTED: Admission = Object.freeze({});
-const NOT_INSPECTED: Inspection = Object.freeze({ requests: false, sni: false, reconnect: false });
+const NOT_INSPECTED: Inspection = Object.freeze({ requests: false, sni: false, reconnect: false, handshake: false, terminate: false });
 
 /**
  * Decides which faults apply to which connection, once and centrally: matching, probability,
@@ -140,14 +148,18 @@ export class FaultEngine {
     let requests = false;
     let sni = false;
     let reconnect = false;
+    let handshake = false;
+    let terminate = false;
     const now = this.clock();
     for (const rule of this.current.rules) {
-      if ((!rule.request && !rule.sni) || !unexpired(rule, now)) continue;
+      if ((!rule.request && !rule.sni && !rule.terminate) || !unexpired(rule, now)) continue;
       if (!rule.l4Match(meta)) continue;
       if (rule.request) (requests = true), (reconnect ||= rule.reconnectPooled);
       else sni = true;
+      handshake ||= rule.faults.some((f) => f.type.handshake !== undefined);
+      terminate ||= rule.terminate;
     }
-    return { requests, sni, reconnect };
+    return { requests, sni, reconnect, handshake, terminate };
   }
 
   /**
@@ -190,14 +202,33 @@ export class FaultEngine {
   }
 
   /**
-   * The connection's TLS server name is known: `sni` rules may now match. Their
+   * The connection's TLS ClientHello was read (its server name, if it sent one): `sni` and
+   * `protocol: tls` rules may now match. Their
    * `new-connections` rules are pinned, and their admission faults checked (the others were).
    */
-  learnSni(state: ConnectionFaultState, name: string): Admission {
+  learnSni(state: ConnectionFaultState, name: string | undefined): Admission {
     state.meta.sni = name;
+    state.meta.tls = true;
     const pinned = this.current.rules.filter((r) => r.sni && r.scope === 'new-connections' && unexpired(r, this.clock()) && r.match(state.meta));
     state.pinned = [...state.pinned, ...pinned];
     return this.admit(state, true);
+  }
+
+  /**
+   * The TLS connection's server name (or its lack) is known: whether a `tls: terminate` rule
+   * matches it, so that faultline decrypts it. Never while faults are off (kill switch,
+   * `enabled: false`, expiry): then every TLS connection passes as it is.
+   */
+  terminates(state: ConnectionFaultState): boolean {
+    const now = this.clock();
+    if (!this.faultsEnabled(now)) return false;
+    const live = this.current.rules.some((r) => r.terminate && r.scope === 'live' && unexpired(r, now) && r.match(state.meta));
+    return live || state.pinned.some((r) => r.terminate && unexpired(r, now));
+  }
+
+  /** The TLS handshake faults that apply to the connection now (drawn once per connection, like every connection fault). */
+  handshakeFaults(state: ConnectionFaultState): CompiledFault[] {
+    return this.plan(state).active.filter((f) => f.type.handshake !== undefined);
   }
 
   /** Admission faults (refuse, rate_limit, partition reject) for a connection about to open. */
@@ -221,7 +252,7 @@ export class FaultEngine {
     if (!this.faultsEnabled(now) || (this.current.rules.length === 0 && state.pinned.length === 0)) return { active: NO_FAULTS, nextChangeAt };
     let active: CompiledFault[] | undefined;
     for (const fault of this.candidates(state, now)) {
-      if (!fault.type.stage && !fault.type.activate && !fault.type.datagram) continue;
+      if (!fault.type.stage && !fault.type.activate && !fault.type.datagram && !fault.type.handshake) continue;
       if (!this.drew(state, fault)) continue;
       const start = state.startedAt + fault.after;
       const end = Math.min(fault.for === undefined ? Infinity : start + fault.for, fault.ruleExpiresAt ?? Infinity);

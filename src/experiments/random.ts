@@ -22,7 +22,9 @@ export function randomRule(name: string, type: string, match: Record<string, unk
   const fault = faultRegistry.get(type);
   if (!fault?.randomDefault) return { name, match, scenario: type };
   const l7 = fault.layer === 'http' && match.protocol === undefined && match.http === undefined && match.grpc === undefined;
-  return { name, match: l7 ? { ...match, protocol: 'http' } : match, faults: [{ ...fault.randomDefault }] };
+  // Handshake faults act on TLS connections: without a server name to match, any TLS connection.
+  const tls = fault.handshake !== undefined && match.protocol === undefined && match.sni === undefined;
+  return { name, match: l7 ? { ...match, protocol: 'http' } : tls ? { ...match, protocol: 'tls' } : match, faults: [{ ...fault.randomDefault }] };
 }
 
 /** mulberry32: a small, fast, seedable generator of uniform numbers in [0, 1). */

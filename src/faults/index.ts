@@ -24,6 +24,9 @@ import { reset } from './reset.js';
 import { slicer } from './slicer.js';
 import { slowClose } from './slow-close.js';
 import { timeout } from './timeout.js';
+import { tlsCertificate } from './tls-certificate.js';
+import { tlsDelay } from './tls-delay.js';
+import { tlsReject } from './tls-reject.js';
 import type { FaultType } from './types.js';
 import { wsClose } from './ws-close.js';
 import { wsDelay } from './ws-delay.js';
@@ -37,6 +40,9 @@ export const connectionFaults: FaultType<any>[] = [
 /** Every L7 fault type (per request or per WebSocket message), listed explicitly. */
 export const requestFaults: FaultType<any>[] = [httpAbort, httpDelay, httpThrottle, httpTimeout, httpReset, mirror, wsDelay, wsDrop, wsClose];
 
+/** TLS handshake faults (per connection, in rules matched by `sni` or `protocol: tls`), listed explicitly. */
+export const handshakeFaults: FaultType<any>[] = [tlsReject, tlsCertificate, tlsDelay];
+
 /** DNS faults (per query, in rules with `match.dns`), listed explicitly. */
 export const dnsFaults: FaultType<any>[] = [dnsError, dnsDelay, dnsTimeout, dnsAnswer, dnsTruncate];
 
@@ -44,6 +50,6 @@ export const dnsFaults: FaultType<any>[] = [dnsError, dnsDelay, dnsTimeout, dnsA
 export const packetFaults: FaultType<any>[] = [duplicate, reorder, packetLoss];
 
 /** The registry: policy `type:` → fault type. */
-export const faultRegistry: ReadonlyMap<string, FaultType<any>> = new Map([...connectionFaults, ...requestFaults, ...dnsFaults, ...packetFaults].map((f) => [f.type, f]));
+export const faultRegistry: ReadonlyMap<string, FaultType<any>> = new Map([...connectionFaults, ...requestFaults, ...handshakeFaults, ...dnsFaults, ...packetFaults].map((f) => [f.type, f]));
 
-export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, Exchange, ExchangeContext, ExchangeTap, Answer, FaultLayer, DnsEffect, DnsQuestion, DatagramStage, DatagramContext, DatagramFate, KernelEffect } from './types.js';
+export type { FaultType, StreamDirection, StreamOption, ConnectionControl, StageContext, Exchange, ExchangeContext, ExchangeTap, Answer, FaultLayer, DnsEffect, DnsQuestion, DatagramStage, DatagramContext, DatagramFate, KernelEffect, Handshake, HandshakePhase, CertificateSpec } from './types.js';

@@ -202,6 +202,11 @@ export interface FaultType<O extends object = object, R = unknown> {
   /** Builds the stage that acts on one direction's bytes; undefined when this instance needs none. */
   stage?(options: O, ctx: StageContext): FaultStage | undefined;
   /**
+   * TLS handshake faults (rules matched by `sni` or `protocol: tls`): what the fault does to the
+   * handshake of a connection it applies to (drawn per connection, like any connection fault).
+   */
+  handshake?(options: O, handshake: Handshake, random: () => number): void;
+  /**
    * DNS faults (rules with `match.dns`): what the fault does to one query, once the engine drew
    * it (probability, `firstConnections` and `after`/`for` count queries). src/dns/ carries it out.
    */
@@ -216,6 +221,41 @@ export interface FaultType<O extends object = object, R = unknown> {
    * (src/interception/). A fault with this hook is never applied by the sidecar itself.
    */
   kernel?(options: O): KernelEffect;
+}
+
+/**
+ * A certificate a handshake fault presents, as the kind of misconfigured server it imitates:
+ * who signs it, when it is valid, which name it carries and the signature's hash. src/tls/
+ * mints it (ECDSA P-256, or the CA's key type) at policy load, per server name.
+ */
+export interface CertificateSpec {
+  /** `ca`: the CA the clients trust (--tls-ca-cert); `self`: the certificate itself; `unknown`: a CA nobody trusts. */
+  readonly issuer: 'ca' | 'self' | 'unknown';
+  /** Validity relative to the time it is minted, in ms: notBefore = now + validFromMs, notAfter = now + validToMs. */
+  readonly validFromMs: number;
+  readonly validToMs: number;
+  /** The name in the subjectAltName: the one the client asked for, or one that is not it. */
+  readonly host: 'requested' | 'other';
+  /** The signature's hash (SHA-1 is what OpenSSL 3 refuses at its default security level). */
+  readonly hash: 'SHA-256' | 'SHA-1';
+}
+
+/** Where a TLS handshake is held: the ClientHello before anything acts on it, or the server's answer to it. */
+export type HandshakePhase = 'clienthello' | 'serverhello';
+
+/**
+ * The TLS handshake of one connection as a handshake fault sees it (rules matched by `sni` or
+ * `protocol: tls`), once the engine drew the fault: the verbs it may call. src/tls/ carries them
+ * out before any byte reaches the upstream: holds add up; the first reject or present wins and
+ * the upstream is never dialled.
+ */
+export interface Handshake {
+  /** Holds the handshake `ms` at `phase` (default clienthello). */
+  hold(ms: number, phase?: HandshakePhase): void;
+  /** Answers the ClientHello with a fatal alert (its TLS code) and closes. */
+  reject(alert: number): void;
+  /** Completes the handshake as the server with a certificate made to `spec`, then closes. */
+  present(spec: CertificateSpec): void;
 }
 
 /** One DNS question, as DNS rules and faults see it. */

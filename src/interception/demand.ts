@@ -121,7 +121,8 @@ function build(rules: { rule: CompiledRule; match: MatchSpec }[], detail: Detail
       const effect = fault.type.kernel?.(fault.options);
       if (effect && effect.dropProbability > 0) loss.push(...selectionsOf(match, 'all').map((s) => ({ ...s, probability: effect.dropProbability, streams: [...fault.streams] })));
     }
-    if (rule.faults.every((f) => f.type.kernel)) continue;
+    // A terminating rule needs its traffic in the sidecar even with no fault of its own.
+    if (!rule.terminate && rule.faults.every((f) => f.type.kernel)) continue;
     const mode = kernelPartition(rule);
     if (mode === undefined) redirect.push(...selections);
     else (mode === 'reject' ? reject : blackhole).push(...selections.map((s) => ({ ...s, mode })));

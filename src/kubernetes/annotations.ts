@@ -13,6 +13,8 @@ export const ANNOTATIONS = {
   interception: 'faultline.dev/interception',
   /** "true": `faultline iptables --intercept-dns`, the pod's DNS through the sidecar's DNS proxy (always mode). */
   interceptDns: 'faultline.dev/intercept-dns',
+  /** A Secret (kubernetes.io/tls: tls.crt, tls.key) holding the CA the apps trust, mounted into the sidecar for `tls: terminate`. */
+  tlsCaSecret: 'faultline.dev/tls-ca-secret',
   /** "true": run the sidecar as a Kubernetes native sidecar (an init container that keeps running). */
   nativeSidecar: 'faultline.dev/native-sidecar',
   /** Written by the injector: what it injected, so that injecting again changes nothing. */
@@ -43,6 +45,8 @@ export interface InjectionSettings {
   nativeSidecar: boolean;
   /** The init container also redirects the pod's port-53 traffic to the DNS proxy (15053). */
   interceptDns: boolean;
+  /** The Secret with the CA for TLS termination (its tls.crt and tls.key), mounted into the sidecar only. */
+  tlsCaSecret: string | undefined;
 }
 
 export const INTERCEPTION_MODES = ['always', 'on-demand', 'none'] as const;
@@ -64,7 +68,7 @@ export function wantsInjection(annotations: Strings, labels: Strings, namespaceE
 // lower-case alphanumerics and '-', each starting and ending with an alphanumeric.
 const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-/** Whether `name` can be a ConfigMap name. */
+/** Whether `name` can be a ConfigMap or Secret name. */
 export function isDns1123Subdomain(name: string): boolean {
   return name.length > 0 && name.length <= 253 && name.split('.').every((label) => DNS_1123_LABEL.test(label));
 }
@@ -104,6 +108,8 @@ export function readSettings(annotations: Strings, defaultInterception: Intercep
   if (native !== 'true' && native !== 'false') throw new AnnotationError(ANNOTATIONS.nativeSidecar, native, 'must be "true" or "false"');
   const interceptDns = get(ANNOTATIONS.interceptDns) ?? 'false';
   if (interceptDns !== 'true' && interceptDns !== 'false') throw new AnnotationError(ANNOTATIONS.interceptDns, interceptDns, 'must be "true" or "false"');
+  const tlsCaSecret = get(ANNOTATIONS.tlsCaSecret);
+  if (tlsCaSecret !== undefined && !isDns1123Subdomain(tlsCaSecret)) throw new AnnotationError(ANNOTATIONS.tlsCaSecret, tlsCaSecret, 'is not a Secret name (a lower-case DNS-1123 subdomain such as "faultline-tls-ca")');
   const include = get(ANNOTATIONS.includeInboundPorts);
   return {
     policy,
@@ -115,5 +121,6 @@ export function readSettings(annotations: Strings, defaultInterception: Intercep
     interception,
     nativeSidecar: native === 'true',
     interceptDns: interceptDns === 'true',
+    tlsCaSecret,
   };
 }

@@ -25,6 +25,8 @@ export const POD_INFO_VOLUME = 'faultline-pod';
 export const POD_INFO_DIR = '/var/run/faultline/pod';
 export const KUBE_VOLUME = 'faultline-kube';
 export const KUBE_CREDENTIALS_DIR = '/var/run/faultline/kubernetes';
+export const TLS_CA_VOLUME = 'faultline-tls-ca';
+export const TLS_CA_DIR = '/var/run/faultline/tls-ca';
 
 // Minimal Kubernetes shapes for what we build; kubernetes-models validates them in the tests.
 export interface Container {
@@ -118,6 +120,7 @@ export function sidecarContainer(settings: InjectionSettings, options: InjectOpt
       'sidecar', '--policy', `${POLICY_DIR}/policy.yaml`, '--allow-missing-policy', ...capture,
       '--metrics', `0.0.0.0:${METRICS_PORT}`, '--admin', `0.0.0.0:${ADMIN_PORT}`, '--admin-credentials', CREDENTIALS_DIR,
       '--faultpolicies', '--pod-info', POD_INFO_DIR, '--kube-credentials', KUBE_CREDENTIALS_DIR,
+      ...(settings.tlsCaSecret ? ['--tls-ca-cert', `${TLS_CA_DIR}/tls.crt`, '--tls-ca-key', `${TLS_CA_DIR}/tls.key`] : []),
     ],
     ...(settings.nativeSidecar ? { restartPolicy: 'Always' } : {}),
     ports: [
@@ -136,6 +139,7 @@ export function sidecarContainer(settings: InjectionSettings, options: InjectOpt
       { name: CREDENTIALS_VOLUME, mountPath: CREDENTIALS_DIR, readOnly: true },
       { name: POD_INFO_VOLUME, mountPath: POD_INFO_DIR, readOnly: true },
       { name: KUBE_VOLUME, mountPath: KUBE_CREDENTIALS_DIR, readOnly: true },
+      ...(settings.tlsCaSecret ? [{ name: TLS_CA_VOLUME, mountPath: TLS_CA_DIR, readOnly: true }] : []),
     ],
   };
 }
@@ -164,6 +168,15 @@ export function kubeCredentialsVolume(): Volume {
       ],
     },
   };
+}
+
+/**
+ * The TLS CA's Secret (`faultline.dev/tls-ca-secret`), its tls.crt and tls.key mounted into the
+ * sidecar container alone (the app's containers never see the key). Optional: a pod whose Secret
+ * is missing starts, and the sidecar refuses `tls: terminate` rules until the files are there.
+ */
+export function tlsCaVolume(secretName: string): Volume {
+  return { name: TLS_CA_VOLUME, secret: { secretName, optional: true, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ANNOTATIONS, readSettings, unknownAnnotations, wantsInjection } from './annotations.js';
 import { VERSION } from '../version.js';
-import { CREDENTIALS_VOLUME, credentialsVolume, INIT_NAME, initContainer, KUBE_VOLUME, kubeCredentialsVolume, POD_INFO_VOLUME, podInfoVolume, POLICY_VOLUME, policyVolume, sidecarContainer, SIDECAR_NAME, type Container, type InjectOptions, type Volume } from './builders.js';
+import { CREDENTIALS_VOLUME, credentialsVolume, INIT_NAME, initContainer, KUBE_VOLUME, kubeCredentialsVolume, POD_INFO_VOLUME, podInfoVolume, POLICY_VOLUME, policyVolume, sidecarContainer, SIDECAR_NAME, TLS_CA_VOLUME, tlsCaVolume, type Container, type InjectOptions, type Volume } from './builders.js';
 
 interface Meta {
   name?: string;
@@ -92,8 +92,9 @@ export function injectObject(object: KubeObject, options: InjectOptions, namespa
   if (initContainers.length > 0) spec.initContainers = initContainers;
   else delete spec.initContainers;
   if (!settings.nativeSidecar) spec.containers = [...(spec.containers ?? []), sidecar];
-  const ourVolumes = new Set([POLICY_VOLUME, CREDENTIALS_VOLUME, POD_INFO_VOLUME, KUBE_VOLUME]);
-  spec.volumes = [...(spec.volumes ?? []).filter((v) => !ourVolumes.has(v.name)), policyVolume(settings), credentialsVolume(), podInfoVolume(), kubeCredentialsVolume()];
+  const ourVolumes = new Set([POLICY_VOLUME, CREDENTIALS_VOLUME, POD_INFO_VOLUME, KUBE_VOLUME, TLS_CA_VOLUME]);
+  const tlsCa = settings.tlsCaSecret ? [tlsCaVolume(settings.tlsCaSecret)] : [];
+  spec.volumes = [...(spec.volumes ?? []).filter((v) => !ourVolumes.has(v.name)), policyVolume(settings), credentialsVolume(), podInfoVolume(), kubeCredentialsVolume(), ...tlsCa];
   meta.annotations = {
     ...(appContainer && !meta.annotations?.[DEFAULT_CONTAINER] ? { [DEFAULT_CONTAINER]: appContainer } : {}),
     ...meta.annotations,

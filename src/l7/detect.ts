@@ -9,7 +9,14 @@ export const MAX_PEEK_BYTES = 16 * 1024;
 
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-export type FirstBytes = { kind: 'http1' } | { kind: 'h2' } | { kind: 'tls'; sni: string | undefined } | { kind: 'other' };
+/** A TLS ClientHello's server name and ALPN protocols (undefined: the extension is not there). */
+export interface TlsHello {
+  kind: 'tls';
+  sni: string | undefined;
+  alpn?: string[] | undefined;
+}
+
+export type FirstBytes = { kind: 'http1' } | { kind: 'h2' } | TlsHello | { kind: 'other' };
 
 const METHOD_CHAR = (b: number) => b >= 0x41 && b <= 0x5a;
 
@@ -34,7 +41,8 @@ function classifyTls(buf: Buffer): FirstBytes | undefined {
   const hello = handshakeMessage(buf);
   if (hello === undefined) return buf.length >= MAX_PEEK_BYTES ? { kind: 'tls', sni: undefined } : undefined;
   if (hello === null) return { kind: 'other' };
-  return { kind: 'tls', sni: serverName(hello) };
+  const alpn = alpnProtocols(hello);
+  return { kind: 'tls', sni: serverName(hello), ...(alpn ? { alpn } : {}) };
 }
 
 /**
@@ -63,8 +71,8 @@ function handshakeMessage(buf: Buffer): Buffer | null | undefined {
   return undefined;
 }
 
-/** The host_name of a ClientHello's server_name extension, if it has one. */
-export function serverName(hello: Buffer): string | undefined {
+/** The body of a ClientHello's extension of `type`, if it has one. */
+function extension(hello: Buffer, type: number): Buffer | undefined {
   try {
     let p = 2 + 32; // version, random
     p += 1 + (hello[p] as number); // session id
@@ -74,20 +82,38 @@ export function serverName(hello: Buffer): string | undefined {
     const end = Math.min(hello.length, p + 2 + hello.readUInt16BE(p));
     p += 2;
     while (p + 4 <= end) {
-      const type = hello.readUInt16BE(p);
       const length = hello.readUInt16BE(p + 2);
-      p += 4;
-      if (type === 0 && p + 5 <= end) {
-        // server_name_list: length(2), name_type(1) = 0 host_name, length(2), name
-        const nameLength = hello.readUInt16BE(p + 3);
-        if (hello[p + 2] !== 0 || p + 5 + nameLength > end) return undefined;
-        const name = hello.toString('latin1', p + 5, p + 5 + nameLength);
-        return /^[A-Za-z0-9.-]{1,253}$/.test(name) ? name.toLowerCase() : undefined;
-      }
-      p += length;
+      if (hello.readUInt16BE(p) === type) return p + 4 + length <= end ? hello.subarray(p + 4, p + 4 + length) : undefined;
+      p += 4 + length;
     }
   } catch {
-    // A truncated or malformed hello: no name.
+    // A truncated or malformed hello: no extension.
   }
   return undefined;
+}
+
+/** The host_name of a ClientHello's server_name extension, if it has one. */
+export function serverName(hello: Buffer): string | undefined {
+  // server_name_list: length(2), name_type(1) = 0 host_name, length(2), name
+  const list = extension(hello, 0);
+  if (!list || list.length < 5 || list[2] !== 0) return undefined;
+  const nameLength = list.readUInt16BE(3);
+  if (5 + nameLength > list.length) return undefined;
+  const name = list.toString('latin1', 5, 5 + nameLength);
+  return /^[A-Za-z0-9.-]{1,253}$/.test(name) ? name.toLowerCase() : undefined;
+}
+
+/** The protocols of a ClientHello's ALPN extension (RFC 7301), in the client's order, if it has one. */
+export function alpnProtocols(hello: Buffer): string[] | undefined {
+  const list = extension(hello, 16);
+  if (!list || list.length < 2) return undefined;
+  const end = Math.min(list.length, 2 + list.readUInt16BE(0));
+  const protocols: string[] = [];
+  for (let p = 2; p < end; ) {
+    const length = list[p] as number;
+    if (length === 0 || p + 1 + length > end) return undefined;
+    protocols.push(list.toString('latin1', p + 1, p + 1 + length));
+    p += 1 + length;
+  }
+  return protocols;
 }

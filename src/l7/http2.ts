@@ -14,7 +14,7 @@ import { Pacer } from '../faults/pacer.js';
 import type { Answer, ExchangeTap } from '../faults/types.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { RequestMeta } from '../policy/match.js';
-import { errorBody, faultReply } from './error-response.js';
+import { errorBody, faultReply, type ErrorBody } from './error-response.js';
 import { ExchangePlan } from './exchange.js';
 import { duplexPair } from './duplex-pair.js';
 import { hold, paced, type L7Host } from './host.js';
@@ -216,6 +216,36 @@ function unavailable(host: L7Host, stream: ServerHttp2Stream, meta: RequestMeta,
   host.countRequest(502, false);
   stream.respond({ [HTTP2_HEADER_STATUS]: 502, 'content-type': 'application/json' });
   stream.end(JSON.stringify(errorBody({ error: 'upstream_unavailable', message, code: 502, retryable: true, requestId: meta.headers['x-request-id'] })));
+}
+
+/**
+ * No upstream to relay to (unreachable, or its TLS failed): every stream the client opens is
+ * answered with `body`'s status in the SPEC's shape (gRPC: 14 UNAVAILABLE with its message),
+ * then the session closes gracefully.
+ */
+export function answerHttp2(host: L7Host, client: Socket, body: ErrorBody): void {
+  const server = createServer({ settings: { enablePush: false } });
+  server.on('session', (session) => {
+    session.on('error', () => {});
+    session.once('close', () => client.destroy());
+    // One answer is enough to tell the client: GOAWAY once the first stream is answered.
+    session.once('stream', () => setImmediate(() => session.close()));
+  });
+  server.on('stream', (stream: ServerHttp2Stream, headers) => {
+    stream.on('error', () => {});
+    const meta = requestMeta(headers);
+    stream.resume();
+    if (meta.protocol === 'grpc') {
+      host.countRequest(200, false);
+      stream.respond({ [HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc', 'grpc-status': String(GRPC_UNAVAILABLE), 'grpc-message': grpcMessage(body.message) }, { endStream: true });
+      return;
+    }
+    host.countRequest(body.code, false);
+    stream.respond({ [HTTP2_HEADER_STATUS]: body.code, 'content-type': 'application/json' });
+    stream.end(JSON.stringify({ ...body, requestId: meta.headers['x-request-id'] ?? body.requestId }));
+  });
+  server.emit('connection', client);
+  client.resume();
 }
 
 /** grpc-message percent-encoding (gRPC over HTTP/2): every byte outside 0x20-0x7E, and '%'. */

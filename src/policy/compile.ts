@@ -29,8 +29,10 @@ export interface CompiledRule {
   readonly request: RequestMatcher | undefined;
   /** The match without `sni`: whether the rule could apply once the connection is inspected. */
   readonly l4Match: Matcher;
-  /** The rule matches on the TLS server name. */
+  /** The rule matches on the TLS ClientHello: its server name (`sni`) or `protocol: tls`. */
   readonly sni: boolean;
+  /** `tls: terminate`: TLS connections the rule matches are decrypted (src/tls/). */
+  readonly terminate: boolean;
   /** Envoy's x-envoy-fault-* request headers may steer this rule's L7 faults. */
   readonly allowHeaderOverrides: boolean;
   /** An L7 rule that has plain-pipe HTTP connections opened before it reconnect (graceful). */
@@ -81,7 +83,9 @@ export function compilePolicy(text: string, source: string, options?: LoadOption
         ruleExpiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),
       });
     });
-    const { sni, dns, ...l4 } = rule.match;
+    // What can be matched before the first bytes are read: no server name, not yet known to be TLS.
+    const { sni, dns, protocol, ...rest } = rule.match;
+    const l4 = protocol === 'tls' ? rest : { ...rest, protocol };
     return Object.freeze({
       name: rule.name,
       scope: rule.scope,
@@ -89,7 +93,8 @@ export function compilePolicy(text: string, source: string, options?: LoadOption
       faults: Object.freeze(compiled),
       request: isRequestMatch(rule.match) ? compileRequestMatch(rule.match) : undefined,
       l4Match: compileMatch(l4),
-      sni: sni !== undefined,
+      sni: sni !== undefined || protocol === 'tls',
+      terminate: rule.tls === 'terminate',
       allowHeaderOverrides: rule.allowHeaderOverrides === true,
       reconnectPooled: rule.scope === 'live' && rule.pooledConnections !== 'leave',
       expiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),

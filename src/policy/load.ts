@@ -7,9 +7,13 @@ import { checkPacketLayers, type PacketLayerOptions } from './packet-layers.js';
 import { parseRequired, reportZod, type Path, type Report } from './positions.js';
 import type { z } from 'zod';
 import { COMMON_FAULT_KEYS, commonFaultSchema, policySchema, policySpecSchema, type CommonFaultFields, type PolicyDocument } from './schema.js';
+import { checkTlsRule, type TlsRuleOptions } from './tls-rules.js';
+import { CONNECTION_PROTOCOLS } from './match.js';
 
 /** A fault entry after validation: the common fields and the type's own options, apart. */
 export interface ValidatedFault {
+  /** The entry as written (after scenario expansion). */
+  entry: unknown;
   type: FaultType<any>;
   common: CommonFaultFields;
   options: object;
@@ -21,7 +25,7 @@ export interface ValidatedPolicy {
   faults: ValidatedFault[][];
 }
 
-export interface LoadOptions extends PacketLayerOptions {
+export interface LoadOptions extends PacketLayerOptions, TlsRuleOptions {
   /** Listener names defined elsewhere (the runtime layer) that rules may refer to. */
   knownListeners?: readonly string[];
   /** More `spec` fields this document may have (a FaultPolicy resource's selector, mode, value). */
@@ -62,7 +66,7 @@ export function loadPolicy(text: string, file: string, options: LoadOptions = {}
       });
     });
   }
-  checkReferences(raw as Loose, at, options.knownListeners ?? [], options);
+  checkReferences(raw as Loose, at, options.knownListeners ?? [], options, faults);
   if (positioned.problems.length > 0 || !parsed.success) fail();
   return { doc: (parsed as { data: PolicyDocument }).data, faults };
 }
@@ -96,18 +100,18 @@ function validateFault(entry: unknown, path: Path, at: Report): ValidatedFault |
     at([...path, c.for !== undefined ? 'for' : 'after'], `${typeName} ${why}, so after/for do not apply`);
   }
   if (type.kernel && c.firstConnections !== undefined) at([...path, 'firstConnections'], `${typeName} acts in the kernel on every packet of its rule, so firstConnections does not apply`);
-  return { type, common: c, options: options.data as object };
+  return { entry, type, common: c, options: options.data as object };
 }
 
 /** The document before (or despite) schema validation: cross-field checks run on it too. */
 interface Loose {
   spec?: {
     listeners?: { name?: unknown; listen?: unknown; upstream?: unknown; protocol?: unknown; idleTimeout?: unknown }[];
-    rules?: { name?: unknown; match?: Record<string, unknown>; faults?: unknown; allowHeaderOverrides?: unknown }[];
+    rules?: { name?: unknown; match?: Record<string, unknown>; faults?: unknown; allowHeaderOverrides?: unknown; tls?: unknown }[];
   };
 }
 
-function checkReferences(doc: Loose, at: Report, knownListeners: readonly string[], options: PacketLayerOptions): void {
+function checkReferences(doc: Loose, at: Report, knownListeners: readonly string[], options: PacketLayerOptions & TlsRuleOptions, validated: ValidatedFault[][]): void {
   const rules = Array.isArray(doc?.spec?.rules) ? doc.spec.rules : [];
   const listeners = Array.isArray(doc?.spec?.listeners) ? doc.spec.listeners : [];
   const seen = new Map<unknown, number>();
@@ -121,6 +125,7 @@ function checkReferences(doc: Loose, at: Report, knownListeners: readonly string
       at(['spec', 'rules', i, 'match', 'listener'], `no listener named "${listener}" in spec.listeners`);
     }
     checkLayers(rule, match, ['spec', 'rules', i], at);
+    checkTlsRule(rule, match, faultTypes(rule.faults, validated[i]), ['spec', 'rules', i], at, options);
     const protocol = listeners.find((l) => l?.name === listener)?.protocol;
     checkPacketLayers(rule, match, typeof listener === 'string' && listeners.some((l) => l?.name === listener) ? String(protocol ?? 'tcp') : undefined, ['spec', 'rules', i], at, options);
   });
@@ -140,6 +145,16 @@ function checkReferences(doc: Loose, at: Report, knownListeners: readonly string
   });
 }
 
+/** A rule's fault entries with their types, and their validated options where they validated. */
+function faultTypes(entries: unknown, validated: ValidatedFault[] = []): { f: number; type: FaultType<any>; options: object | undefined }[] {
+  if (!Array.isArray(entries)) return [];
+  return entries.flatMap((entry: unknown, f) => {
+    const name = (entry as { type?: unknown } | null)?.type;
+    const type = typeof name === 'string' ? faultRegistry.get(name) : undefined;
+    return type ? [{ f, type, options: validated.find((v) => v.entry === entry)?.options }] : [];
+  });
+}
+
 const GRPC_METHOD = /^\/[A-Za-z0-9_.*?]+\/[A-Za-z0-9_*?]+$|^\*$/;
 const SNI = /^[A-Za-z0-9*?][A-Za-z0-9.*?-]*$/;
 
@@ -148,15 +163,15 @@ const SNI = /^[A-Za-z0-9*?][A-Za-z0-9.*?-]*$/;
  * faults in rules without one (rate_limit goes in both: per request in L7 rules); ws faults need
  * `protocol: ws`; `sni` and `protocol: ws|tcp` do not mix with request matches they cannot see.
  */
-function checkLayers(rule: { faults?: unknown; allowHeaderOverrides?: unknown }, match: Record<string, unknown>, path: Path, at: Report): void {
+function checkLayers(rule: { faults?: unknown; allowHeaderOverrides?: unknown; tls?: unknown }, match: Record<string, unknown>, path: Path, at: Report): void {
   const protocol = match.protocol;
-  const l7 = (typeof protocol === 'string' && protocol !== 'tcp') || match.http !== undefined || match.grpc !== undefined;
+  const l7 = (typeof protocol === 'string' && !CONNECTION_PROTOCOLS.includes(protocol)) || match.http !== undefined || match.grpc !== undefined;
   if (protocol === 'tcp' && (match.http !== undefined || match.grpc !== undefined)) {
     at([...path, 'match', 'protocol'], 'tcp rules see no requests: drop protocol: tcp to match http or grpc requests');
   }
   if (protocol === 'http' && match.grpc !== undefined) at([...path, 'match', 'grpc'], 'a grpc match needs protocol: grpc (or no protocol)');
-  if (l7 && match.sni !== undefined) {
-    at([...path, 'match', 'sni'], 'sni matches TLS connections, whose requests are never decrypted: put sni and L7 matches in separate rules');
+  if (l7 && match.sni !== undefined && rule.tls !== 'terminate') {
+    at([...path, 'match', 'sni'], 'sni matches TLS connections, whose requests are not decrypted: add tls: terminate to see them, or put sni and L7 matches in separate rules');
   }
   if (typeof match.sni === 'string' && !SNI.test(match.sni)) at([...path, 'match', 'sni'], 'expected a server name or a glob such as "*.example.com"');
   const grpc = match.grpc as { methods?: unknown } | undefined;

@@ -13,6 +13,8 @@ export interface ConnectionMeta {
   destination: { address: string; port: number; host?: string | undefined };
   /** The TLS server name from the ClientHello, once the connection was inspected for it. */
   sni?: string | undefined;
+  /** The connection's first bytes were a TLS ClientHello (`protocol: tls` rules match from then on). */
+  tls?: boolean | undefined;
 }
 
 /** One HTTP request (HTTP/1.x, HTTP/2, gRPC) or WebSocket handshake, as L7 rules see it. */
@@ -90,6 +92,7 @@ export function compileMatch(spec: MatchSpec): Matcher {
     const peers = spec.sources.map(compilePeer);
     checks.push((m) => peers.some((p) => p(m.source)));
   }
+  if (spec.protocol === 'tls') checks.push((m) => m.tls === true);
   if (spec.sni !== undefined) {
     const glob = compileGlob(spec.sni, 'i');
     checks.push((m) => m.sni !== undefined && glob.test(m.sni));
@@ -107,9 +110,12 @@ export function compileDnsMatch(spec: NonNullable<MatchSpec['dns']>): DnsMatcher
   return (q) => (names === undefined || names.length === 0 || names.some((g) => g.test(q.name))) && (types === undefined || types.has(q.type));
 }
 
-/** Whether a rule looks at requests: a protocol other than tcp, or an http/grpc match. */
+/** The protocols of connection rules: tcp (anything), tls (TLS connections). The others are L7. */
+export const CONNECTION_PROTOCOLS: readonly unknown[] = ['tcp', 'tls'];
+
+/** Whether a rule looks at requests: a protocol other than tcp and tls, or an http/grpc match. */
 export function isRequestMatch(spec: MatchSpec): boolean {
-  return (spec.protocol !== undefined && spec.protocol !== 'tcp') || spec.http !== undefined || spec.grpc !== undefined;
+  return (spec.protocol !== undefined && !CONNECTION_PROTOCOLS.includes(spec.protocol)) || spec.http !== undefined || spec.grpc !== undefined;
 }
 
 /**
@@ -117,7 +123,7 @@ export function isRequestMatch(spec: MatchSpec): boolean {
  * `ws` rules match the WebSocket handshake request (and then its messages).
  */
 export function compileRequestMatch(spec: MatchSpec): RequestMatcher {
-  const protocol = spec.protocol === undefined || spec.protocol === 'tcp' ? (spec.grpc ? 'grpc' : 'http') : spec.protocol;
+  const protocol = spec.protocol === undefined || CONNECTION_PROTOCOLS.includes(spec.protocol) ? (spec.grpc ? 'grpc' : 'http') : spec.protocol;
   const checks: RequestMatcher[] = [(r) => r.protocol === protocol];
   const { http, grpc } = spec;
   if (http?.methods?.length) {

@@ -59,7 +59,8 @@ const match = z.strictObject({
   destinations: z.array(peer).optional(),
   sources: z.array(peer).optional(),
   sni: z.string().optional(),
-  protocol: z.enum(['tcp', 'http', 'grpc', 'ws']).optional(),
+  // tls: a connection rule for TLS connections (any server name), where handshake faults go.
+  protocol: z.enum(['tcp', 'http', 'grpc', 'ws', 'tls']).optional(),
   http: z
     .strictObject({
       methods: z.array(z.string()).optional(),
@@ -91,8 +92,17 @@ const rule = z.strictObject({
    * (keep-alive pools, HTTP/2) reconnect gracefully so the rule reaches them; `leave` does not.
    */
   pooledConnections: z.enum(['reconnect', 'leave']).default('reconnect'),
-  faults: z.array(faultEntry).min(1, 'a rule needs at least one fault'),
-});
+  /**
+   * `terminate`: TLS connections the rule matches are decrypted with a leaf certificate from the
+   * sidecar's CA (src/tls/), so that L7 rules see their requests; a rule that only terminates
+   * needs no faults.
+   */
+  tls: z.enum(['terminate'], { message: 'tls takes one value: terminate' }).optional(),
+  faults: z.array(faultEntry).optional(),
+}).superRefine((rule, ctx) => {
+  if (rule.faults === undefined && rule.tls !== 'terminate') ctx.addIssue({ code: 'custom', path: ['faults'], message: 'required field is missing' });
+  else if (rule.faults?.length === 0 && rule.tls !== 'terminate') ctx.addIssue({ code: 'custom', path: ['faults'], message: 'a rule needs at least one fault (or tls: terminate)' });
+}).transform((rule) => ({ ...rule, faults: rule.faults ?? [] }));
 
 /** A policy's `spec` (also the base of a FaultPolicy resource's spec, src/faultpolicy/). */
 export const policySpecSchema = z.strictObject({

@@ -6,8 +6,11 @@ import type { ConnectionControl, StreamDirection } from '../faults/types.js';
 import type { ConnectionTally, Metrics } from '../metrics.js';
 import type { CompiledFault } from '../policy/compile.js';
 import type { ConnectionMeta } from '../policy/match.js';
+import type { TlsHello } from '../l7/detect.js';
 import { ConnectionInspector, type InspectorHost } from '../l7/inspect.js';
 import { plainKind, ReconnectStage, type PlainKind } from '../l7/reconnect.js';
+import type { TlsAuthority } from '../tls/authority.js';
+import { TlsFront } from '../tls/front.js';
 import { connectionLogBudget } from './close-log.js';
 import { allocated } from './debug.js';
 import { dialWatch } from './dial-watch.js';
@@ -31,6 +34,8 @@ export interface ConnectionContext {
   /** How long dialling the upstream may take before the client is reset. */
   connectTimeoutMs: number;
   random: () => number;
+  /** The sidecar's TLS material: handshake faults and termination (src/tls/). */
+  tls?: TlsAuthority | undefined;
   onClose(conn: Connection): void;
 }
 
@@ -128,14 +133,13 @@ export class Connection implements ConnectionControl {
     // One handler per event for both sockets (`this` is the socket that emitted it), so that a
     // plain connection holds three closures. The listener set TCP_NODELAY on the client already.
     const conn = this;
-    const dials = dialWatch(this.ctx.connectTimeoutMs);
     const onError = function (this: Socket, err: Error) {
       conn.onSocketError(this === conn.client ? 'client' : 'upstream', err);
     };
     const onClose = function (this: Socket) {
       // A client gone before the upstream answered: abandon the dial.
       if (this === conn.client && !conn.upLink) conn.upstream?.destroy();
-      if (this !== conn.client) dials.done(this);
+      if (this !== conn.client) dialWatch(conn.ctx.connectTimeoutMs).done(this);
       conn.onSocketClose();
     };
     this.client.on('error', onError);
@@ -152,8 +156,18 @@ export class Connection implements ConnectionControl {
     const inspection = engine.inspection(this.meta);
     if (inspection.requests || inspection.sni) {
       allocated('inspector', this.id);
-      this.inspector = new ConnectionInspector(this.l7Host(), inspection);
+      this.inspector = new ConnectionInspector(this.l7Host(() => this.dial(onError, onClose)), inspection);
+      // Where a handshake fault could apply, the inspector dials once the ClientHello was read.
+      if (inspection.handshake) return;
     }
+    this.dial(onError, onClose);
+  }
+
+  /** Dials the upstream (once); relaying starts when it connects. `onError` and `onClose` are the client's handlers, shared. */
+  private dial(onError: (this: Socket, err: Error) => void, onClose: (this: Socket) => void): void {
+    if (this.upstream || this.ended) return;
+    const conn = this;
+    const dials = dialWatch(this.ctx.connectTimeoutMs);
     const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     this.upstream = upstream;
     dials.watch(upstream);
@@ -181,11 +195,11 @@ export class Connection implements ConnectionControl {
   }
 
   /** What the L7 inspectors (src/l7/) may see and do of this connection. */
-  private l7Host(): InspectorHost {
+  private l7Host(dial: () => void): InspectorHost {
     const { engine, metrics } = this.ctx;
     const conn = this;
     this.l7Ended = new AbortController();
-    return {
+    const host: InspectorHost = {
       id: this.id,
       signal: this.l7Ended.signal,
       engine,
@@ -211,11 +225,16 @@ export class Connection implements ConnectionControl {
         const { refused } = engine.learnSni(this.state, name);
         if (refused) {
           this.countFault(refused.fault);
-          return this.reset(refused.reason);
+          this.reset(refused.reason);
+          return false;
         }
         this.refresh();
+        return !this.ended;
       },
+      dial,
+      ...(this.ctx.tls ? { tlsFront: (hello: TlsHello) => new TlsFront(host, this.ctx.tls as TlsAuthority, hello, this.ctx.random) } : {}),
     };
+    return host;
   }
 
   /** Re-asks the engine which faults apply, and applies the difference. */

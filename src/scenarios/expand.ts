@@ -1,4 +1,5 @@
 import type { Path, Report } from '../policy/positions.js';
+import { CONNECTION_PROTOCOLS } from '../policy/match.js';
 import { scenarioRegistry, type Scenario } from './index.js';
 
 type Loose = Record<string, unknown>;
@@ -19,7 +20,7 @@ const L7_MATCH_KEYS = ['http', 'grpc'] as const;
 
 /** Whether a rule's match has an L7 part (what makes it an L7 rule). */
 function isL7(match: Loose): boolean {
-  return (typeof match.protocol === 'string' && match.protocol !== 'tcp') || L7_MATCH_KEYS.some((k) => match[k] !== undefined);
+  return (typeof match.protocol === 'string' && !CONNECTION_PROTOCOLS.includes(match.protocol)) || L7_MATCH_KEYS.some((k) => match[k] !== undefined);
 }
 
 /**
@@ -50,9 +51,11 @@ export function mergeFaults(scenario: Scenario, own: readonly unknown[], kernel 
 }
 
 /** Why a scenario cannot go in a rule with this match, if it cannot. */
-function mismatch(scenario: Scenario, match: Loose): string | undefined {
-  if (scenario.layer === 'http' && (match.protocol === 'tcp' || match.sni !== undefined)) {
-    return `${scenario.name} acts on HTTP requests: drop ${match.protocol === 'tcp' ? 'protocol: tcp' : 'sni'} from the match`;
+function mismatch(scenario: Scenario, match: Loose, terminate: boolean): string | undefined {
+  // A terminating rule decrypts its server names, so an HTTP scenario sees their requests.
+  if (scenario.layer === 'http' && (CONNECTION_PROTOCOLS.includes(match.protocol) || (match.sni !== undefined && !terminate))) {
+    const what = typeof match.protocol === 'string' && CONNECTION_PROTOCOLS.includes(match.protocol) ? `protocol: ${match.protocol}` : 'sni (or add tls: terminate)';
+    return `${scenario.name} acts on HTTP requests: drop ${what} from the match`;
   }
   if (scenario.layer === 'connection' && isL7(match)) return `${scenario.name} is made of connection faults: drop protocol/http/grpc from the match`;
   return undefined;
@@ -74,7 +77,7 @@ export function expandScenarios(input: unknown, report: Report, options: { kerne
     const at: Path = ['spec', 'rules', r, 'scenario'];
     const scenario = scenarioRegistry.get(rule.scenario);
     const match = (rule.match && typeof rule.match === 'object' ? rule.match : {}) as Loose;
-    const why = scenario ? mismatch(scenario, match) : `unknown scenario "${rule.scenario}" (known: ${[...scenarioRegistry.keys()].join(', ')})`;
+    const why = scenario ? mismatch(scenario, match, rule.tls === 'terminate') : `unknown scenario "${rule.scenario}" (known: ${[...scenarioRegistry.keys()].join(', ')})`;
     if (!scenario || why) {
       report(at, why as string);
       broken.add(r);

@@ -57,6 +57,8 @@ t.test('random helpers and ramps', async (t) => {
   t.same(randomRule('r', 'http_abort', { listener: 'api' }), { name: 'r', match: { listener: 'api', protocol: 'http' }, faults: [{ type: 'http_abort', status: 503 }] });
   t.same(randomRule('r', 'http_abort', { http: { paths: ['/x'] } }).match, { http: { paths: ['/x'] } });
   t.same(randomRule('r', 'peak_traffic'), { name: 'r', match: {}, scenario: 'peak_traffic' });
+  t.same(randomRule('r', 'tls_reject', { ports: [443] }), { name: 'r', match: { ports: [443], protocol: 'tls' }, faults: [{ type: 'tls_reject', alert: 'handshake_failure' }] }, 'handshake faults act on any TLS connection of the match');
+  t.same(randomRule('r', 'tls_certificate', { sni: 'api.example.com' }).match, { sni: 'api.example.com' });
   t.same(withProbability({ name: 'r', scenario: 'slow_backend', faults: [{ type: 'reset' }] }, 0.3).faults, [
     { type: 'latency', latency: '2s', jitter: '200ms', probability: 0.3 },
     { type: 'reset', probability: 0.3 },

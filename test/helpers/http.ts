@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as connectH2, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Test } from 'tap';
 
 /**
@@ -8,9 +8,17 @@ import type { Test } from 'tap';
  * path as text, and a deterministic body of ?size= bytes). Closed at teardown.
  */
 export async function httpUpstream(t: Test, handler?: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; port: number }> {
-  const sockets = new Set<Socket>();
   const server = createServer({ keepAliveTimeout: 30_000 }, handler ?? defaultHandler);
-  server.on('connection', (s) => {
+  return { server, port: await listenTracked(t, server) };
+}
+
+/**
+ * Listens on 127.0.0.1:0 and returns the port; at teardown every socket the server accepted
+ * (seen on `event`: `secureConnection` for TLS servers) is destroyed and the server closed.
+ */
+export async function listenTracked(t: Test, server: NetServer, event = 'connection'): Promise<number> {
+  const sockets = new Set<Socket>();
+  server.on(event, (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
@@ -19,7 +27,7 @@ export async function httpUpstream(t: Test, handler?: (req: IncomingMessage, res
     for (const s of sockets) s.destroy();
     return new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  return { server, port: (server.address() as AddressInfo).port };
+  return (server.address() as AddressInfo).port;
 }
 
 /** A body of `size` bytes that differs per path: what byte-identity checks compare. */

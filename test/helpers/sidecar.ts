@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Metrics } from '../../src/metrics.js';
 import { Sidecar } from '../../src/sidecar.js';
+import type { TlsFiles } from '../../src/tls/authority.js';
 
 /** A policy document around `listeners` and `rules` (YAML flow text, indented by the caller). */
 export function policyText(spec: { listeners?: string[]; rules?: string; extra?: string; name?: string }): string {
@@ -36,7 +37,7 @@ export async function startSidecar(
   t: Test,
   upstreamPort: number,
   rules?: string,
-  options: { random?: () => number; extraListeners?: string[]; extra?: string } = {},
+  options: { random?: () => number; extraListeners?: string[]; extra?: string; tls?: TlsFiles; tlsPollMs?: number; log?: Logger } = {},
 ): Promise<{ sidecar: Sidecar; port: number; file: string; write: (rules?: string, extra?: string) => void }> {
   const dir = tempDir(t);
   const file = join(dir, 'policy.yaml');
@@ -46,9 +47,10 @@ export async function startSidecar(
   const sidecar = new Sidecar({
     policyFile: file,
     pollIntervalMs: 50,
-    log: pino({ level: process.env.FAULTLINE_TEST_LOG ?? 'silent' }),
+    log: options.log ?? pino({ level: process.env.FAULTLINE_TEST_LOG ?? 'silent' }),
     metrics: new Metrics({ processMetrics: false }),
     ...(options.random ? { random: options.random } : {}),
+    ...(options.tls ? { tls: options.tls, tlsPollMs: options.tlsPollMs ?? 10_000 } : {}),
   });
   await sidecar.start();
   t.teardown(() => sidecar.drain(200));

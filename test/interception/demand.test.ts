@@ -97,6 +97,9 @@ t.test('kernel partitions: unconditional ones only, reject before blackhole, no 
       match: {sni: "*.example.com"}
       faults: [{type: partition}]`).rules[0];
   t.equal(sni && kernelPartition(sni), undefined, 'an sni rule is the sidecar\'s: the kernel cannot read server names');
+  t.same(demandOf(`    - name: decrypt
+      match: {direction: outbound, ports: [443], sni: api.example.com}
+      tls: terminate`).redirect, [{ direction: 'outbound', ports: [443] }], 'a terminating rule with no fault of its own still brings its traffic to the sidecar');
 });
 
 t.test('duplicates and subsumed selections go; too many are widened, never narrowed', async (t) => {

@@ -1,6 +1,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import t from 'tap';
 import { review } from '../../src/kubernetes/admission.js';
+import { ANNOTATIONS } from '../../src/kubernetes/annotations.js';
 import { DEFAULT_IMAGE } from '../../src/kubernetes/builders.js';
 import { injectObject } from '../../src/kubernetes/inject.js';
 import { reviewFixture } from '../helpers/kubernetes.js';
@@ -32,8 +33,8 @@ t.test('what is not ours to patch is allowed untouched', async (t) => {
   t.notOk(answer((f) => (f.request.object = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } })).patch, 'a kind we do not inject');
   t.notOk(answer((f) => delete f.request.object.metadata?.annotations?.['faultline.dev/inject']).patch, 'a pod that does not ask');
   t.same(answer((f) => ((f.request.object.metadata as { annotations: Record<string, string> }).annotations['faultline.dev/polcy'] = 'x')).warnings, [
-    'faultline: unknown annotation faultline.dev/polcy ignored (known: faultline.dev/inject, faultline.dev/policy, faultline.dev/include-inbound-ports, faultline.dev/exclude-inbound-ports, faultline.dev/exclude-outbound-ports, faultline.dev/include-outbound-cidrs, faultline.dev/exclude-outbound-cidrs, faultline.dev/interception, faultline.dev/intercept-dns, faultline.dev/native-sidecar, faultline.dev/status)',
-  ], 'a typo comes back as a warning kubectl shows');
+    `faultline: unknown annotation faultline.dev/polcy ignored (known: ${Object.values(ANNOTATIONS).join(', ')})`,
+  ], 'a typo comes back as a warning kubectl shows, listing every annotation we know');
 });
 
 t.test('a bad annotation is refused with a 400 that names the object and the annotation', async (t) => {

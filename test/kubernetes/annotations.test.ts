@@ -34,6 +34,8 @@ t.test('defaults and every SPEC annotation, normalized', async (t) => {
     [ANNOTATIONS.interceptDns]: 'true',
   });
   t.equal(settings.interceptDns, true, 'intercept-dns: "true"');
+  t.equal(readSettings({ [ANNOTATIONS.tlsCaSecret]: 'shop-tls-ca' }).tlsCaSecret, 'shop-tls-ca');
+  t.throws(() => readSettings({ [ANNOTATIONS.tlsCaSecret]: 'ca; rm -rf /' }), { code: 'FL_ERR_ANNOTATION', message: /faultline\.dev\/tls-ca-secret: "ca; rm -rf \/" is not a Secret name/ });
   t.throws(() => readSettings({ [ANNOTATIONS.interceptDns]: 'yes' }), { code: 'FL_ERR_ANNOTATION', message: /faultline\.dev\/intercept-dns: "yes" must be "true" or "false"/ });
   t.equal(settings.policy, 'checkout.faults-v2');
   t.same(settings.includeInboundPorts, [8080, 9090]);

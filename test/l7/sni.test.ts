@@ -1,15 +1,15 @@
 import { connect as tlsConnect } from 'node:tls';
 import t, { type Test } from 'tap';
-import { classify } from '../../src/l7/detect.js';
+import { alpnProtocols, classify } from '../../src/l7/detect.js';
 import { collect, dial, echoServer, tcpServer } from '../helpers/net.js';
 import { startSidecar } from '../helpers/sidecar.js';
 
 /** The ClientHello Node's TLS client sends for `servername`, captured by a plain TCP server. */
-async function clientHello(t: Test, servername: string): Promise<Buffer> {
+async function clientHello(t: Test, servername: string, ALPNProtocols?: string[]): Promise<Buffer> {
   let resolveHello: (b: Buffer) => void = () => {};
   const hello = new Promise<Buffer>((resolve) => (resolveHello = resolve));
   const { port } = await tcpServer(t, (socket) => socket.once('data', (b: Buffer) => (resolveHello(b), socket.destroy())));
-  const client = tlsConnect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false });
+  const client = tlsConnect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, ...(ALPNProtocols ? { ALPNProtocols } : {}) });
   client.on('error', () => {});
   return hello;
 }
@@ -35,6 +35,36 @@ t.test('the server name is read from a ClientHello, whole or in pieces', async (
   const cut = 30;
   const record = (part: Buffer) => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, part.length >> 8, part.length & 0xff]), part]);
   t.same(classify(Buffer.concat([record(body.subarray(0, cut)), record(body.subarray(cut))])), { kind: 'tls', sni: 'api.example.com' });
+});
+
+t.test('the ALPN offer is read too, in the client\'s order; a malformed list is no list', async (t) => {
+  const hello = await clientHello(t, 'api.example.com', ['h2', 'http/1.1']);
+  t.same(classify(hello), { kind: 'tls', sni: 'api.example.com', alpn: ['h2', 'http/1.1'] });
+  const body = hello.subarray(9);
+  t.same(alpnProtocols(body), ['h2', 'http/1.1']);
+  // The same hello with the ALPN list's first protocol length made to overrun the list.
+  const at = body.indexOf(Buffer.from([0x02, 0x68, 0x32]));
+  const broken = Buffer.from(body);
+  broken[at] = 0x40;
+  t.equal(alpnProtocols(broken), undefined);
+});
+
+t.test('2,000 mutated ClientHellos: reading the name and the ALPN offer never throws and never returns junk', async (t) => {
+  const hello = await clientHello(t, 'api.example.com', ['h2', 'http/1.1']);
+  let seed = 20261202;
+  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  let tls = 0;
+  for (let i = 0; i < 2000; i++) {
+    const mutated = Buffer.from(hello);
+    for (let j = 0; j < 1 + Math.floor(random() * 4); j++) mutated[5 + Math.floor(random() * (mutated.length - 5))] = Math.floor(random() * 256);
+    // One in ten is also cut short somewhere.
+    const kind = classify(random() < 0.1 ? mutated.subarray(0, Math.floor(random() * mutated.length) + 1) : mutated);
+    if (kind?.kind !== 'tls') continue;
+    tls++;
+    if (kind.sni !== undefined && !/^[a-z0-9.-]{1,253}$/.test(kind.sni)) t.fail(`a bad name came out: ${kind.sni}`);
+    if (kind.alpn !== undefined && !kind.alpn.every((p) => p.length > 0 && p.length < 256)) t.fail('a bad ALPN list came out');
+  }
+  t.ok(tls > 100, `${tls} of them still read as TLS, every one with a sane name and offer`);
 });
 
 t.test('match.sni applies connection faults to TLS traffic by server name; bytes pass untouched', async (t) => {

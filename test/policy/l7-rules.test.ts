@@ -54,7 +54,7 @@ t.test('valid L7 rules compile, with defaults', async (t) => {
   const engine = new FaultEngine();
   engine.setPolicy(policy);
   const meta = { listener: 'up', direction: 'outbound' as const, source: { address: '127.0.0.1', port: 1 }, destination: { address: '127.0.0.1', port: 6379 } };
-  t.same(engine.inspection(meta), { requests: true, sni: true, reconnect: true });
+  t.same(engine.inspection(meta), { requests: true, sni: true, reconnect: true, handshake: false, terminate: false });
   const state = engine.open(meta);
   t.same(engine.plan(state).active, [], 'no connection fault before the server name is known');
   t.same(engine.learnSni(state, 'api.example.com'), {});

@@ -19,11 +19,11 @@ t.test('a rule past its expiresAt no longer applies; the rest of the policy does
   const plan = engine.plan(state);
   t.same(plan.active.map((f) => f.rule), ['mine', 'temp']);
   t.equal(plan.nextChangeAt, Date.parse('2026-11-22T12:00:05Z'), 'a live connection re-plans when the rule expires');
-  t.same(engine.inspection(meta), { requests: true, sni: false, reconnect: true });
+  t.same(engine.inspection(meta), { requests: true, sni: false, reconnect: true, handshake: false, terminate: false });
   t.equal(engine.evaluateRequest(state, { protocol: 'http', method: 'GET', path: '/', headers: {} }).length, 1);
   now += 5000;
   t.same(engine.plan(state).active.map((f) => f.rule), ['mine']);
-  t.same(engine.inspection(meta), { requests: false, sni: false, reconnect: false });
+  t.same(engine.inspection(meta), { requests: false, sni: false, reconnect: false, handshake: false, terminate: false });
   t.same(engine.evaluateRequest(state, { protocol: 'http', method: 'GET', path: '/', headers: {} }), []);
   t.equal(engine.faultsEnabled(), true, 'the policy itself has not expired');
 });

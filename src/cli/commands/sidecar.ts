@@ -38,6 +38,17 @@ export interface SidecarFlags extends Partial<InterceptionFlags>, FaultPolicyFla
   /** The transparent DNS proxy's port on 127.0.0.1 (UDP and TCP); see startDnsProxy. */
   dnsPort?: string;
   dnsUpstream?: string;
+  /** The CA the apps trust, for `tls: terminate` and CA-signed bad certificates (PEM files). */
+  tlsCaCert?: string;
+  tlsCaKey?: string;
+  /** PEM bundle the upstreams of terminated connections are verified against (default: Node's public roots). */
+  tlsUpstreamCa?: string;
+}
+
+/** The TLS files of the flags: the CA's certificate and key come together. */
+function tlsFiles(flags: SidecarFlags): { caCert?: string; caKey?: string; upstreamCa?: string } {
+  if ((flags.tlsCaCert === undefined) !== (flags.tlsCaKey === undefined)) throw new UsageError('--tls-ca-cert and --tls-ca-key go together: the CA certificate and its private key (PEM files)');
+  return { caCert: flags.tlsCaCert, caKey: flags.tlsCaKey, upstreamCa: flags.tlsUpstreamCa };
 }
 
 /** On-demand interception's start: its helper runs, and this process has dropped to the proxy's UID. */
@@ -126,7 +137,8 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   const onDemand = mode === 'on-demand' ? await prepareOnDemand(flags) : undefined;
   const drainTimeoutMs = Number(flags.drainTimeout);
   // Kernel faults (packet_loss) need the root helper: only on-demand sidecars take them.
-  const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs, kernelFaults: onDemand !== undefined, allowMissingPolicy: flags.allowMissingPolicy === true });
+  const tls = tlsFiles(flags);
+  const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs, kernelFaults: onDemand !== undefined, allowMissingPolicy: flags.allowMissingPolicy === true, tls });
   // Ready once the policy is loaded and every listener and API is bound.
   let bound = false;
   const metricsServer = createMetricsServer(sidecar.metrics, () => bound && sidecar.ready, { '/faultpolicies': () => sidecar.faultPolicies?.document() ?? { policies: [] } });
@@ -258,7 +270,10 @@ export function register(program: Command): void {
     .option('--faultpolicies', "also apply the FaultPolicy objects of the pod's namespace that select this pod (watched through the API)")
     .option('--pod-info <dir>', 'with --faultpolicies: the Downward API volume (name, namespace, labels)', '/var/run/faultline/pod')
     .option('--kube-credentials <dir>', "with --faultpolicies: the sidecar's projected service-account volume (token, ca.crt)", '/var/run/faultline/kubernetes')
-    .option('--kubeconfig <file>', 'with --faultpolicies: a kubeconfig instead of the in-cluster credentials');
+    .option('--kubeconfig <file>', 'with --faultpolicies: a kubeconfig instead of the in-cluster credentials')
+    .option('--tls-ca-cert <file>', 'PEM certificate of a CA the apps trust: tls: terminate rules sign a leaf per server name with it (with --tls-ca-key)')
+    .option('--tls-ca-key <file>', "PEM private key of --tls-ca-cert's CA (never logged or served)")
+    .option('--tls-upstream-ca <file>', "PEM bundle the upstreams of terminated TLS connections are verified against (default: Node's public roots)");
   interceptionOptions(command).action(async (flags: SidecarFlags, cmd: Command) => {
     refuseStrayOptions(cmd, flags);
     await runSidecar(flags);
