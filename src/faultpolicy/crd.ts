@@ -63,6 +63,8 @@ export function faultPolicySchema(): Schema {
   const spec = fromZod(faultPolicySpecSchema) as { properties: Record<string, Schema> };
   const rules = spec.properties.rules as { items: { properties: Record<string, Schema> } };
   (rules.items.properties.faults as Schema).items = faultEntrySchema();
+  // A rule needs faults unless it only terminates TLS: a condition across fields, so CEL.
+  (rules.items as Schema)['x-kubernetes-validations'] = [{ rule: "(has(self.tls) && self.tls == 'terminate') || (has(self.faults) && size(self.faults) > 0)", message: 'a rule needs at least one fault (or tls: terminate)' }];
   // Defaulted by the API server, so that `kubectl get` shows it (the sidecars read a missing mode as all too).
   spec.properties.mode = { ...spec.properties.mode, default: 'all', description: 'all: every matching pod; one; fixed: value pods; fixed-percent: value % of them, rounded down' };
   // What a structural schema cannot say across fields, as CEL rules the API server checks (Kubernetes 1.25+).

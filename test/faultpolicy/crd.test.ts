@@ -71,7 +71,6 @@ t.test('the schema refuses what it can see: each invalid object gets a line nami
     ['an unknown fault type', rule({}, { type: 'latncy' }), /spec\.rules\[0\]\.faults\[0\]\.type: must be equal to one of the allowed values/],
     ['a probability over 1', rule({}, { type: 'reset', probability: 1.5 }), /spec\.rules\[0\]\.faults\[0\]\.probability: must be <= 1/],
     ['a stream that is none', rule({}, { type: 'latency', latency: 1, stream: 'sideways' }), /faults\[0\]\.stream: must be equal to one of the allowed values/],
-    ['a rule without faults', { rules: [{ name: 'r', faults: [] }] }, /spec\.rules\[0\]\.faults: must NOT have fewer than 1 items/],
     ['a rule without a name', { rules: [{ faults: [{ type: 'refuse' }] }] }, /spec\.rules\[0\]: must have required property 'name'/],
     ['a bad rule name', { rules: [{ name: '-bad-', faults: [{ type: 'refuse' }] }] }, /spec\.rules\[0\]\.name: must match pattern/],
     ['an unknown spec field', { ...rule(), rulez: [] }, /spec: unknown field "rulez"/],
@@ -90,6 +89,10 @@ t.test('the schema refuses what it can see: each invalid object gets a line nami
     t.match(problems.join('\n'), expected, `${what}: refused`);
   }
   t.match(validate({ apiVersion: 'faultline.dev/v1alpha1', kind: 'FaultPolicy', metadata: { name: 'x' } }).join(), /must have required property 'spec'/);
+  // A rule without faults (and no tls: terminate): a CEL rule for the API server, and the sidecar's own check.
+  t.match((schema as any).properties.spec.properties.rules.items['x-kubernetes-validations'], [{ rule: /has\(self\.tls\) && self\.tls == 'terminate'\) \|\| \(has\(self\.faults\) && size\(self\.faults\) > 0\)/ }]);
+  t.match(checkFaultPolicy(base({ rules: [{ name: 'r', faults: [] }] }) as never), { ok: false, problems: [/spec\.rules\[0\]\.faults: a rule needs at least one fault \(or tls: terminate\)/] }, 'a rule without faults: refused by the sidecar');
+  t.same(validate(base({ rules: [{ name: 'r', tls: 'terminate', match: { sni: 'api.example.com' } }] })), [], 'a rule that only terminates TLS passes');
   // What the schema cannot see (a fault type's own fields, the value's range per mode): the sidecar refuses it and says why.
   const own = base(rule({}, { type: 'latency', latency: 'soon' }));
   t.same(validate(own), [], "a fault's own field passes the API server");
