@@ -1,4 +1,4 @@
-import { connect, createServer } from 'node:http2';
+import { connect, createServer, type ServerHttp2Stream } from 'node:http2';
 import { createServer as createTcpServer, connect as tcpConnect, type AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { encodeBlock, HpackDecoder, HpackError, readInt } from '../../src/l7/hpack.js';
@@ -182,7 +182,7 @@ t.test('against nghttp2: what node:http2 encodes (Huffman, dynamic table) decode
 
 t.test('against nghttp2: a block this encoder wrote is what a node:http2 server receives', async (t) => {
   const server = createServer();
-  const got = new Promise<Record<string, unknown>>((resolve) => server.on('stream', (s, h) => (resolve(h), s.respond({ ':status': 204 }), s.end())));
+  const got = new Promise<Record<string, unknown>>((resolve) => server.on('stream', (s: ServerHttp2Stream, h) => (resolve(h), s.respond({ ':status': 204 }), s.end())));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => server.close());
   const socket = tcpConnect((server.address() as AddressInfo).port, '127.0.0.1');
