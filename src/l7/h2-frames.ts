@@ -158,11 +158,12 @@ export class FrameReader {
 }
 
 /** What RFC 9113 6 says of each known frame's stream and length, checked on its header. */
+function error(code: number, what: string): never {
+  throw new Http2ProtocolError(code, what);
+}
+
 function checkShape(f: Frame): void {
   const onStream = f.stream !== 0;
-  const error = (code: number, what: string) => {
-    throw new Http2ProtocolError(code, what);
-  };
   switch (f.type) {
     case FrameType.Data:
     case FrameType.Headers:

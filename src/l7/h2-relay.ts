@@ -61,7 +61,7 @@ class Side implements FrameSink {
    */
   synced = true;
   /** Size updates of blocks that were dropped or held, owed to the receiver's next block. */
-  owedSizeUpdates: number[] = [];
+  owedSizeUpdates: readonly number[] = [];
   assembling: Assembling | undefined;
   prefaceLeft: number;
 
@@ -273,15 +273,13 @@ export class Http2Relay {
       throw new Http2ProtocolError(H2.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
     }
     const fragment = fragmentOf(f.type, f.flags, f.payload);
-    const assembling = a ?? {
-      type: f.type,
-      stream: f.stream,
-      endStream: f.type === FrameType.Headers && (f.flags & Flag.EndStream) !== 0,
-      promised: f.type === FrameType.PushPromise ? f.payload.readUInt32BE(f.flags & Flag.Padded ? 1 : 0) & 0x7fffffff : undefined,
-      raw: [],
-      fragments: [],
-      size: 0,
-    };
+    const endStream = f.type === FrameType.Headers && (f.flags & Flag.EndStream) !== 0;
+    const promised = f.type === FrameType.PushPromise ? f.payload.readUInt32BE(f.flags & Flag.Padded ? 1 : 0) & 0x7fffffff : undefined;
+    if (!a && (f.flags & Flag.EndHeaders) !== 0) {
+      // A block in one frame (nearly all of them): decoded from the frame itself.
+      return this.block(side, side.decoder.decode(fragment), f.type, f.stream, endStream, [f.head, f.payload], promised);
+    }
+    const assembling = a ?? { type: f.type, stream: f.stream, endStream, promised, raw: [], fragments: [], size: 0 };
     assembling.raw.push(f.head, f.payload);
     assembling.fragments.push(fragment);
     assembling.size += fragment.length;
@@ -291,9 +289,12 @@ export class Http2Relay {
       return;
     }
     side.assembling = undefined;
-    const fragments = assembling.fragments;
-    const decoded = side.decoder.decode(fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments));
-    const block: Block = { ...decoded, type: assembling.type, stream: assembling.stream, endStream: assembling.endStream, raw: assembling.raw, promised: assembling.promised };
+    const decoded = side.decoder.decode(Buffer.concat(assembling.fragments));
+    this.block(side, decoded, assembling.type, assembling.stream, assembling.endStream, assembling.raw, assembling.promised);
+  }
+
+  private block(side: Side, decoded: HeaderBlock, type: number, stream: number, endStream: boolean, raw: Buffer[], promised: number | undefined): void {
+    const block: Block = { fields: decoded.fields, changedTable: decoded.changedTable, sizeUpdates: decoded.sizeUpdates, type, stream, endStream, raw, promised };
     if (side.fromClient) this.clientBlock(block);
     else this.upstreamBlock(block);
   }
@@ -436,7 +437,7 @@ export class Http2Relay {
   dropBlock(side: Side, block: HeaderBlock): void {
     if (!block.changedTable) return;
     side.synced = false;
-    side.owedSizeUpdates.push(...block.sizeUpdates);
+    if (block.sizeUpdates.length > 0) side.owedSizeUpdates = [...side.owedSizeUpdates, ...block.sizeUpdates];
   }
 
   /** Frames of the relay's own to the client. */

@@ -39,7 +39,7 @@ export interface HeaderBlock {
   /** The block inserted entries or resized the table: the receiver's table moved with it. */
   readonly changedTable: boolean;
   /** Dynamic table size updates at its start, in order (a re-encoded block must carry them on). */
-  readonly sizeUpdates: number[];
+  readonly sizeUpdates: readonly number[];
 }
 
 /** The size of an entry, as RFC 7541 4.1 counts it. */
@@ -62,57 +62,67 @@ export class HpackDecoder {
   /** Decodes one complete header block. Throws HpackError; the decoder is unusable after. */
   decode(block: Buffer): HeaderBlock {
     const fields: string[] = [];
-    const sizeUpdates: number[] = [];
+    let sizeUpdates: number[] = NO_UPDATES;
     let changedTable = false;
     let listSize = 0;
-    let p = 0;
+    const cursor = this.cursor;
+    cursor.p = 0;
     const end = block.length;
-    while (p < end) {
-      const byte = block[p] as number;
+    while (cursor.p < end) {
+      const byte = block[cursor.p] as number;
       let name: string;
       let value: string;
       if (byte & 0x80) {
         // Indexed field.
-        const [index, next] = readInt(block, p, 7);
-        p = next;
+        const index = readInt(block, cursor, 7);
         if (index === 0) throw new HpackError('indexed field 0');
-        [name, value] = this.entry(index);
+        if (index <= STATIC_TABLE.length) {
+          const entry = STATIC_TABLE[index - 1] as readonly [string, string];
+          name = entry[0];
+          value = entry[1];
+        } else {
+          const at = this.dynamicAt(index);
+          name = this.names[at] as string;
+          value = this.values[at] as string;
+        }
       } else if ((byte & 0xe0) === 0x20) {
         // Dynamic table size update: only before the first field.
-        const [size, next] = readInt(block, p, 5);
-        p = next;
+        const size = readInt(block, cursor, 5);
         if (fields.length > 0) throw new HpackError('table size update after a field');
         if (size > this.maxTableSize) throw new HpackError(`table size update to ${size} over ${this.maxTableSize}`);
         this.tableLimit = size;
         this.evict(0);
+        if (sizeUpdates === NO_UPDATES) sizeUpdates = [];
         sizeUpdates.push(size);
         changedTable = true;
         continue;
       } else {
         // Literal: with incremental indexing (01), without (0000) or never indexed (0001).
         const indexing = (byte & 0xc0) === 0x40;
-        const [index, next] = readInt(block, p, indexing ? 6 : 4);
-        p = next;
-        if (index === 0) [name, p] = readString(block, p);
-        else name = this.entry(index)[0];
-        [value, p] = readString(block, p);
+        const index = readInt(block, cursor, indexing ? 6 : 4);
+        if (index === 0) name = readString(block, cursor);
+        else if (index <= STATIC_TABLE.length) name = (STATIC_TABLE[index - 1] as readonly [string, string])[0];
+        else name = this.names[this.dynamicAt(index)] as string;
+        value = readString(block, cursor);
         if (indexing) {
           this.insert(name, value);
           changedTable = true;
         }
       }
-      listSize += entrySize(name, value);
+      listSize += name.length + value.length + 32;
       if (listSize > this.maxListSize) throw new HpackError(`header list over ${this.maxListSize} bytes`);
       fields.push(name, value);
     }
     return { fields, changedTable, sizeUpdates };
   }
 
-  private entry(index: number): readonly [string, string] {
-    if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1] as readonly [string, string];
+  private readonly cursor = { p: 0 };
+
+  /** Where dynamic index `index` (62 and up) is in the arrays. */
+  private dynamicAt(index: number): number {
     const at = this.names.length - (index - STATIC_TABLE.length);
     if (at < 0) throw new HpackError(`index ${index} beyond the table`);
-    return [this.names[at] as string, this.values[at] as string];
+    return at;
   }
 
   private insert(name: string, value: string): void {
@@ -136,11 +146,25 @@ export class HpackDecoder {
   }
 }
 
-/** Reads an integer with an N-bit prefix (RFC 7541 5.1) at `p`: [value, next offset]. */
-export function readInt(buf: Buffer, p: number, prefix: number): [number, number] {
+const NO_UPDATES: number[] = [];
+
+/** Buffer's latin1 slice without toString's encoding lookup (a public method @types/node leaves out). */
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+
+/** A read position in a block. */
+export interface Cursor {
+  p: number;
+}
+
+/** Reads an integer with an N-bit prefix (RFC 7541 5.1) at `cursor`, moving it past. */
+export function readInt(buf: Buffer, cursor: Cursor, prefix: number): number {
   const max = (1 << prefix) - 1;
+  let p = cursor.p;
   let value = (buf[p++] as number) & max;
-  if (value < max) return [value, p];
+  if (value < max) {
+    cursor.p = p;
+    return value;
+  }
   let shift = 0;
   for (;;) {
     if (p >= buf.length) throw new HpackError('truncated integer');
@@ -151,18 +175,21 @@ export function readInt(buf: Buffer, p: number, prefix: number): [number, number
     // No field or table is anywhere near 2^28: longer integers are an attack, not a header.
     if (shift > 28) throw new HpackError('integer too large');
   }
-  return [value, p];
+  cursor.p = p;
+  return value;
 }
 
-function readString(buf: Buffer, p: number): [string, number] {
-  if (p >= buf.length) throw new HpackError('truncated string');
-  const huffman = ((buf[p] as number) & 0x80) !== 0;
-  const [length, start] = readInt(buf, p, 7);
+function readString(buf: Buffer, cursor: Cursor): string {
+  if (cursor.p >= buf.length) throw new HpackError('truncated string');
+  const huffman = ((buf[cursor.p] as number) & 0x80) !== 0;
+  const length = readInt(buf, cursor, 7);
+  const start = cursor.p;
   const end = start + length;
   if (end > buf.length) throw new HpackError('truncated string');
-  if (!huffman) return [buf.toString('latin1', start, end), end];
+  cursor.p = end;
+  if (!huffman) return (buf as Latin1Buffer).latin1Slice(start, end);
   try {
-    return [huffmanDecode(buf, start, end), end];
+    return huffmanDecode(buf, start, end);
   } catch (err) {
     if (err instanceof HuffmanError) throw new HpackError(err.message);
     throw err;

@@ -65,6 +65,8 @@ export class Connection implements ConnectionControl {
   /** Why faultline ended the connection (a fault, a peer's reset, a drain), for the close line. */
   private endReason: string | undefined;
   private readonly labels: { listener: string; direction: string };
+  /** http_requests_total's children for this connection's labels, by status code (negative: faulted). */
+  private requestCounters: Map<number, { inc(): void }> | undefined;
   readonly log: Logger;
 
   constructor(
@@ -142,7 +144,14 @@ export class Connection implements ConnectionControl {
       countFault: (fault) => this.countFault(fault),
       countRequest: (code, faulted) => {
         if (code === 101) this.detected = 'ws';
-        metrics.httpRequests.inc({ ...this.labels, code: String(code), faulted: String(faulted) });
+        // The labelled child is looked up once per code: a label lookup per request costs more than framing it.
+        const key = faulted ? -code : code;
+        let counter = this.requestCounters?.get(key);
+        if (!counter) {
+          counter = metrics.httpRequests.labels({ ...this.labels, code: String(code), faulted: String(faulted) });
+          (this.requestCounters ??= new Map()).set(key, counter);
+        }
+        counter.inc();
       },
       close: (reason) => this.close(reason),
       reset: (reason) => this.reset(reason),
