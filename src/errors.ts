@@ -213,3 +213,15 @@ export class UpstreamTlsError extends FaultlineError {
     this.reason = reason;
   }
 }
+
+/**
+ * An HTTP/2 peer broke the protocol in a way a relay cannot pass on (a malformed frame, a
+ * header block that does not decode, a limit exceeded): its connection ends with GOAWAY
+ * carrying `h2Code` (RFC 9113 7: PROTOCOL_ERROR 1, FRAME_SIZE_ERROR 6, COMPRESSION_ERROR 9...).
+ */
+export class Http2ProtocolError extends FaultlineError {
+  constructor(readonly h2Code: number, message: string) {
+    super('FL_ERR_HTTP2_PROTOCOL', message);
+    this.name = 'Http2ProtocolError';
+  }
+}

@@ -1,4 +1,4 @@
-import { Transform } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { StreamDirection } from '../faults/types.js';
 import { joined, type BodyFramer } from './http1-head.js';
 import type { L7Host } from './host.js';
@@ -29,16 +29,33 @@ export abstract class Http1Framer extends Transform {
     this.onPull?.();
   }
 
-  /** Frames what was read; a promise while a fault holds it. */
-  protected abstract frame(): Promise<void>;
+  /**
+   * Frames what was read, synchronously; a promise when it must wait (a hold, a paced
+   * response, an upgrade), after which framing goes on from where it stopped.
+   */
+  protected abstract frame(): Promise<void> | undefined;
 
-  /** Frames, then passes on what the framing let through, in one write. */
-  protected async pump(): Promise<void> {
+  /**
+   * Frames, then passes on what the framing let through, in one write. Nothing waits in the
+   * common case: the bytes go on and `callback` runs before `pump` returns, no promise made.
+   */
+  protected pump(callback: TransformCallback, onError: (err: unknown, callback: TransformCallback) => void): void {
+    let waiting: Promise<void> | undefined;
     try {
-      await this.frame();
-    } finally {
+      waiting = this.frame();
+    } catch (err) {
       this.flushOut();
+      return onError(err, callback);
     }
+    this.flushOut();
+    if (!waiting) return callback();
+    waiting.then(
+      () => (this.destroyed ? callback() : this.pump(callback, onError)),
+      (err: unknown) => {
+        this.flushOut();
+        onError(err, callback);
+      },
+    );
   }
 
   protected wsInput(chunk: Buffer, done: () => void): void {

@@ -41,6 +41,7 @@ export class Http1RequestFramer extends Http1Framer {
   private wsFaults: CompiledFault[] = [];
   /** Observers (mirror) of the request whose body is being read. */
   private bodyTaps: ExchangeTap[] | undefined;
+  private readonly onFramingError = (err: unknown, callback: TransformCallback) => this.protocolError(err, callback);
 
   constructor(host: L7Host, private readonly response: Http1ResponseFramer) {
     super(host, 'upstream');
@@ -58,23 +59,19 @@ export class Http1RequestFramer extends Http1Framer {
     if (this.mode === 'ws') return this.wsInput(chunk, callback);
     if (this.mode === 'closed') return callback();
     this.input = this.input.length === 0 ? chunk : Buffer.concat([this.input, chunk]);
-    this.pump().then(() => callback(), (err: unknown) => this.protocolError(err, callback));
+    this.pump(callback, this.onFramingError);
   }
 
-  protected async frame(): Promise<void> {
+  protected frame(): Promise<void> | undefined {
     while (this.input.length > 0) {
-      if (this.mode === 'upgrading') {
-        this.flushOut();
-        await new Promise<void>((resolve) => (this.upgradeDone = resolve));
-        continue;
-      }
+      if (this.mode === 'upgrading') return new Promise<void>((resolve) => (this.upgradeDone = resolve));
       if (this.mode !== 'http') {
         const rest = this.input;
         this.input = EMPTY;
         this.flushOut();
         if (this.mode === 'raw') this.push(rest);
-        else if (this.mode === 'ws') await new Promise<void>((resolve) => this.wsInput(rest, resolve));
-        return;
+        else if (this.mode === 'ws') return new Promise<void>((resolve) => this.wsInput(rest, resolve));
+        return undefined;
       }
       if (!this.body) {
         const end = headEnd(this.input);
@@ -82,16 +79,12 @@ export class Http1RequestFramer extends Http1Framer {
           if (this.input.length > MAX_HEAD_BYTES) throw new HeadError(431, `request head larger than ${MAX_HEAD_BYTES} bytes`);
           // A head broken by a bare LF or CR never ends with CRLF CRLF: refuse it now.
           if (end < 0) checkLineBreaks(this.input, 400);
-          return;
+          return undefined;
         }
         const headBytes = this.input.subarray(0, end);
         this.input = this.input.subarray(end);
         const waiting = this.request(parseRequestHead(headBytes), headBytes);
-        if (waiting) {
-          this.flushOut();
-          await waiting;
-        }
-        if (this.destroyed) return;
+        if (waiting) return waiting;
         continue;
       }
       const n = this.body.consume(this.input);
@@ -105,6 +98,7 @@ export class Http1RequestFramer extends Http1Framer {
         this.bodyTaps = undefined;
       }
     }
+    return undefined;
   }
 
   /** One request head: ask the engine, then forward, hold or answer it; a promise while it holds. */

@@ -2,7 +2,7 @@ import type { TransformCallback } from 'node:stream';
 import type { Pacer } from '../faults/pacer.js';
 import type { ExchangeTap } from '../faults/types.js';
 import { errorBody, http1Response } from './error-response.js';
-import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseResponseHead } from './http1-head.js';
+import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseResponseHead, type ResponseHead } from './http1-head.js';
 import { EMPTY, Http1Framer } from './http1-framer.js';
 import { hold, paced, type L7Host } from './host.js';
 
@@ -66,8 +66,10 @@ export class Http1ResponseFramer extends Http1Framer {
     if (this.mode === 'ws') return this.wsInput(chunk, callback);
     if (this.mode === 'closed' || this.readableEnded) return callback();
     this.input = this.input.length === 0 ? chunk : Buffer.concat([this.input, chunk]);
-    this.pump().then(() => callback(), (err: unknown) => this.upstreamError(err, callback));
+    this.pump(callback, this.onFramingError);
   }
+
+  private readonly onFramingError = (err: unknown, callback: TransformCallback) => this.upstreamError(err, callback);
 
   override _flush(callback: TransformCallback): void {
     if (this.mode === 'http') {
@@ -108,65 +110,86 @@ export class Http1ResponseFramer extends Http1Framer {
     }
   }
 
-  protected async frame(): Promise<void> {
+  protected frame(): Promise<void> | undefined {
     for (;;) {
       this.flushSynthetic();
-      if (this.input.length === 0 || this.readableEnded) return;
+      if (this.input.length === 0 || this.readableEnded) return undefined;
       if (this.mode !== 'http') {
         const rest = this.input;
         this.input = EMPTY;
         this.flushOut();
         if (this.mode === 'raw') this.push(rest);
-        else if (this.mode === 'ws') await new Promise<void>((resolve) => this.wsInput(rest, resolve));
-        return;
+        else if (this.mode === 'ws') return new Promise<void>((resolve) => this.wsInput(rest, resolve));
+        return undefined;
       }
       const pending = this.queue[0];
       if (!pending) {
         // Bytes no request asked for (a 408 before closing): passed on as they are.
         this.send(this.input);
         this.input = EMPTY;
-        return;
+        return undefined;
       }
       if (!this.body) {
         const end = headEnd(this.input);
         if (end < 0) {
           if (this.input.length > MAX_HEAD_BYTES * 4) throw new HeadError(502, 'response head too large');
           checkLineBreaks(this.input, 502);
-          return;
+          return undefined;
         }
         const head = parseResponseHead(this.input.subarray(0, end), pending.method);
         const headBytes = this.input.subarray(0, end);
         this.input = this.input.subarray(end);
-        if (pending.delayMs > 0 && head.status >= 200) {
-          this.flushOut();
-          await hold(pending.delayMs, this.host.signal);
-        }
-        if (pending.pacer) await this.paced(headBytes, pending.pacer);
-        else this.send(headBytes);
-        if (head.status === 101 && pending.upgrade) {
-          this.queue.shift();
-          this.mode = pending.upgrade;
-          this.host.countRequest(101, pending.faulted);
-          this.onUpgrade?.(pending.upgrade, pending);
-          continue;
-        }
-        if (head.status < 200) continue;
-        if (pending.upgrade) this.onUpgrade?.(undefined, pending);
-        this.host.countRequest(head.status, pending.faulted);
-        this.body = new BodyFramer(head.body, head.length);
-        for (const tap of pending.taps ?? []) tap.response({ status: head.status, headers: head.headers });
+        // A held or paced head waits, then framing goes on from the head's end.
+        if ((pending.delayMs > 0 && head.status >= 200) || pending.pacer) return this.slowHead(head, headBytes, pending);
+        this.send(headBytes);
+        this.headSent(head, pending);
+        continue;
       }
-      const n = this.body.consume(this.input);
+      const body = this.body;
+      const n = body.consume(this.input);
       const part = this.input.subarray(0, n);
       this.input = this.input.subarray(n);
-      if (n > 0 && pending.pacer) await this.paced(part, pending.pacer);
-      else if (n > 0) this.send(part);
       if (n > 0) for (const tap of pending.taps ?? []) tap.responseData(part);
-      if (!this.body.done) return;
-      this.body = undefined;
-      this.queue.shift();
-      for (const tap of pending.taps ?? []) tap.responseEnd(undefined);
+      if (n > 0 && pending.pacer) return this.paced(part, pending.pacer).then(() => void this.bodyPart(body, pending));
+      if (n > 0) this.send(part);
+      if (!this.bodyPart(body, pending)) return undefined;
     }
+  }
+
+  /** http_delay (response phase) and http_throttle: the head waits its turn. */
+  private async slowHead(head: ResponseHead, headBytes: Buffer, pending: PendingResponse): Promise<void> {
+    if (pending.delayMs > 0 && head.status >= 200) {
+      this.flushOut();
+      await hold(pending.delayMs, this.host.signal);
+    }
+    if (pending.pacer) await this.paced(headBytes, pending.pacer);
+    else this.send(headBytes);
+    this.headSent(head, pending);
+  }
+
+  /** A response head went to the client: what it means for the connection and the body after it. */
+  private headSent(head: ResponseHead, pending: PendingResponse): void {
+    if (head.status === 101 && pending.upgrade) {
+      this.queue.shift();
+      this.mode = pending.upgrade;
+      this.host.countRequest(101, pending.faulted);
+      this.onUpgrade?.(pending.upgrade, pending);
+      return;
+    }
+    if (head.status < 200) return;
+    if (pending.upgrade) this.onUpgrade?.(undefined, pending);
+    this.host.countRequest(head.status, pending.faulted);
+    this.body = new BodyFramer(head.body, head.length);
+    for (const tap of pending.taps ?? []) tap.response({ status: head.status, headers: head.headers });
+  }
+
+  /** After a part of `body` went: true when the body is complete (the next response may follow). */
+  private bodyPart(body: BodyFramer, pending: PendingResponse): boolean {
+    if (!body.done) return false;
+    this.body = undefined;
+    this.queue.shift();
+    for (const tap of pending.taps ?? []) tap.responseEnd(undefined);
+    return true;
   }
 
   private async paced(bytes: Buffer, pacer: Pacer): Promise<void> {

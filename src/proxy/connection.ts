@@ -91,6 +91,8 @@ export class Connection implements ConnectionControl {
   private childLog: Logger | undefined;
   /** Whether this connection writes a line when it closes (its share of the line budget, taken at open). */
   private logsClose = false;
+  /** http_requests_total's children for this connection's labels, by status code (negative: faulted). */
+  private requestCounters: Map<number, { inc(): void }> | undefined;
 
   constructor(
     readonly client: Socket,
@@ -212,7 +214,14 @@ export class Connection implements ConnectionControl {
       countFault: (fault) => this.countFault(fault),
       countRequest: (code, faulted) => {
         if (code === 101) this.detected = 'ws';
-        metrics.httpRequests.inc({ ...this.tally.labels, code: String(code), faulted: String(faulted) });
+        // The labelled child is looked up once per code: a label lookup per request costs more than framing it.
+        const key = faulted ? -code : code;
+        let counter = this.requestCounters?.get(key);
+        if (!counter) {
+          counter = metrics.httpRequests.labels({ ...this.tally.labels, code: String(code), faulted: String(faulted) });
+          (this.requestCounters ??= new Map()).set(key, counter);
+        }
+        counter.inc();
       },
       close: (reason) => this.close(reason),
       reset: (reason) => this.reset(reason),
