@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
 import { checkL7 } from './targets.js';
+import { poolRate } from './workloads.js';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 2 : 5;
@@ -72,19 +73,7 @@ async function waitConnectable(port: number): Promise<void> {
 
 async function httpRate(port: number): Promise<number> {
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONNECTIONS, pipelining: 1 });
-  let done = 0;
-  const deadline = performance.now() + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (performance.now() < deadline) {
-        const res = await pool.request({ path: '/bench', method: 'GET' });
-        await res.body.dump();
-        done++;
-      }
-    }),
-  );
-  await pool.close();
-  return done / SECONDS;
+  return poolRate(pool, CONNECTIONS, SECONDS);
 }
 
 async function grpcRate(port: number): Promise<number> {

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
+import { poolRate } from './workloads.js';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 2 : 5;
@@ -59,19 +60,7 @@ const cpuMs = (pid: number): number => {
 
 async function rate(port: number): Promise<number> {
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONNECTIONS, pipelining: 1 });
-  let done = 0;
-  const deadline = performance.now() + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (performance.now() < deadline) {
-        const res = await pool.request({ path: '/bench', method: 'GET' });
-        await res.body.text();
-        done++;
-      }
-    }),
-  );
-  await pool.close();
-  return done / SECONDS;
+  return poolRate(pool, CONNECTIONS, SECONDS);
 }
 
 const [primary, shadow, listen, admin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);

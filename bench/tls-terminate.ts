@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { mint } from '../src/tls/x509.js';
 import { freePort, waitConnectable } from './paths.js';
+import { poolRate } from './workloads.js';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 2 : 5;
@@ -48,19 +49,7 @@ https.createServer({ cert: fs.readFileSync(process.argv[2]), key: fs.readFileSyn
 /** HTTPS keep-alive requests per second over CONNECTIONS connections. */
 async function keepAliveRate(port: number): Promise<number> {
   const pool = new Pool(`https://127.0.0.1:${port}`, { connections: CONNECTIONS, pipelining: 1, connect: { ca: trust, servername: NAME } });
-  let done = 0;
-  const deadline = performance.now() + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (performance.now() < deadline) {
-        const res = await pool.request({ path: '/bench', method: 'GET' });
-        await res.body.dump();
-        done++;
-      }
-    }),
-  );
-  await pool.close();
-  return done / SECONDS;
+  return poolRate(pool, CONNECTIONS, SECONDS);
 }
 
 /** One new TLS connection: the full handshake (no session resumption), one request, its answer, close. */

@@ -82,6 +82,23 @@ export async function httpKeepAlive(port: number, connections: number, seconds: 
   return { rps: done / elapsed, p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) };
 }
 
+/** Requests (`GET /bench`) through `pool` from `workers` loops for `seconds`, then the pool is closed; requests/s. */
+export async function poolRate(pool: Pool, workers: number, seconds: number): Promise<number> {
+  let done = 0;
+  const deadline = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (performance.now() < deadline) {
+        const res = await pool.request({ path: '/bench', method: 'GET' });
+        await res.body.dump();
+        done++;
+      }
+    }),
+  );
+  await pool.close();
+  return done / seconds;
+}
+
 /** A new TCP connection per HTTP request (8 at a time) for `seconds`; connections/s and how many. */
 export async function newConnections(port: number, seconds: number): Promise<{ rate: number; count: number }> {
   const request = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n');

@@ -13,3 +13,37 @@ export class SerialQueue {
     return result;
   }
 }
+
+/**
+ * A pass that runs one at a time and coalesces: asked while it runs, it runs once more after it
+ * (however often it was asked meanwhile), and every caller gets the promise that covers its
+ * request. `more` can stop the reruns (a component being stopped).
+ */
+export class CoalescedPass {
+  private running: Promise<void> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly pass: () => Promise<void>,
+    private readonly more: () => boolean = () => true,
+  ) {}
+
+  /** Runs the pass now, or once more after the one running. */
+  request(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.pass();
+        } while (this.again && this.more());
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+}

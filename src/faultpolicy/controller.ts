@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { CoalescedPass } from '../serial-queue.js';
 import { METRICS_PORT } from '../kubernetes/builders.js';
 import type { Logger } from '../log.js';
 import type { ApiClient } from './api.js';
@@ -50,8 +51,10 @@ export class FaultPolicyController {
   private watch: CollectionWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private objects: FaultPolicyObject[] = [];
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly passes = new CoalescedPass(
+    () => this.pass().catch((err: Error) => this.options.log.error({ cause: err.message }, 'FaultPolicy status not updated')),
+    () => !this.stopped,
+  );
   private readonly written = new Map<string, string>();
   private stopped = false;
 
@@ -80,23 +83,7 @@ export class FaultPolicyController {
 
   /** Recomputes and writes every status (one pass at a time; a request during one runs after it). */
   reconcile(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.pass();
-        } while (this.again && !this.stopped);
-      } catch (err) {
-        this.options.log.error({ cause: (err as Error).message }, 'FaultPolicy status not updated');
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
+    return this.passes.request();
   }
 
   private async pass(): Promise<void> {

@@ -3,6 +3,7 @@ import { PolicyError } from '../errors.js';
 import { matchesSelector } from '../fleet/selector.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { CoalescedPass } from '../serial-queue.js';
 import type { PolicyOverlay } from '../sidecar.js';
 import { checkFaultPolicy, selectorQuery, type FaultPolicyObject, type LabelSelector, type Selection } from './resource.js';
 import { choosePods, type Candidate } from './selection.js';
@@ -46,8 +47,8 @@ export class FaultPolicyLayer {
   private outcomes: PolicyOutcome[] = [];
   private objects: FaultPolicyObject[] = [];
   private applied = '';
-  private running: Promise<void> | undefined;
-  private again = false;
+  /** Evaluations run one at a time; one asked for meanwhile runs right after. */
+  private readonly evaluations = new CoalescedPass(() => this.evaluateOnce());
   watch: { state: WatchState; lastSyncAt: Date | undefined; lastError: string | undefined } = { state: 'starting', lastSyncAt: undefined, lastError: undefined };
 
   constructor(private readonly options: FaultPolicyLayerOptions) {}
@@ -68,21 +69,7 @@ export class FaultPolicyLayer {
 
   /** Evaluates again with the same objects (labels or the pod set may have changed). */
   evaluate(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.evaluateOnce();
-        } while (this.again);
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
+    return this.evaluations.request();
   }
 
   /** What `/faultpolicies` on the metrics port serves (the controller reads it for the status). */
