@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { PositionedError } from '../../errors.js';
+import { output } from '../output.js';
 import { loadExperiment } from '../../experiments/load.js';
 import { parse } from 'yaml';
 import { faultPolicySpecSchema, hasSelection, selectionProblems, selectionShape } from '../../faultpolicy/resource.js';
@@ -45,15 +46,15 @@ export function register(program: Command): void {
             const problems = validateResource(text, file);
             if (problems.length > 0) {
               failed = true;
-              process.stdout.write(`${problems.join('\n')}\n`);
+              output.stdout(`${problems.join('\n')}\n`);
               continue;
             }
           } else compilePolicy(text, file);
-          process.stdout.write(`${file}: ok\n`);
+          output.stdout(`${file}: ok\n`);
         } catch (err) {
           failed = true;
-          if (err instanceof PositionedError) process.stdout.write(`${err.lines().join('\n')}\n`);
-          else process.stdout.write(`${file}:1:1: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message}\n`);
+          if (err instanceof PositionedError) output.stdout(`${err.lines().join('\n')}\n`);
+          else output.stdout(`${file}:1:1: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message}\n`);
         }
       }
       process.exitCode = failed ? 1 : 0;
