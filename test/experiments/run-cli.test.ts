@@ -43,7 +43,7 @@ t.test('usage errors exit 2; an invalid experiment file gives FILE:LINE:COL line
   t.equal(flag.code, 2);
   t.match(flag.stderr, /unknown option '--nope'/);
   await t.rejects(runExperiment(undefined, { name: 'random' }), { code: 'FL_ERR_USAGE', message: /give an experiment file, or --random/ });
-  await t.rejects(runExperiment(undefined, { name: 'random', random: true, probability: '0.5' }), { message: /needs --target URL/ });
+  await t.rejects(runExperiment(undefined, { name: 'random', random: true, probability: 0.5 }), { message: /needs --target URL/ });
   await t.rejects(runExperiment(undefined, { name: 'random', random: true, target: ['http://127.0.0.1:1'], probeUrl: 'http://127.0.0.1:1/' }), { message: /the random experiment is not valid:\n {2}spec\.random\.probability: required field is missing/ });
   await t.rejects(runExperiment('/nonexistent/e.yaml', { name: 'x' }), { message: /file not found/ });
   const dir = tempDir(t);

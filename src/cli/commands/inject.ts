@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parseAllDocuments, stringify } from 'yaml';
-import { AnnotationError, UsageError } from '../../errors.js';
+import { AnnotationError, InputError } from '../../errors.js';
 import { DEFAULT_IMAGE } from '../../kubernetes/builders.js';
+import { output } from '../output.js';
 import { describeObject, injectObject, type InjectResult, type KubeObject } from '../../kubernetes/inject.js';
 
 async function readInput(file: string): Promise<string> {
@@ -10,7 +11,7 @@ async function readInput(file: string): Promise<string> {
     try {
       return await readFile(file, 'utf8');
     } catch (err) {
-      throw new UsageError(`-f ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new InputError(`-f ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
   const chunks: Buffer[] = [];
@@ -25,7 +26,7 @@ function injectOne(object: KubeObject, image: string, warnings: string[]): Injec
     warnings.push(...result.warnings);
     return result;
   } catch (err) {
-    if (err instanceof AnnotationError) throw new UsageError(`${describeObject(object)}: ${err.message}`);
+    if (err instanceof AnnotationError) throw new InputError(`${describeObject(object)}: ${err.message}`, { cause: err });
     throw err;
   }
 }
@@ -39,7 +40,7 @@ export function injectYaml(text: string, image: string, warnings: string[] = [])
   const docs = parseAllDocuments(text);
   const out: string[] = [];
   for (const doc of docs) {
-    if (doc.errors.length > 0) throw new UsageError(`invalid YAML: ${doc.errors[0]?.message.split('\n')[0]}`);
+    if (doc.errors.length > 0) throw new InputError(`invalid YAML: ${doc.errors[0]?.message.split('\n')[0]}`);
     const object = doc.toJS() as KubeObject | null;
     if (object === null || typeof object !== 'object') continue;
     if (object.kind === 'List' && Array.isArray(object.items)) {
@@ -65,8 +66,8 @@ export function register(program: Command): void {
     .option('--image <image>', 'the faultline image', DEFAULT_IMAGE)
     .action(async (flags: { filename: string; image: string }) => {
       const warnings: string[] = [];
-      const output = injectYaml(await readInput(flags.filename), flags.image, warnings);
-      for (const warning of warnings) process.stderr.write(`${warning}\n`);
-      process.stdout.write(output);
+      const text = injectYaml(await readInput(flags.filename), flags.image, warnings);
+      for (const warning of warnings) output.stderr(`faultline: warning: ${warning}\n`);
+      output.stdout(text);
     });
 }

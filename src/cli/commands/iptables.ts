@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { configFromFlags, familiesFor, INTERCEPTION_OPTIONS, type InterceptionFlags } from '../../interception/config.js';
+import { output } from '../output.js';
 import { applyPlan, cleanupPlan, describePlan, runPlan } from '../../interception/iptables.js';
 
 interface IptablesFlags extends InterceptionFlags {
@@ -34,9 +35,9 @@ export function register(program: Command): void {
       const plan = families.flatMap((family) => (flags.cleanup ? cleanupPlan(family) : applyPlan(config, family)));
       if (flags.dryRun) {
         const note = flags.ipv6 === 'auto' ? ['# IPv6: the same with ip6tables where its nat table is available (--ipv6 on prints it)'] : [];
-        return void process.stdout.write(`${[...describePlan(plan), ...note].join('\n')}\n`);
+        return void output.stdout(`${[...describePlan(plan), ...note].join('\n')}\n`);
       }
       runPlan(plan);
-      process.stdout.write(`faultline: interception rules ${flags.cleanup ? 'removed' : 'applied'} (IPv${families.join(' and IPv')})\n`);
+      output.stdout(`faultline: interception rules ${flags.cleanup ? 'removed' : 'applied'} (IPv${families.join(' and IPv')})\n`);
     });
 }
