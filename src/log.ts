@@ -54,7 +54,7 @@ export function logFormatProblem(value: string, source: string): string | undefi
   return isFormat(value) ? undefined : `${source}: unknown log format ${JSON.stringify(value)}; use text or json`;
 }
 
-const envLevel = process.env.FAULTLINE_LOG_LEVEL ?? 'info';
+const envLevel = process.env.FAULTLINE_LOG_LEVEL || 'info';
 
 /**
  * The root logger. Components take children: `logger.child({ component: 'proxy' })`, and a

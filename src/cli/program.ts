@@ -14,8 +14,9 @@ interface GlobalFlags {
 
 /** Sets the log level and format from the flags, else the environment; a bad value is a usage error naming the choices. */
 function applyLogging(flags: GlobalFlags): void {
-  const level = flags.logLevel ?? process.env.FAULTLINE_LOG_LEVEL;
-  const format = flags.logFormat ?? process.env.FAULTLINE_LOG_FORMAT;
+  // An empty variable is an unset one.
+  const level = flags.logLevel ?? (process.env.FAULTLINE_LOG_LEVEL || undefined);
+  const format = flags.logFormat ?? (process.env.FAULTLINE_LOG_FORMAT || undefined);
   const levelProblem = level === undefined ? undefined : logLevelProblem(level, flags.logLevel !== undefined ? '--log-level' : 'FAULTLINE_LOG_LEVEL');
   if (levelProblem) throw new UsageError(levelProblem);
   const formatProblem = format === undefined ? undefined : logFormatProblem(format, flags.logFormat !== undefined ? '--log-format' : 'FAULTLINE_LOG_FORMAT');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runDemo } from '../../demo.js';
-import { logger } from '../../log.js';
+import { configureLogging, logger } from '../../log.js';
 import { integerFlag } from '../flags.js';
 import { output } from '../output.js';
 
@@ -12,8 +12,11 @@ export function register(program: Command): void {
     .option('--once', 'run the tour and exit')
     .action(async (flags: { basePort: number; once?: boolean }, command: Command) => {
       // The demo talks to a person: only warnings and errors from the sidecar's log, unless asked.
-      if (!process.env.FAULTLINE_LOG_LEVEL && command.optsWithGlobals().logLevel === undefined) logger.level = 'warn';
-      const { sidecar, upstream, servers } = await runDemo({
+      const globals = command.optsWithGlobals<{ logLevel?: string; logFormat?: string }>();
+      if (!process.env.FAULTLINE_LOG_LEVEL && globals.logLevel === undefined) logger.level = 'warn';
+      // ...and those as text lines, not JSON, between the demo's own.
+      if (!process.env.FAULTLINE_LOG_FORMAT && globals.logFormat === undefined) configureLogging({ format: 'text' });
+      const { sidecar, upstream, servers, removeDir } = await runDemo({
         basePort: flags.basePort,
         once: flags.once === true,
         out: (line) => output.stdout(`${line}\n`),
@@ -24,6 +27,7 @@ export function register(program: Command): void {
           server.close();
           server.closeAllConnections();
         }
+        removeDir();
       };
       if (flags.once) return stop();
       process.once('SIGINT', () => void stop().then(() => process.exit(0)));
