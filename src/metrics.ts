@@ -256,6 +256,23 @@ export class Metrics {
     }
   }
 
+  /**
+   * Process-wide totals since start (connections opened and open now, HTTP/gRPC responses,
+   * faults injected): what `/ui` turns into its per-second charts.
+   */
+  async totals(): Promise<{ connectionsOpened: number; connectionsActive: number; requests: number; faultsInjected: number }> {
+    let connectionsOpened = 0;
+    let connectionsActive = 0;
+    for (const byDirection of this.tallies.values()) {
+      for (const t of byDirection.values()) {
+        connectionsOpened += t.opened;
+        connectionsActive += t.active;
+      }
+    }
+    const sum = async (metric: Counter<string>) => (await metric.get()).values.reduce((n, v) => n + v.value, 0);
+    return { connectionsOpened, connectionsActive, requests: await sum(this.httpRequests as Counter<string>), faultsInjected: await sum(this.faultsInjected as Counter<string>) };
+  }
+
   /** A fault began to apply to a live connection (faults_active + 1). */
   faultActivated(rule: string, fault: string): void {
     if (!this.enabled) return;
