@@ -142,3 +142,20 @@ t.test('completion bash: a real bash completes commands, sub-commands, options a
   const zsh = (await cli(['completion', 'zsh'])).stdout;
   t.match(zsh, /^#compdef faultline\n[\s\S]*bashcompinit[\s\S]*complete -o filenames -F _faultline faultline\n$/);
 });
+
+t.test('sidecar: every bad flag value is one line and exit 2, before anything listens', async (t) => {
+  const { runCli } = await import('../helpers/process.js');
+  const base = ['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', '--admin', '127.0.0.1:0'];
+  const cases: [string[], RegExp][] = [
+    [['--metrics', 'nope'], /^faultline: --metrics: expected HOST:PORT \(e\.g\. 127\.0\.0\.1:15000\), got "nope"\n$/],
+    [['--admin', 'nope'], /^faultline: --admin: expected HOST:PORT/],
+    [['--toxiproxy-api', 'nope'], /^faultline: --toxiproxy-api: expected HOST:PORT/],
+    [['--inbound-port', 'abc'], /^faultline: --inbound-port: "abc" is not a port/],
+    [['--dns-port', 'abc'], /^faultline: --dns-port: "abc" is not a port \(0-65535\)\n$/],
+  ];
+  for (const [flags, message] of cases) {
+    const result = await runCli([...base, ...flags, '--log-level', 'silent']);
+    t.equal(result.code, 2, `${flags.join(' ')}: ${result.stderr}`);
+    t.match(result.stderr, message, flags.join(' '));
+  }
+});

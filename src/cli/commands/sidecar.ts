@@ -57,9 +57,15 @@ interface OnDemandStart {
   leaseMs: number;
 }
 
+/** --dns-port: 0 (any free port) to 65535. */
+function dnsPortFlag(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new UsageError(`--dns-port: "${value}" is not a port (0-65535)`);
+  return Number(value);
+}
+
 /** Listens on HOST:PORT and logs the address actually bound (port 0 picks one). */
 export function listenLogged(server: Server, hostPort: string, what: string): Promise<void> {
-  const { host, port } = hostPortFlag(hostPort, what);
+  const { host, port } = hostPortFlag(hostPort, `--${what}`);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -230,7 +236,7 @@ async function startDnsProxy(sidecar: Sidecar, flags: SidecarFlags): Promise<voi
   if (flags.dnsPort === undefined && !transparent) return;
   const { parseDnsUpstream, systemResolver } = await import('../../dns/resolv.js');
   // Port 0 picks a free port, as in every HOST:PORT.
-  const port = flags.dnsPort === undefined ? DEFAULT_DNS_PORT : hostPortFlag(`127.0.0.1:${flags.dnsPort}`, '--dns-port').port;
+  const port = flags.dnsPort === undefined ? DEFAULT_DNS_PORT : dnsPortFlag(flags.dnsPort);
   try {
     const upstream = flags.dnsUpstream === undefined ? systemResolver() : parseDnsUpstream(flags.dnsUpstream);
     await sidecar.addDnsProxy('127.0.0.1', port, upstream);
