@@ -85,11 +85,24 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof PositionedError) output.stderr(`${err.lines().join('\n')}\n`);
-    else if (err instanceof FaultlineError) output.stderr(`faultline: ${err.message}\n`);
-    else if (debugging(program)) output.stderr(`faultline: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
-    else output.stderr(`faultline: unexpected error: ${(err as Error)?.message ?? String(err)} (run again with --debug for the stack trace)\n`);
-    return err instanceof UsageError ? 2 : 1;
+    const { text, code } = errorReport(err, debugging(program));
+    if (text) output.stderr(text);
+    return code;
   }
+}
+
+/**
+ * What `faultline` prints for an error that ended a command, and its exit code: commander's
+ * usage errors are already printed (2; help and --version 0); a UsageError is 2; a policy or
+ * experiment that does not validate prints its FILE:LINE:COL lines; any other error one line,
+ * `faultline: ...` (1). An unexpected error (a bug) gets its stack only with --debug.
+ */
+export function errorReport(err: unknown, debug: boolean): { text: string; code: number } {
+  if (err instanceof CommanderError) return { text: '', code: err.exitCode === 0 ? 0 : 2 };
+  const code = err instanceof UsageError ? 2 : 1;
+  if (err instanceof PositionedError) return { text: `${err.lines().join('\n')}\n`, code };
+  if (err instanceof FaultlineError) return { text: `faultline: ${err.message}\n`, code };
+  const message = err instanceof Error ? err.message : String(err);
+  if (debug) return { text: `faultline: unexpected error: ${err instanceof Error ? err.stack : message}\n`, code };
+  return { text: `faultline: unexpected error: ${message} (run again with --debug for the stack trace)\n`, code };
 }

@@ -159,3 +159,13 @@ t.test('sidecar: every bad flag value is one line and exit 2, before anything li
     t.match(result.stderr, message, flags.join(' '));
   }
 });
+
+t.test('an unexpected error: one line and exit 1; its stack only with --debug', async (t) => {
+  const { errorReport } = await import('../../src/cli/program.js');
+  const bug = new TypeError("Cannot read properties of undefined (reading 'x')");
+  t.same(errorReport(bug, false), { text: "faultline: unexpected error: Cannot read properties of undefined (reading 'x') (run again with --debug for the stack trace)\n", code: 1 });
+  const debug = errorReport(bug, true);
+  t.equal(debug.code, 1);
+  t.match(debug.text, /^faultline: unexpected error: TypeError: Cannot read properties[^\n]*\n\s+at /, 'with --debug, the stack');
+  t.same(errorReport('thrown string', false).code, 1);
+});
