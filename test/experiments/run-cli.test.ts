@@ -87,4 +87,10 @@ t.test('random mode from flags alone: seeded, bounded, reported', async (t) => {
   t.match(first.stdout, /^verdict: /m);
   t.notMatch(first.stdout, /\bapply\b/, '--quiet prints no event lines');
   t.same((await h.call('GET', '/rules')).json.rules, []);
+
+  const printed = await runCli(args('unused.json').map((a) => (a === '--output' ? '-o' : a.endsWith('unused.json') ? 'json' : a)));
+  const report = JSON.parse(printed.stdout) as { seed: number; windows: { step: string }[] };
+  t.equal(report.seed, 11, '-o json prints the report itself on stdout');
+  t.same(report.windows.map((w) => w.step), expected, 'the same run');
+  t.match(printed.stderr, /^verdict: /m, 'and the summary on stderr');
 });

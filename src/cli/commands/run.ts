@@ -8,7 +8,7 @@ import { renderHtml } from '../../experiments/report-html.js';
 import type { Report } from '../../experiments/report.js';
 import { ExperimentRunner } from '../../experiments/runner.js';
 import type { ExperimentDocument } from '../../experiments/schema.js';
-import { output } from '../output.js';
+import { output, printData } from '../output.js';
 import { durationFlag, integerFlag, probabilityFlag } from '../flags.js';
 
 interface RunFlags {
@@ -106,7 +106,9 @@ function summary(report: Report, written: string[]): string {
 export async function runExperiment(file: string | undefined, flags: RunFlags): Promise<number> {
   const doc = await experimentOf(file, flags);
   const seed = flags.seed ?? doc.spec.random?.seed ?? randomInt(2 ** 31);
-  const progress = new Progress(process.stdout, flags.quiet === true);
+  // -o json|yaml: the report on stdout, so progress and the summary go to stderr.
+  const format = flags.output === 'json' || flags.output === 'yaml' ? flags.output : undefined;
+  const progress = new Progress(format ? process.stderr : process.stdout, flags.quiet === true);
   const runner = new ExperimentRunner({ doc, file: file ?? '(flags)', seed, onEvent: (e) => progress.event(e), onSample: (s) => progress.sample(s) });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -121,16 +123,20 @@ export async function runExperiment(file: string | undefined, flags: RunFlags): 
     const report = await runner.run();
     progress.end();
     const written: string[] = [];
-    if (flags.output) {
-      await writeFile(flags.output, `${JSON.stringify(report, null, 2)}\n`);
-      written.push(flags.output);
+    const file = format ? undefined : flags.output;
+    if (file) {
+      await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+      written.push(file);
     }
-    const html = flags.html ?? (flags.output ? flags.output.replace(/\.json$/i, '') + '.html' : undefined);
+    const html = flags.html ?? (file ? file.replace(/\.json$/i, '') + '.html' : undefined);
     if (html) {
       await writeFile(html, renderHtml(report));
       written.push(html);
     }
-    output.stdout(summary(report, written));
+    if (format) {
+      printData(format, report, () => '');
+      output.stderr(summary(report, written));
+    } else output.stdout(summary(report, written));
     return report.verdict.result === 'passed' && report.rollback.completed ? 0 : 1;
   } finally {
     process.off('SIGINT', onSignal);
@@ -144,7 +150,7 @@ export function register(program: Command): void {
     .command('run')
     .description('run a chaos experiment (steady-state probes, a method of fault steps, abort conditions, rollback) and report')
     .argument('[file]', 'experiment file (kind: Experiment)')
-    .option('--output <file>', 'write the JSON report here (and the HTML page beside it, .html)')
+    .option('-o, --output <file|json|yaml>', 'write the JSON report to this file (and the HTML page beside it, .html); json or yaml: print the report on stdout instead')
     .option('--html <file>', 'write the HTML report here')
     .option('--seed <n>', 'seed of random mode (a run is reproduced by its seed)', integerFlag(0, 2 ** 31 - 1))
     .option('--quiet', 'print only the verdict and the summary')

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { AdminCredentials } from '../../admin/auth.js';
 import { RuntimeLayers } from '../../admin/layers.js';
 import { createAdminServer } from '../../admin/server.js';
-import { UsageError } from '../../errors.js';
+import { FaultlineError, UsageError } from '../../errors.js';
 import { hostPortFlag } from '../../net/address.js';
 import { configFromFlags, flagsToArgs, INTERCEPTION_OPTIONS, type InterceptionFlags } from '../../interception/config.js';
 import type { InterceptionHelper } from '../../interception/helper-client.js';
@@ -126,7 +126,8 @@ async function prepareOnDemand(flags: SidecarFlags): Promise<OnDemandStart> {
   };
   const config = configFromFlags(interception);
   if (process.getuid?.() !== 0) {
-    throw new UsageError('--interception on-demand starts as root (with NET_ADMIN and NET_RAW): it keeps a root helper for iptables and runs the proxy itself as --proxy-uid (see the README, "On-demand interception")');
+    // Not a usage error: the same command works as root (exit 1).
+    throw new FaultlineError('FL_ERR_NOT_ROOT', '--interception on-demand starts as root (with NET_ADMIN and NET_RAW): it keeps a root helper for iptables and runs the proxy itself as --proxy-uid (see the README, "On-demand interception")');
   }
   const { InterceptionHelper } = await import('../../interception/helper-client.js');
   const { dropPrivileges } = await import('../../interception/privileges.js');
