@@ -111,6 +111,9 @@ t.test('inject: values faultline refuses, naming the object and the annotation (
     ['yes', 'faultline.dev/inject: "yes"', /^faultline: Deployment shop\/checkout: annotation faultline\.dev\/inject: "yes" must be "true" or "false"\n$/],
     ['unquoted boolean', 'faultline.dev/inject: true', /^faultline: Deployment shop\/checkout: annotation faultline\.dev\/inject: "true" is a YAML boolean, not a string: quote it \(faultline\.dev\/inject: "true"\)\n$/],
     ['unquoted number', 'faultline.dev/inject: "true"\n        faultline.dev/exclude-outbound-ports: 5432', /annotation faultline\.dev\/exclude-outbound-ports: "5432" is a YAML number, not a string: quote it/],
+    ['null', 'faultline.dev/inject: "true"\n        faultline.dev/policy: ~', /annotation faultline\.dev\/policy: "null" is a YAML null, not a string/],
+    ['list', 'faultline.dev/inject: "true"\n        faultline.dev/exclude-outbound-ports: [80, 443]', /annotation faultline\.dev\/exclude-outbound-ports: "80,443" is a YAML list, not a string/],
+    ['map', 'faultline.dev/inject: {on: yes}', /annotation faultline\.dev\/inject: .* is a YAML map, not a string/],
   ];
   for (const [name, annotation, message] of cases) {
     const file = join(dir, `${name.replace(/ /g, '-')}.yaml`);
