@@ -32,6 +32,7 @@ const CASES: [string[], number, RegExp?][] = [
   [['demo', '--base-port', '-1'], 2, /--base-port/],
   [['iptables', '--dry-run', '--inbound-ports', 'abc'], 2, /--inbound-ports/],
   [['iptables', '--dry-run', '--ipv6', 'maybe'], 2, /--ipv6/],
+  [['iptables', '--dry-run', '-o', 'xml'], 2, /Allowed choices are text, json, yaml/],
   [['inject', '--bogus'], 2],
   [['inject', '-f', join(dir, 'missing.yaml')], 1, /cannot read it \(ENOENT\)/],
   [['webhook'], 2, /required option '--tls-cert <file>'/],
@@ -118,6 +119,8 @@ t.test('-o json|yaml where a command prints data', async (t) => {
   t.same(JSON.parse(validate.stdout), [{ file: policy, ok: true, problems: [] }, { file: join(dir, 'missing.yaml'), ok: false, problems: [`${join(dir, 'missing.yaml')}:1:1: file not found`] }]);
   const scenarios = JSON.parse((await cli(['scenarios', '-o', 'json'])).stdout) as { name: string; faults: unknown[] }[];
   t.ok(scenarios.some((s) => s.name === 'partition' && s.faults.length > 0));
+  const plan = JSON.parse((await cli(['iptables', '--dry-run', '--ipv6', 'off', '-o', 'json'])).stdout) as { commands: string[] };
+  t.ok(plan.commands.includes('iptables -t nat -A FAULTLINE_REDIRECT -p tcp -j REDIRECT --to-ports 15001'), 'iptables --dry-run -o json: the commands');
   const list = JSON.parse((await cli(['install', '-o', 'json'])).stdout) as { kind: string; items: { kind: string }[] };
   t.equal(list.kind, 'List');
   t.ok(list.items.some((i) => i.kind === 'MutatingWebhookConfiguration'));
