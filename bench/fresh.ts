@@ -49,8 +49,8 @@ if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.me
   const quick = process.argv.includes('--quick');
   const origins = processes.spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', fileURLToPath(new URL('upstreams.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
   const upstream = await new Promise<Ports>((resolve) => origins.stdout?.once('data', (d: Buffer) => resolve(JSON.parse(String(d).split('\n')[0] as string) as Ports)));
-  const r = await measureFresh(upstream, 0, { processes: quick ? 3 : 10, bytes: quick ? 256 * 1024 ** 2 : 1024 ** 3, defaults: true }, (s) => process.stderr.write(`\r\x1b[K${s}`));
-  process.stderr.write('\r\x1b[K');
+  const r = await measureFresh(upstream, 0, { processes: quick ? 3 : 10, bytes: quick ? 256 * 1024 ** 2 : 1024 ** 3, defaults: true }, (s) => process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${s}` : `${s}\n`));
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
   for (const [name, c] of Object.entries(r.configs)) {
     const m = stats(c.mibs);
     console.log(`${name.padEnd(26)} MiB/s min ${m.min.toFixed(0)} median ${m.median.toFixed(0)} max ${m.max.toFixed(0)}  CPU s/GiB median ${stats(c.cpuSPerGiB).median.toFixed(2)}  page faults/GiB median ${stats(c.faultsPerGiB).median.toFixed(0)}`);

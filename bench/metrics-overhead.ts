@@ -121,11 +121,56 @@ function updateCost(): number {
     const started = performance.now();
     for (let i = 0; i < n; i++) {
       const tally = metrics.connectionTally('http', 'outbound');
-      tally.open();
-      tally.close(0.01, 100, 100);
+      const client = { bytesRead: 100, bytesWritten: 100 };
+      tally.open(client);
+      tally.close(client, 0.01);
     }
     best = Math.min(best, ((performance.now() - started) * 1000) / n);
   }
+  return best;
+}
+
+/**
+ * In-process: what one scrape of faultline_bytes_total costs with `live` open connections (their
+ * bytes are summed at each scrape so that long connections show while they flow), in µs per
+ * scrape; best of ROUNDS over 50 scrapes.
+ */
+async function liveBytesScrapeCost(live: number): Promise<number> {
+  const metrics = new Metrics({ processMetrics: false });
+  for (let i = 0; i < live; i++) metrics.connectionTally(`l${i % 8}`, 'outbound').open({ bytesRead: i, bytesWritten: 2 * i });
+  const bytes = metrics.registry.getSingleMetric('faultline_bytes_total') as { get(): Promise<unknown> };
+  let best = Infinity;
+  for (let round = 0; round < ROUNDS; round++) {
+    const started = performance.now();
+    for (let i = 0; i < 50; i++) await bytes.get();
+    best = Math.min(best, ((performance.now() - started) * 1000) / 50);
+  }
+  return best;
+}
+
+/** The same with real loopback sockets (their byte counts read through the native handle), `live` of them. */
+async function liveBytesScrapeCostSockets(live: number): Promise<number> {
+  const server = createServer((s) => s.on('error', () => {}));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const metrics = new Metrics({ processMetrics: false });
+  const sockets: Socket[] = [];
+  for (let i = 0; i < live; i++) {
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write('x');
+    sockets.push(socket);
+    metrics.connectionTally(`l${i % 8}`, 'outbound').open(socket);
+  }
+  const bytes = metrics.registry.getSingleMetric('faultline_bytes_total') as { get(): Promise<unknown> };
+  let best = Infinity;
+  for (let round = 0; round < ROUNDS; round++) {
+    const started = performance.now();
+    for (let i = 0; i < 50; i++) await bytes.get();
+    best = Math.min(best, ((performance.now() - started) * 1000) / 50);
+  }
+  for (const s of sockets) s.destroy();
+  server.close();
   return best;
 }
 
@@ -156,6 +201,10 @@ async function main(): Promise<void> {
   console.log(`keep-alive req/s        ${kaOn.toFixed(0).padStart(11)}   ${kaOff.toFixed(0).padStart(11)}   ${(kaOn / kaOff).toFixed(3)}x`);
   console.log(`new connection req/s    ${ncOn.toFixed(0).padStart(11)}   ${ncOff.toFixed(0).padStart(11)}   ${(ncOn / ncOff).toFixed(3)}x`);
   console.log(`metric updates per connection (in-process, best of ${ROUNDS}): ${updateCost().toFixed(2)} us`);
+  for (const live of [0, 1_000, 10_000, 100_000]) {
+    console.log(`bytes_total scrape with ${String(live).padStart(6)} open connections (in-process, best of ${ROUNDS}): ${(await liveBytesScrapeCost(live)).toFixed(1)} us`);
+  }
+  console.log(`bytes_total scrape with   2000 open loopback sockets (in-process, best of ${ROUNDS}): ${(await liveBytesScrapeCostSockets(2_000)).toFixed(1)} us`);
 
   for (const [name, side] of [['on', on], ['off', off]] as const) {
     const mem = await perConnection(side.proc, side.ports.echo);

@@ -135,6 +135,8 @@ const cell = (r: Results, path: string, w: Workload) => {
   const v = r.paths[path]?.[w];
   const d = r.paths.direct?.[w];
   if (v === undefined) return '—';
+  // Less RSS after opening connections than before: the method cannot see so little memory.
+  if (w === 'idleKiBPerConn' && v < 0) return `~0 (RSS fell by ${num(-v)}: below what RSS resolves)`;
   const ratio = d && path !== 'direct' && !PROXY_ONLY.has(w) ? ` (${(v / d).toFixed(2)}x)` : '';
   return `${num(v)}${ratio}${spreadPct(r.spread[path]?.[w])}`;
 };
@@ -203,7 +205,10 @@ export function markdown(r: Results): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** A bar chart of each path's ratio to direct, one group per workload. */
+/**
+ * A bar chart of each path's ratio to direct, one group per workload, on an axis long enough for
+ * the largest ratio (ticks every 0.5x, the 1x line dashed): no bar is cut short.
+ */
 export function svg(r: Results): string {
   const paths = Object.keys(r.paths).filter((p) => p !== 'direct' && !r.paths[p]?.unsupported);
   const workloads = COLUMNS.filter(([w]) => !PROXY_ONLY.has(w) && w !== 'echoP99us' && w !== 'httpP50us');
@@ -211,26 +216,40 @@ export function svg(r: Results): string {
   const bar = 14;
   const groupHeight = paths.length * bar + 16;
   const width = 760;
-  const scale = 420;
+  const left = 200;
+  const span = 480;
+  const ratioOf = (p: string, w: Workload) => {
+    const v = r.paths[p]?.[w];
+    const d = r.paths.direct?.[w];
+    return v !== undefined && d ? v / d : 0;
+  };
+  const largest = Math.max(1, ...workloads.flatMap(([w]) => paths.map((p) => ratioOf(p, w))));
+  const axisMax = Math.max(1.5, Math.ceil(largest * 2) / 2);
+  const x = (ratio: number) => left + (ratio / axisMax) * span;
   const out: string[] = [];
   workloads.forEach(([w, label, better], g) => {
     const y0 = 30 + g * groupHeight;
     out.push(`<text x="10" y="${y0 + 10}" font-size="12" font-weight="bold">${label} (${better} is better)</text>`);
     paths.forEach((p, i) => {
-      const v = r.paths[p]?.[w];
-      const d = r.paths.direct?.[w];
-      const ratio = v !== undefined && d ? v / d : 0;
+      const ratio = ratioOf(p, w);
       const y = y0 + 14 + i * bar;
-      out.push(`<rect x="200" y="${y}" width="${Math.min(ratio, 1.6) * scale * 0.6}" height="${bar - 3}" fill="${colors[i % colors.length]}"/>`);
-      out.push(`<text x="195" y="${y + 10}" font-size="10" text-anchor="end">${p}</text>`);
-      out.push(`<text x="${205 + Math.min(ratio, 1.6) * scale * 0.6}" y="${y + 10}" font-size="10">${ratio ? `${ratio.toFixed(2)}x` : 'n/a'}</text>`);
+      out.push(`<rect x="${left}" y="${y}" width="${(x(ratio) - left).toFixed(1)}" height="${bar - 3}" fill="${colors[i % colors.length]}"/>`);
+      out.push(`<text x="${left - 5}" y="${y + 10}" font-size="10" text-anchor="end">${p}</text>`);
+      out.push(`<text x="${(x(ratio) + 5).toFixed(1)}" y="${y + 10}" font-size="10">${ratio ? `${ratio.toFixed(2)}x` : 'n/a'}</text>`);
     });
   });
-  const height = 40 + workloads.length * groupHeight;
-  const one = 200 + scale * 0.6;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+  const bottom = 30 + workloads.length * groupHeight;
+  const ticks: string[] = [];
+  for (let v = 0; v <= axisMax + 1e-9; v += 0.5) {
+    ticks.push(`<line x1="${x(v).toFixed(1)}" y1="${bottom}" x2="${x(v).toFixed(1)}" y2="${bottom + 4}" stroke="#333"/>`);
+    ticks.push(`<text x="${x(v).toFixed(1)}" y="${bottom + 15}" font-size="10" text-anchor="middle">${v.toFixed(1)}x</text>`);
+  }
+  const height = bottom + 24;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width + 40}" height="${height}" font-family="sans-serif">
 <text x="10" y="18" font-size="14">faultline: ratio to direct (${r.mode}, ${r.startedAt})</text>
-<line x1="${one}" y1="24" x2="${one}" y2="${height}" stroke="#999" stroke-dasharray="4 3"/>
+<line x1="${x(1).toFixed(1)}" y1="24" x2="${x(1).toFixed(1)}" y2="${bottom}" stroke="#999" stroke-dasharray="4 3"/>
+<line x1="${left}" y1="${bottom}" x2="${left + span}" y2="${bottom}" stroke="#333"/>
+${ticks.join('\n')}
 ${out.join('\n')}
 </svg>
 `;

@@ -56,7 +56,8 @@ const PROXY_CPU = flags.spread ? 1 : 0;
 const placement = `client cpu 0, origins cpu 0, proxies cpu ${PROXY_CPU} (taskset)`;
 execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
 
-const progress = (text: string) => process.stderr.write(`\r\x1b[K${text}`);
+// On a terminal one progress line rewritten in place; elsewhere (CI logs, files) plain lines, no escape codes.
+const progress = (text: string) => process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${text}` : `${text}\n`);
 const notes: string[] = [];
 if (!flags.toxiproxy) {
   notes.push('toxiproxy: not measured (no --toxiproxy PATH given)');

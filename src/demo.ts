@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FaultlineError, ListenError, PositionedError } from './errors.js';
 import { createAdminServer } from './admin/server.js';
 import { logger } from './log.js';
 import { createMetricsServer } from './metrics-server.js';
@@ -119,6 +120,17 @@ export interface Demo {
   upstream: Server;
   /** The admin API (with /ui) and the metrics endpoint. */
   servers: Server[];
+  /** Removes the demo's folder (its policy and admin token): what stopping the demo does last. */
+  removeDir(): void;
+}
+
+/** A demo port already taken (another demo running, most likely) as one line that says what to do. */
+function portTaken(err: unknown, basePort: number): FaultlineError | undefined {
+  if (!(err instanceof PositionedError)) return undefined;
+  const taken = err.problems.find((p) => p.code === 'FL_ERR_LISTEN');
+  if (!taken) return undefined;
+  const address = /cannot listen on (\S+):/.exec(taken.message)?.[1] ?? `127.0.0.1:${basePort}`;
+  return new ListenError(`${address} is already in use (another faultline demo running?): stop it, or run faultline demo --base-port 0 for any free ports (or --base-port N for N to N+3)`);
 }
 
 /** Starts the demo upstream and a sidecar on loopback, runs the tour, prints what to try. */
@@ -130,11 +142,13 @@ export async function runDemo(options: DemoOptions): Promise<Demo> {
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, demoPolicy(upstreamPort, options.basePort));
   const sidecar = new Sidecar({ policyFile });
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
   try {
     await sidecar.start();
   } catch (err) {
     upstream.close();
-    throw err;
+    removeDir();
+    throw portTaken(err, options.basePort) ?? err;
   }
   // The admin API and metrics at their usual ports (15000, 15020) when free; the token is the demo's own.
   const tokenFile = join(dir, 'admin-token');
@@ -149,7 +163,7 @@ export async function runDemo(options: DemoOptions): Promise<Demo> {
   out('What the faults do, measured just now with a real client:');
   await tour(sidecar, out);
   out(`  proof:     faultline_faults_injected_total on /metrics: ${await faultCounts(sidecar)}`);
-  if (options.once) return { sidecar, upstream, servers };
+  if (options.once) return { sidecar, upstream, servers, removeDir };
   const p = (name: string) => sidecar.address(name).port;
   out('');
   out('Try it yourself:');
@@ -159,7 +173,7 @@ export async function runDemo(options: DemoOptions): Promise<Demo> {
   out(`  curl -s -w '%{speed_download} B/s\\n' -o /dev/null http://127.0.0.1:${p('capped')}/big   # 128 KiB/s`);
   out('');
   out('Watch and steer it:');
-  out(`  open http://127.0.0.1:${adminPort}/ui                  # live connections, rules, fault counters`);
+  out(`  http://127.0.0.1:${adminPort}/ui in a browser        # live connections, rules, fault counters`);
   out(`  curl -s http://127.0.0.1:${adminPort}/connections      # each connection: peers, bytes, faults fired`);
   out(`  curl -s http://127.0.0.1:${metricsPort}/metrics | grep '^faultline_faults'`);
   out(`  curl -s -X POST -H "Authorization: Bearer $(cat ${tokenFile})" http://127.0.0.1:${adminPort}/killswitch   # every fault off`);
@@ -167,6 +181,6 @@ export async function runDemo(options: DemoOptions): Promise<Demo> {
   out(`  npx faultline killswitch off --admin http://127.0.0.1:${adminPort} --token-file ${tokenFile}`);
   out('');
   out(`Edit ${policyFile} (e.g. latency: 1s, or enabled: false): live connections change within a second.`);
-  out('Ctrl-C to stop.');
-  return { sidecar, upstream, servers };
+  out(`Ctrl-C to stop (the demo's folder ${dir}, with its token, goes with it).`);
+  return { sidecar, upstream, servers, removeDir };
 }

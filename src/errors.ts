@@ -82,6 +82,14 @@ export class ConnectTimeoutError extends FaultlineError {
   }
 }
 
+/** A file or stream a command reads cannot be used: unreadable, not YAML, an object faultline refuses. */
+export class InputError extends FaultlineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FL_ERR_INPUT', message, options);
+    this.name = 'InputError';
+  }
+}
+
 /** A command-line argument is malformed. */
 export class UsageError extends FaultlineError {
   constructor(message: string) {

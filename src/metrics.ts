@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from './version.js';
 
 const noop = () => undefined;
 
@@ -18,26 +19,55 @@ export class ConnectionTally {
   active = 0;
   bytesUpstream = 0;
   bytesDownstream = 0;
+  /** The client sockets of the open connections: their bytes so far count in bytes_total at each scrape. */
+  private readonly live = new Set<LiveBytes>();
 
   constructor(
     readonly labels: Readonly<{ listener: string; direction: string }>,
     private readonly duration: Pick<Histogram<'listener' | 'direction'>, 'observe'>,
   ) {}
 
-  /** A connection was accepted. */
-  open(): void {
+  /** A connection was accepted; `client` is its client socket (bytesRead: upstream, bytesWritten: downstream). */
+  open(client: LiveBytes): void {
     this.opened++;
     this.active++;
+    this.live.add(client);
   }
 
-  /** A connection closed after `seconds`, having relayed these bytes each way. */
-  close(seconds: number, bytesUpstream: number, bytesDownstream: number): void {
+  /** A connection closed after `seconds`: its bytes move from the live sum to the closed total. */
+  close(client: LiveBytes, seconds: number): void {
     this.active--;
-    this.bytesUpstream += bytesUpstream;
-    this.bytesDownstream += bytesDownstream;
+    this.live.delete(client);
+    this.bytesUpstream += client.bytesRead;
+    this.bytesDownstream += client.bytesWritten;
     this.duration.observe(this.labels, seconds);
   }
+
+  /**
+   * Bytes relayed so far each way, closed and open connections together: read at each scrape,
+   * so long-lived connections show their traffic while it flows. One pass over the open
+   * connections per scrape (a property read each), nothing per chunk; it never goes down, since
+   * a closing connection's bytes move from one sum to the other.
+   */
+  bytes(): { upstream: number; downstream: number } {
+    let upstream = this.bytesUpstream;
+    let downstream = this.bytesDownstream;
+    for (const client of this.live) {
+      upstream += client.bytesRead;
+      downstream += client.bytesWritten;
+    }
+    return { upstream, downstream };
+  }
 }
+
+/** What a tally reads from a live connection: its client socket's byte counts. */
+export interface LiveBytes {
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+}
+
+/** prom-client's own gauges named `_total` (promtool refuses the suffix on a gauge); nodejs_active_handles{type} and the others keep the same numbers by type. */
+const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 export interface MetricsOptions {
   /** Node's process metrics (CPU, memory, event loop lag, GC) beside faultline's; default on. */
@@ -47,8 +77,9 @@ export interface MetricsOptions {
 }
 
 /**
- * The faultline_ metrics of SPEC.md, on a Registry of their own (plus Node's process metrics).
- * Everything here is updated per connection or per policy change, never per chunk.
+ * The faultline_ metrics, on a Registry of their own, plus Node's standard process_* and
+ * nodejs_* metrics under their usual names (so stock dashboards work). Everything here is
+ * updated per connection or per policy change, never per chunk.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -58,6 +89,7 @@ export class Metrics {
   readonly bytesTotal: Counter<'listener' | 'direction' | 'stream'>;
   readonly faultsInjected: Counter<'rule' | 'fault' | 'listener' | 'direction'>;
   readonly faultsActive: Gauge<'rule' | 'fault'>;
+  readonly buildInfo: Gauge<'version' | 'nodejs_version'>;
   readonly policyReloads: Counter<'result'>;
   readonly policyInfo: Gauge<'name' | 'hash'>;
   readonly httpRequests: Counter<'code' | 'faulted' | 'listener' | 'direction'>;
@@ -76,8 +108,12 @@ export class Metrics {
   readonly datagramFlushes = new Set<() => void>();
   /** Per listener, per direction: read by the connection metrics' collect. */
   private readonly tallies = new Map<string, Map<string, ConnectionTally>>();
+  /** Live connections per rule and fault (key rule NUL fault): faults_active shows those above 0 only. */
+  private readonly activeFaults = new Map<string, { labels: { rule: string; fault: string }; count: number }>();
+  private readonly enabled: boolean;
 
   constructor(options: MetricsOptions = {}) {
+    this.enabled = options.enabled !== false;
     if (options.enabled === false) {
       this.connectionsTotal = disabledMetric();
       this.connectionsActive = disabledMetric();
@@ -85,6 +121,7 @@ export class Metrics {
       this.bytesTotal = disabledMetric();
       this.faultsInjected = disabledMetric();
       this.faultsActive = disabledMetric();
+      this.buildInfo = disabledMetric();
       this.policyReloads = disabledMetric();
       this.policyInfo = disabledMetric();
       this.httpRequests = disabledMetric();
@@ -129,14 +166,15 @@ export class Metrics {
     });
     this.bytesTotal = new Counter({
       name: `${prefix}bytes_total`,
-      help: 'Bytes relayed, counted when a connection closes; stream=upstream is client to server',
+      help: 'Bytes relayed, open connections included (read at each scrape); stream=upstream is client to server',
       labelNames: ['listener', 'direction', 'stream'],
       registers,
       collect(this: Counter<'listener' | 'direction' | 'stream'>) {
         this.reset();
         for (const t of tallies.values()) {
-          this.inc({ ...t.labels, stream: 'upstream' }, t.bytesUpstream);
-          this.inc({ ...t.labels, stream: 'downstream' }, t.bytesDownstream);
+          const bytes = t.bytes();
+          this.inc({ ...t.labels, stream: 'upstream' }, bytes.upstream);
+          this.inc({ ...t.labels, stream: 'downstream' }, bytes.downstream);
         }
       },
     });
@@ -146,7 +184,19 @@ export class Metrics {
       labelNames: ['rule', 'fault', 'listener', 'direction'],
       registers,
     });
-    this.faultsActive = new Gauge({ name: `${prefix}faults_active`, help: 'Live connections a fault applies to now', labelNames: ['rule', 'fault'], registers });
+    const activeFaults = this.activeFaults;
+    this.faultsActive = new Gauge({
+      name: `${prefix}faults_active`,
+      help: 'Live connections a fault applies to now (a rule and fault applying to none has no series)',
+      labelNames: ['rule', 'fault'],
+      registers,
+      collect(this: Gauge<'rule' | 'fault'>) {
+        this.reset();
+        for (const { labels, count } of activeFaults.values()) this.set(labels, count);
+      },
+    });
+    this.buildInfo = new Gauge({ name: `${prefix}build_info`, help: 'The faultline version and the Node.js it runs on (value 1)', labelNames: ['version', 'nodejs_version'], registers });
+    this.buildInfo.set({ version: VERSION, nodejs_version: process.version }, 1);
     this.policyReloads = new Counter({ name: `${prefix}policy_reloads_total`, help: 'Policy loads by result', labelNames: ['result'], registers });
     this.policyInfo = new Gauge({ name: `${prefix}policy_info`, help: 'The policy in force (value 1)', labelNames: ['name', 'hash'], registers });
     this.httpRequests = new Counter({
@@ -200,7 +250,59 @@ export class Metrics {
       labelNames: ['state'],
       registers,
     });
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix });
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      for (const name of GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(name);
+    }
+  }
+
+  /**
+   * Process-wide totals since start (connections opened and open now, HTTP/gRPC responses,
+   * faults injected): what `/ui` turns into its per-second charts.
+   */
+  async totals(): Promise<{ connectionsOpened: number; connectionsActive: number; requests: number; faultsInjected: number }> {
+    let connectionsOpened = 0;
+    let connectionsActive = 0;
+    for (const byDirection of this.tallies.values()) {
+      for (const t of byDirection.values()) {
+        connectionsOpened += t.opened;
+        connectionsActive += t.active;
+      }
+    }
+    const sum = async (metric: Counter<string>) => (await metric.get()).values.reduce((n, v) => n + v.value, 0);
+    return { connectionsOpened, connectionsActive, requests: await sum(this.httpRequests as Counter<string>), faultsInjected: await sum(this.faultsInjected as Counter<string>) };
+  }
+
+  /** A fault began to apply to a live connection (faults_active + 1). */
+  faultActivated(rule: string, fault: string): void {
+    if (!this.enabled) return;
+    const key = `${rule}\0${fault}`;
+    const entry = this.activeFaults.get(key);
+    if (entry) entry.count++;
+    else this.activeFaults.set(key, { labels: { rule, fault }, count: 1 });
+  }
+
+  /** A fault stopped applying to a live connection (it was removed, or the connection closed); at 0 the series goes. */
+  faultDeactivated(rule: string, fault: string): void {
+    const key = `${rule}\0${fault}`;
+    const entry = this.activeFaults.get(key);
+    if (entry && --entry.count <= 0) this.activeFaults.delete(key);
+  }
+
+  /**
+   * The rules in force are `rules`: the per-rule series of the others (faults injected, DNS
+   * queries, mirror results and drift) go, so that rules that come and go (experiments, runtime
+   * rules) do not add series forever. A rule still applying to a live connection keeps its
+   * faults_active series until that ends.
+   */
+  async retainRules(rules: ReadonlySet<string>): Promise<void> {
+    if (!this.enabled) return;
+    for (const metric of [this.faultsInjected, this.dnsQueries, this.mirrorRequests, this.mirrorDriftRatio] as Counter<string>[]) {
+      for (const { labels } of (await metric.get()).values) {
+        const rule = labels.rule;
+        if (typeof rule === 'string' && rule !== '' && !rules.has(rule)) metric.remove(labels as Record<string, string>);
+      }
+    }
   }
 
   /**

@@ -35,5 +35,5 @@ t.test('/metrics, /healthz and /readyz', async (t) => {
   t.equal((await get('/readyz')).status, 200);
   t.equal((await get('/nope')).status, 404);
   t.equal((await get('/metrics', 'POST')).status, 405);
-  t.ok(new Metrics().registry.getSingleMetric('faultline_process_cpu_seconds_total'), 'Node process metrics are there too');
+  t.ok(new Metrics().registry.getSingleMetric('process_cpu_seconds_total'), 'Node process metrics are there too');
 });

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import t from 'tap';
 import { Agent, request } from 'undici';
 import { Metrics } from '../src/metrics.js';
+import { VERSION } from '../src/version.js';
 import { createMetricsServer } from '../src/metrics-server.js';
 import { Sidecar } from '../src/sidecar.js';
 import { serve } from './helpers/admin.js';
@@ -79,8 +80,9 @@ t.test('scripted traffic, then exact counter values from /metrics', async (t) =>
     'faultline_connections_active{listener="web",direction="outbound"}': 0,
     [`faultline_connection_duration_seconds_count{${up}}`]: 3,
     'faultline_connection_duration_seconds_count{listener="shut",direction="outbound"}': 2,
-    [`faultline_bytes_total{${up},stream="upstream"}`]: 15,
-    [`faultline_bytes_total{${up},stream="downstream"}`]: 15,
+    // 3 closed connections of 5 bytes each way, and the open one's 7 so far.
+    [`faultline_bytes_total{${up},stream="upstream"}`]: 22,
+    [`faultline_bytes_total{${up},stream="downstream"}`]: 22,
     'faultline_bytes_total{listener="shut",direction="outbound",stream="upstream"}': 0,
     [`faultline_faults_injected_total{rule="slow",fault="latency",${up}}`]: 4,
     'faultline_faults_injected_total{rule="closed",fault="refuse",listener="shut",direction="outbound"}': 2,
@@ -97,8 +99,10 @@ t.test('scripted traffic, then exact counter values from /metrics', async (t) =>
   const aborted = 'faultline_http_requests_total{listener="web",direction="outbound",code="503",faulted="true"}';
   t.equal(m.get(aborted), 1, aborted);
   t.notOk([...m.keys()].some((k) => k.startsWith('faultline_policy_info') && k.includes(hash)), 'only the policy in force is in policy_info');
-  t.ok(m.has('faultline_process_cpu_user_seconds_total'), 'Node process metrics too');
-  t.ok([...m.keys()].some((k) => k.startsWith('faultline_nodejs_heap_size_used_bytes')));
+  t.ok(m.has('process_cpu_user_seconds_total'), 'Node process metrics too, under their standard names');
+  t.ok([...m.keys()].some((k) => k.startsWith('nodejs_heap_size_used_bytes')));
+  t.notOk([...m.keys()].some((k) => k.startsWith('faultline_process_') || k.startsWith('faultline_nodejs_')), 'not under our prefix');
+  t.equal(m.get(`faultline_build_info{version="${VERSION}",nodejs_version="${process.version}"}`), 1);
 });
 
 t.test('metrics off: nothing is recorded and the proxy works the same', async (t) => {

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
-import { RequestError, UsageError } from '../errors.js';
+import { InputError, RequestError, UsageError } from '../errors.js';
 import { ADMIN_VERBS, credentialSecretName, grants, TOKEN_HEADER, type AdminVerb } from './verbs.js';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
@@ -167,8 +167,8 @@ function readStrict(file: string): Buffer {
   try {
     text = readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new UsageError(`--admin-token-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new InputError(`--admin-token-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  if (text.length === 0) throw new UsageError(`--admin-token-file: ${file} is empty; put a token (e.g. 32 random hex characters) in it`);
+  if (text.length === 0) throw new InputError(`--admin-token-file: ${file} is empty; put a token (e.g. 32 random hex characters) in it`);
   return digest(text);
 }

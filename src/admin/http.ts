@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseDocument } from 'yaml';
 import { RequestError } from '../errors.js';
 
 /** Largest request body the admin and Toxiproxy APIs read; more is answered 413. */
@@ -39,6 +40,17 @@ export function parseJson(text: string, what = 'request body'): unknown {
   } catch (err) {
     throw new RequestError(400, 'malformed_json', `${what} is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** YAML media types (RFC 9512 and the older ones clients still send). */
+const YAML_TYPES = /^(application\/(yaml|x-yaml)|text\/(yaml|x-yaml))\s*(;|$)/i;
+
+/** A body as its content type says: YAML (application/yaml, text/yaml) or JSON (anything else); a 400 when malformed. */
+export function parseBody(text: string, contentType: string, what = 'request body'): unknown {
+  if (!YAML_TYPES.test(contentType)) return parseJson(text, what);
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) throw new RequestError(400, 'malformed_yaml', `${what} is not valid YAML: ${doc.errors[0]?.message.split('\n')[0]}`);
+  return doc.toJS() as unknown;
 }
 
 /** Sends `body` as JSON with `status`. */

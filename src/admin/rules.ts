@@ -54,20 +54,30 @@ export class RuntimeRules {
       await this.layers.set('rules', part);
     } catch (err) {
       // Checked alone it was valid: what is left is how it fits the rest (a duplicate name).
-      if (err instanceof PolicyError) throw invalid(err.problems.map((p) => ({ path: '', message: p.message })));
+      // Its path is the rule's field (`name`), not where the rule landed in the merged policy.
+      if (err instanceof PolicyError) throw invalid(err.problems.map((p) => ({ path: fieldText((p.field ?? p.path).slice(3)) || 'name', message: p.detail ?? p.message })));
       throw err;
     }
     return existing < 0;
+  }
+
+  /** The runtime rule named `name`; a 404 when there is none (saying so when it is a rule of the file). */
+  get(name: string): Record<string, unknown> {
+    const rule = this.list().find((r) => r.name === name);
+    if (!rule) throw this.notFound(name);
+    return rule;
+  }
+
+  private notFound(name: string): RequestError {
+    const inFile = this.layers.sidecar.policy.rules.some((r) => r.name === name);
+    return new RequestError(404, 'not_found', inFile ? `"${name}" is a rule of the policy file, not a runtime rule: change the file` : `no runtime rule named "${name}"`);
   }
 
   /** Removes a runtime rule; a 404 when there is none by that name (file rules change with the file). */
   async remove(name: string): Promise<void> {
     const part = this.layers.get('rules');
     const rules = part.rules.filter((r) => r.name !== name);
-    if (rules.length === part.rules.length) {
-      const inFile = this.layers.sidecar.policy.rules.some((r) => r.name === name);
-      throw new RequestError(404, 'not_found', inFile ? `"${name}" is a rule of the policy file, not a runtime rule: change the file` : `no runtime rule named "${name}"`);
-    }
+    if (rules.length === part.rules.length) throw this.notFound(name);
     await this.layers.set('rules', { ...part, rules });
   }
 

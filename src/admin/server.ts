@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { Sidecar } from '../sidecar.js';
 import { audit } from './audit.js';
 import { AdminCredentials } from './auth.js';
-import { parseJson, readBody, route, sendJson } from './http.js';
+import { parseBody, readBody, route, sendJson } from './http.js';
 import { RuntimeLayers } from './layers.js';
 import { RuntimeRules } from './rules.js';
 import { UI_HEADERS, UI_HTML, UI_SCRIPT } from './ui.js';
@@ -57,7 +57,8 @@ const ENDPOINTS = [
   'GET /flows',
   'GET /mirror?limit=&rule=',
   'GET /rules',
-  'POST /rules',
+  'GET /rules/NAME',
+  'POST /rules (JSON, or YAML with content-type application/yaml)',
   'DELETE /rules/NAME',
   'GET /killswitch',
   'POST /killswitch',
@@ -96,14 +97,15 @@ export function createAdminServer(options: AdminServerOptions): Server {
     flows: () => ({ status: 200, body: flowsView(sidecar) }),
     mirror: (query) => ({ status: 200, body: mirrorView(sidecar, query) }),
     rules: () => ({ status: 200, body: { rules: rules.list() } }),
+    'rules/*': (_query, segments) => ({ status: 200, body: { rule: rules.get(segments[1] as string) } }),
     killswitch: () => ({ status: 200, body: { killSwitch: sidecar.engine.killSwitch } }),
   };
 
-  const writes: Record<string, (text: string, segments: string[]) => Promise<Answer> | Answer> = {
+  const writes: Record<string, (text: string, segments: string[], contentType: string) => Promise<Answer> | Answer> = {
     'POST killswitch': () => setKillSwitch(true),
     'DELETE killswitch': () => setKillSwitch(false),
-    'POST rules': async (text) => {
-      const rule = parseJson(text, 'the rule') as { name?: unknown };
+    'POST rules': async (text, _segments, contentType) => {
+      const rule = parseBody(text, contentType, 'the rule') as { name?: unknown };
       const created = await rules.put(rule);
       return { status: created ? 201 : 200, body: { rule }, action: created ? 'rules.create' : 'rules.replace', details: { rule: rule.name } };
     },
@@ -124,8 +126,9 @@ export function createAdminServer(options: AdminServerOptions): Server {
       res.writeHead(200, { 'content-type': js ? 'text/javascript; charset=utf-8' : 'text/html; charset=utf-8', ...UI_HEADERS });
       return void res.end(js ? UI_SCRIPT : UI_HTML);
     }
-    const read = segments.length <= 1 && Object.hasOwn(reads, path) ? reads[path] : undefined;
-    const writeKey = `${method} ${segments.length === 2 ? `${segments[0]}/*` : path}`;
+    const resource = segments.length === 2 ? `${segments[0]}/*` : path;
+    const read = segments.length <= 2 && Object.hasOwn(reads, resource) ? reads[resource] : undefined;
+    const writeKey = `${method} ${resource}`;
     const write = Object.hasOwn(writes, writeKey) ? writes[writeKey] : undefined;
     if (method === 'GET' && read) {
       credentials.require(req, 'view');
@@ -133,14 +136,16 @@ export function createAdminServer(options: AdminServerOptions): Server {
       return sendJson(res, answer.status, answer.body);
     }
     if (!write) {
-      const known = read || Object.keys(writes).some((k) => k.endsWith(` ${path}`) || k.endsWith(` ${segments[0]}/*`));
-      throw known ? new RequestError(405, 'method_not_allowed', `${method} is not allowed on /${path}`) : new RequestError(404, 'not_found', `no such endpoint /${path}; see GET /`);
+      // 405 names the methods the resource has (RFC 9110 15.5.6), as Allow.
+      const allowed = [...(read ? ['GET', 'HEAD'] : []), ...Object.keys(writes).filter((k) => k.endsWith(` ${resource}`)).map((k) => k.split(' ')[0] as string)];
+      if (allowed.length === 0) throw new RequestError(404, 'not_found', `no such endpoint /${path}; see GET /`);
+      return sendJson(res, 405, { error: 'method_not_allowed', message: `${method} is not allowed on /${path}; allowed: ${allowed.join(', ')}` }, { allow: allowed.join(', ') });
     }
     const action = ACTIONS[writeKey] as string;
     try {
       credentials.require(req, VERBS[writeKey] as AdminVerb);
       const text = await readBody(req);
-      const answer = await layers.exclusive(() => write(text, segments));
+      const answer = await layers.exclusive(() => write(text, segments, String(req.headers['content-type'] ?? '')));
       audit(log, req, { action: answer.action ?? action, status: answer.status, ...(answer.details ? { details: answer.details } : {}) });
       if (answer.status === 204) return void res.writeHead(204).end();
       sendJson(res, answer.status, answer.body);

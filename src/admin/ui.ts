@@ -1,10 +1,14 @@
+export { UI_SCRIPT } from './ui-script.js';
+
 /**
- * The admin port's `/ui`: one small page showing the live connections, the rules in force and
- * the fault counters, refreshed every second from the read-only JSON endpoints. Data is written
- * with textContent only, and the script is served from the same origin (no inline script), so
- * the page runs under a strict Content-Security-Policy. Where reads need a credential (an admin
- * address outside loopback) a 401 makes the page ask for it; it is kept in sessionStorage (this
- * tab only) and sent as X-Faultline-Token.
+ * The admin port's `/ui`: the rules in force with their faults' values and probabilities, live
+ * charts (connections open, requests and faults per second over the last five minutes), the
+ * connections with filters, and the kill switch and runtime-rule controls. Refreshed every
+ * second from the JSON endpoints. Data is written with textContent only and the script is
+ * served from the same origin (no inline script, no external one), so the page runs under a
+ * strict Content-Security-Policy. Where reads need a credential (an admin address outside
+ * loopback) a 401 makes the page ask for it; a change asks for one that grants it. A credential
+ * is kept in sessionStorage (this tab only) and sent as X-Faultline-Token.
  */
 
 export const UI_HEADERS = {
@@ -23,24 +27,52 @@ export const UI_HTML = `<!doctype html>
   h1 { font-size: 1.3em; margin: 0 0 .2em; }
   h2 { font-size: 1.05em; margin: 1.4em 0 .4em; }
   table { border-collapse: collapse; width: 100%; }
-  th, td { text-align: left; padding: .25em .6em; border-bottom: 1px solid #ddd; font-variant-numeric: tabular-nums; }
+  th, td { text-align: left; padding: .25em .6em; border-bottom: 1px solid #ddd; font-variant-numeric: tabular-nums; vertical-align: top; }
   th { background: #f4f4f4; }
   .muted { color: #777; }
   .off { color: #b00; font-weight: 600; }
-  #login { margin: .8em 0; padding: .6em; border: 1px solid #ddd; background: #fafafa; }
+  form.credential { margin: .8em 0; padding: .6em; border: 1px solid #ddd; background: #fafafa; }
+  #charts { display: flex; gap: 1em; flex-wrap: wrap; }
+  figure { margin: 0; }
+  figcaption { font-weight: 600; margin-bottom: .2em; }
+  canvas { border: 1px solid #ddd; background: #fff; }
+  #controls { margin: .6em 0; }
+  #killswitch.on { background: #b00; color: #fff; }
+  .fault { white-space: nowrap; }
+  #filters label { margin-right: 1em; }
 </style>
 </head>
 <body>
 <h1>faultline</h1>
-<form id="login" hidden>
+<form id="login" class="credential" hidden>
   <label>This admin API needs a credential (view or higher): <input id="token" type="password" autocomplete="off" size="40"></label>
   <button type="submit">Use it</button> <span id="login-error" class="off"></span>
 </form>
 <div id="policy" class="muted">loading…</div>
-<h2>Live connections <span id="connection-count" class="muted"></span></h2>
-<table id="connections"><thead><tr><th>id</th><th>listener</th><th>direction</th><th>source</th><th>destination</th><th>protocol</th><th>age</th><th>bytes up</th><th>bytes down</th><th>faults</th></tr></thead><tbody></tbody></table>
+<div id="controls">
+  <button id="killswitch" type="button">Kill switch: turn on</button>
+  <span id="change-status" class="muted"></span>
+</div>
+<form id="change-login" class="credential" hidden>
+  <label><span id="change-what">This change</span> needs a credential that grants it: <input id="change-token" type="password" autocomplete="off" size="40"></label>
+  <button type="submit">Send</button> <button type="button" id="change-cancel">Cancel</button> <span id="change-error" class="off"></span>
+</form>
+<div id="charts">
+  <figure><figcaption>Connections open</figcaption><canvas id="chart-connections" width="320" height="120"></canvas></figure>
+  <figure><figcaption>Requests per second</figcaption><canvas id="chart-requests" width="320" height="120"></canvas></figure>
+  <figure><figcaption>Faults per second</figcaption><canvas id="chart-faults" width="320" height="120"></canvas></figure>
+</div>
+<p class="muted">The last five minutes, one point a second, since this page opened.</p>
 <h2>Rules</h2>
-<table id="rules"><thead><tr><th>rule</th><th>from</th><th>match</th><th>faults</th></tr></thead><tbody></tbody></table>
+<table id="rules"><thead><tr><th>rule</th><th>from</th><th>match</th><th>faults (values, probability)</th><th></th></tr></thead><tbody></tbody></table>
+<h2>Live connections <span id="connection-count" class="muted"></span></h2>
+<form id="filters">
+  <label>listener <input id="filter-listener" size="10"></label>
+  <label>protocol <select id="filter-protocol"><option value="">any</option><option>tcp</option><option>http</option><option>h2c</option><option>ws</option><option>tls</option></select></label>
+  <label>rule <input id="filter-rule" size="12"></label>
+  <label><input id="filter-faulted" type="checkbox"> faulted only</label>
+</form>
+<table id="connections"><thead><tr><th>id</th><th>listener</th><th>direction</th><th>source</th><th>destination</th><th>protocol</th><th>age</th><th>bytes up</th><th>bytes down</th><th>faults</th></tr></thead><tbody></tbody></table>
 <h2>Fault counters</h2>
 <table id="faults"><thead><tr><th>rule</th><th>fault</th><th>active now</th><th>injected</th></tr></thead><tbody></tbody></table>
 <h2>Shadow traffic</h2>
@@ -49,82 +81,4 @@ export const UI_HTML = `<!doctype html>
 <script src="/ui/app.js"></script>
 </body>
 </html>
-`;
-
-export const UI_SCRIPT = `'use strict';
-const $ = (id) => document.getElementById(id);
-
-function fill(table, rows) {
-  const body = $(table).tBodies[0];
-  body.replaceChildren(...rows.map((cells) => {
-    const tr = document.createElement('tr');
-    for (const cell of cells) {
-      const td = document.createElement('td');
-      td.textContent = String(cell);
-      tr.append(td);
-    }
-    return tr;
-  }));
-}
-
-const interception = (i) => i.mode !== 'on-demand' ? i.mode
-  : 'on-demand: ' + (i.installed ? i.rules.length + ' rules installed until ' + i.leaseUntil : 'no rule installed') + (i.lastError ? ' (last change failed: ' + i.lastError.message + ')' : '');
-const age = (ms) => (ms < 1000 ? ms + ' ms' : ms < 60000 ? (ms / 1000).toFixed(1) + ' s' : Math.round(ms / 60000) + ' min');
-const TOKEN_KEY = 'faultline-admin-token';
-function credentialHeaders() {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  return token ? { 'x-faultline-token': token } : {};
-}
-async function json(path) {
-  const r = await fetch(path, { cache: 'no-store', headers: credentialHeaders() });
-  if (r.status === 401 || r.status === 403) throw Object.assign(new Error('credential needed'), { status: r.status });
-  return r.json();
-}
-
-function askForCredential(status) {
-  if (status === 403) sessionStorage.removeItem(TOKEN_KEY);
-  $('login-error').textContent = status === 403 ? 'that credential was refused' : '';
-  if ($('login').hidden) {
-    $('login').hidden = false;
-    $('token').focus();
-  }
-  $('updated').textContent = 'Waiting for a credential.';
-}
-
-$('login').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const token = $('token').value.trim();
-  if (!token) return;
-  sessionStorage.setItem(TOKEN_KEY, token);
-  $('token').value = '';
-  $('login').hidden = true;
-  refresh();
-});
-
-// Shadow traffic: per mirror rule, the drift rate over its last compared requests (GET /faults \`mirror\`).
-const mirrorRows = (list) => (list || []).map((m) => [m.rule, m.upstream, m.driftRatio === null ? '-' : (m.driftRatio * 100).toFixed(1) + '%',
-  m.counts.match, m.counts.drift, m.counts.shadow_error, m.counts.skipped]);
-
-async function refresh() {
-  try {
-    const [policy, conns, faults] = await Promise.all([json('/policy'), json('/connections?limit=500'), json('/faults')]);
-    const state = policy.killSwitch ? 'KILL SWITCH ON: no fault applies' : policy.faultsEnabled ? 'faults enabled' : 'faults disabled';
-    $('policy').textContent = 'policy ' + policy.name + ' (' + policy.hash + ') from ' + policy.source + ', loaded ' + policy.loadedAt + ': ' + state
-      + (policy.lastError ? '; last reload failed: ' + policy.lastError.message : '') + '; interception ' + interception(policy.interception);
-    $('policy').className = policy.killSwitch || policy.lastError ? 'off' : 'muted';
-    $('connection-count').textContent = '(' + conns.total + ')';
-    fill('connections', conns.connections.map((c) => [c.id, c.listener, c.direction, c.source, c.destination, c.protocol, age(c.ageMs),
-      c.bytesUpstream, c.bytesDownstream, c.faults.map((f) => f.rule + '/' + f.fault + ' x' + f.count + (f.active ? '' : ' (over)')).join(', ')]));
-    fill('rules', policy.rules.map((r) => [r.name, r.layer, JSON.stringify(r.match), r.faults.map((f) => f.type).join(', ')]));
-    fill('faults', faults.faults.map((f) => [f.rule, f.fault, f.active, f.injected]));
-    fill('mirror', mirrorRows(faults.mirror));
-    $('updated').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
-  } catch (err) {
-    if (err.status === 401 || err.status === 403) return askForCredential(err.status);
-    $('updated').textContent = 'Update failed: ' + err.message;
-  }
-}
-
-refresh();
-setInterval(refresh, 1000);
 `;

@@ -170,5 +170,5 @@ export async function faultsView(sidecar: Sidecar, layers: RuntimeLayers): Promi
       };
     }),
   );
-  return { killSwitch: sidecar.engine.killSwitch, faultsEnabled: sidecar.engine.faultsEnabled(), faults, mirror: mirrorSummary(sidecar) };
+  return { killSwitch: sidecar.engine.killSwitch, faultsEnabled: sidecar.engine.faultsEnabled(), faults, mirror: mirrorSummary(sidecar), totals: await sidecar.metrics.totals() };
 }

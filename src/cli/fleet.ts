@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { stringify } from 'yaml';
 import type { AdminVerb } from '../admin/verbs.js';
 import { FleetError, UsageError } from '../errors.js';
 import type { AdminEndpoint } from '../fleet/endpoint.js';
@@ -8,7 +7,7 @@ import { buildReport, summaryLine, type FleetReport } from '../fleet/report.js';
 import { checkFleetFlags, openFleet, type FleetFlags } from '../fleet/session.js';
 import { parseDuration } from '../policy/units.js';
 import { usageExits } from './action.js';
-import { output } from './output.js';
+import { output, printData, type DataFormat } from './output.js';
 
 /** The flags of every fleet command, as commander hands them over. */
 export interface FleetCommandFlags {
@@ -74,9 +73,7 @@ export function parseFleetFlags(flags: FleetCommandFlags, pods: string[] = []): 
 
 /** Prints a report in the chosen format. */
 export function printReport(report: FleetReport, format: string, render: (report: FleetReport) => string): void {
-  if (format === 'json') output.stdout(`${JSON.stringify(report, null, 2)}\n`);
-  else if (format === 'yaml') output.stdout(stringify(report, { lineWidth: 0 }));
-  else output.stdout(`${render(report)}${summaryLine(report)}\n`);
+  printData(format === 'table' ? 'text' : (format as DataFormat), report, () => `${render(report)}${summaryLine(report)}\n`);
 }
 
 /**

@@ -119,6 +119,7 @@ export class FaultEngine {
     for (const map of [this.shared, this.drawn, this.loadedAt]) for (const key of map.keys()) if (!keys.has(key)) map.delete(key);
     for (const key of keys) if (!this.loadedAt.has(key)) this.loadedAt.set(key, this.clock());
     for (const [type, runtime] of this.runtimes) runtime.policyChanged?.(this.keysOf(type));
+    void this.env.metrics.retainRules(new Set(policy.rules.map((r) => r.name)));
   }
 
   /** Whether faults may apply at all right now. */

@@ -60,8 +60,10 @@ type Strings = Record<string, string> | undefined;
  */
 export function wantsInjection(annotations: Strings, labels: Strings, namespaceEnabled = false): boolean {
   const value = annotations?.[ANNOTATIONS.inject] ?? labels?.[ANNOTATIONS.inject];
-  if (value !== undefined) return value === 'true';
-  return namespaceEnabled;
+  if (value === undefined) return namespaceEnabled;
+  // "yes", "1", "True": a typo is refused rather than read as "no".
+  if (value !== 'true' && value !== 'false') throw new AnnotationError(ANNOTATIONS.inject, value, 'must be "true" or "false"');
+  return value === 'true';
 }
 
 // A DNS-1123 subdomain (what Kubernetes requires of a ConfigMap name): dot-separated labels of

@@ -1,3 +1,4 @@
+import { AnnotationError } from '../errors.js';
 import { ANNOTATIONS, readSettings, unknownAnnotations, wantsInjection } from './annotations.js';
 import { VERSION } from '../version.js';
 import { CREDENTIALS_VOLUME, credentialsVolume, INIT_NAME, initContainer, KUBE_VOLUME, kubeCredentialsVolume, POD_INFO_VOLUME, podInfoVolume, POLICY_VOLUME, policyVolume, sidecarContainer, SIDECAR_NAME, TLS_CA_VOLUME, tlsCaVolume, type Container, type InjectOptions, type Volume } from './builders.js';
@@ -71,9 +72,11 @@ export function injectObject(object: KubeObject, options: InjectOptions, namespa
   const template = podTemplateOf(copy);
   if (!template) return unchanged();
   const meta = (template.metadata ??= {});
+  refuseNonStrings(meta.annotations);
+  refuseNonStrings(meta.labels);
   if (!wantsInjection(meta.annotations, meta.labels, namespaceEnabled)) return unchanged();
   const settings = readSettings(meta.annotations, options.defaultInterception);
-  const warnings = unknownAnnotations(meta.annotations).map((key) => `faultline: unknown annotation ${key} ignored (known: ${Object.values(ANNOTATIONS).join(', ')})`);
+  const warnings = unknownAnnotations(meta.annotations).map((key) => `faultline: ${describeObject(object)}: unknown annotation ${key} ignored (known: ${Object.values(ANNOTATIONS).join(', ')})`);
   const spec = (template.spec ??= { containers: [] });
   // A host-network pod shares the node's network namespace: its init container would rewrite
   // the node's own iptables. Never.
@@ -104,6 +107,19 @@ export function injectObject(object: KubeObject, options: InjectOptions, namespa
     warnings.push(`faultline: ${describeObject(object)} runs to completion, but a regular sidecar container keeps its pod running; annotate ${ANNOTATIONS.nativeSidecar}: "true" (Kubernetes 1.29+)`);
   }
   return { object: copy, injected: true, warnings };
+}
+
+/**
+ * Kubernetes annotation and label values are strings; YAML reads `true`, `5432` or `on` unquoted
+ * as other types, which the API server refuses and which we would misread. Ours are refused
+ * here, by name, with the fix.
+ */
+function refuseNonStrings(values: Record<string, unknown> | undefined): void {
+  for (const [key, value] of Object.entries(values ?? {})) {
+    if (typeof value === 'string' || !key.startsWith('faultline.dev/')) continue;
+    const type = value === null ? 'null' : Array.isArray(value) ? 'list' : typeof value === 'object' ? 'map' : `${typeof value}`;
+    throw new AnnotationError(key, String(value), `is a YAML ${type}, not a string: quote it (${key}: "${String(value)}")`);
+  }
 }
 
 /** Jobs, CronJobs, and pods owned by a Job: their pods should end when the app ends. */

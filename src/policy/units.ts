@@ -69,3 +69,14 @@ export const size = unit(parseSize, 'size', '"64KiB", "1MiB" or 4096', 0);
 export const rate = unit(parseRate, 'rate', '"64KiB/s", "1MiB/s" or "8mbps"', 0).refine((v) => v > 0, 'rate must be greater than 0');
 /** A probability in [0, 1]. */
 export const probability = z.number().min(0, 'probability must be within [0, 1]').max(1, 'probability must be within [0, 1]');
+
+/**
+ * A command-line duration or size in the policy's own units ("5s", "250ms", "64KiB", or a plain
+ * number of ms or bytes), non-negative: the number, or a one-line reason it is refused.
+ */
+export function parseUnitFlag(kind: 'duration' | 'size', value: string): number | { problem: string } {
+  const parsed = (kind === 'duration' ? parseDuration : parseSize)(value);
+  const example = kind === 'duration' ? '"5s", "250ms" or 1000 (ms)' : '"64KiB", "1MiB" or 4096 (bytes)';
+  if (parsed === undefined) return { problem: `not a ${kind}; write e.g. ${example}` };
+  return parsed < 0 ? { problem: `a ${kind} must not be negative` } : parsed;
+}

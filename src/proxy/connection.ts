@@ -125,7 +125,7 @@ export class Connection implements ConnectionControl {
   /** Admits, dials the upstream and starts relaying. */
   start(): void {
     const { engine, log } = this.ctx;
-    this.tally.open();
+    this.tally.open(this.client);
     if (log.isLevelEnabled('info') && connectionLogBudget.take()) {
       this.logsClose = true;
       // The close line names the client: read it while the socket is open.
@@ -275,14 +275,14 @@ export class Connection implements ConnectionControl {
     for (const [key, fault] of now) {
       if (!wanted.has(key)) {
         now.delete(key);
-        this.ctx.metrics.faultsActive.dec({ rule: fault.rule, fault: fault.type.type });
+        this.ctx.metrics.faultDeactivated(fault.rule, fault.type.type);
       }
     }
     for (const [key, fault] of wanted) {
       if (now.has(key)) continue;
       now.set(key, fault);
       this.countFault(fault);
-      this.ctx.metrics.faultsActive.inc({ rule: fault.rule, fault: fault.type.type });
+      this.ctx.metrics.faultActivated(fault.rule, fault.type.type);
       this.debug({ rule: fault.rule, fault: fault.type.type }, 'fault applies');
       fault.type.activate?.(fault.options, this);
       if (this.ended) return;
@@ -446,11 +446,11 @@ export class Connection implements ConnectionControl {
     this.downLink?.destroy();
     if (this.faultsNow) {
       const { metrics } = this.ctx;
-      for (const fault of this.faultsNow.active.values()) metrics.faultsActive.dec({ rule: fault.rule, fault: fault.type.type });
+      for (const fault of this.faultsNow.active.values()) metrics.faultDeactivated(fault.rule, fault.type.type);
       this.faultsNow.active.clear();
     }
     const durationMs = Date.now() - this.openedAt;
-    this.tally.close(durationMs / 1000, this.client.bytesRead, this.client.bytesWritten);
+    this.tally.close(this.client, durationMs / 1000);
     this.logClose(durationMs);
     this.ctx.onClose(this);
   }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { markdown, resultsSchema, spreadPct, stats, type Results } from '../../bench/report.js';
+import { markdown, resultsSchema, spreadPct, stats, svg, type Results } from '../../bench/report.js';
 import { imageEnv } from '../../bench/runtime.js';
 import { check, TARGETS } from '../../bench/targets.js';
 
@@ -84,5 +84,20 @@ t.test('stats, spread and the report', (t) => {
 t.test("the bench runs the sidecar with the image's environment", (t) => {
   t.match(imageEnv(), { GLIBC_TUNABLES: /glibc\.malloc\.trim_threshold=\d+/ }, "the Dockerfile's runtime stage sets the allocator's trimming");
   t.same(imageEnv('FROM a AS build\nENV A=1\nFROM b\nENV B=2\nRUN x\nENV C=3 D=4\n'), { B: '2' }, 'the last stage only, one KEY=VALUE per line');
+  t.end();
+});
+
+t.test('the chart: an axis as long as the largest ratio, no bar cut short; a negative idle figure says why', (t) => {
+  const r = passing();
+  (r.paths['sidecar-no-policy'] as Record<string, unknown>).connPerSec = 12800;
+  const chart = svg(r);
+  t.match(chart, />3\.20x</, 'the label says the real ratio');
+  t.match(chart, />3\.5x</, 'the axis goes past it');
+  t.match(chart, />1\.0x</);
+  const widths = [...chart.matchAll(/<rect x="200" y="\d+" width="([\d.]+)"/g)].map((m) => Number(m[1]));
+  t.equal(Math.max(...widths).toFixed(1), ((3.2 / 3.5) * 480).toFixed(1), 'the bar is 3.2x long on a 3.5x axis');
+  t.ok(widths.includes(Number(((0.5 / 3.5) * 480).toFixed(1))), 'and the 0.5x bar half of 1x');
+  (r.paths['node-pipe'] as Record<string, unknown>).idleKiBPerConn = -0.4;
+  t.match(markdown(r), /~0 \(RSS fell by 0\.40: below what RSS resolves\)/);
   t.end();
 });

@@ -50,7 +50,7 @@ t.test('a missing token file is fatal before anything binds; a taken default adm
   t.match((await runCli(['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', '--admin-token-file', join(dir, 'empty')])).stderr, /is empty/);
 
   const taken = await runCli(['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--toxiproxy-api', 'nonsense']);
-  t.equal(taken.code, 1, 'a bad --toxiproxy-api address is fatal');
+  t.equal(taken.code, 2, 'a bad --toxiproxy-api address is a usage error, fatal');
   t.match(taken.stderr, /expected HOST:PORT/);
 
   // Hold 15000 (or find it held already): the sidecar runs on without its admin API.

@@ -43,7 +43,7 @@ t.test('usage errors exit 2; an invalid experiment file gives FILE:LINE:COL line
   t.equal(flag.code, 2);
   t.match(flag.stderr, /unknown option '--nope'/);
   await t.rejects(runExperiment(undefined, { name: 'random' }), { code: 'FL_ERR_USAGE', message: /give an experiment file, or --random/ });
-  await t.rejects(runExperiment(undefined, { name: 'random', random: true, probability: '0.5' }), { message: /needs --target URL/ });
+  await t.rejects(runExperiment(undefined, { name: 'random', random: true, probability: 0.5 }), { message: /needs --target URL/ });
   await t.rejects(runExperiment(undefined, { name: 'random', random: true, target: ['http://127.0.0.1:1'], probeUrl: 'http://127.0.0.1:1/' }), { message: /the random experiment is not valid:\n {2}spec\.random\.probability: required field is missing/ });
   await t.rejects(runExperiment('/nonexistent/e.yaml', { name: 'x' }), { message: /file not found/ });
   const dir = tempDir(t);
@@ -87,4 +87,10 @@ t.test('random mode from flags alone: seeded, bounded, reported', async (t) => {
   t.match(first.stdout, /^verdict: /m);
   t.notMatch(first.stdout, /\bapply\b/, '--quiet prints no event lines');
   t.same((await h.call('GET', '/rules')).json.rules, []);
+
+  const printed = await runCli(args('unused.json').map((a) => (a === '--output' ? '-o' : a.endsWith('unused.json') ? 'json' : a)));
+  const report = JSON.parse(printed.stdout) as { seed: number; windows: { step: string }[] };
+  t.equal(report.seed, 11, '-o json prints the report itself on stdout');
+  t.same(report.windows.map((w) => w.step), expected, 'the same run');
+  t.match(printed.stderr, /^verdict: /m, 'and the summary on stderr');
 });

@@ -52,7 +52,7 @@ t.test('values are validated before they reach iptables', async (t) => {
   t.throws(() => parseUid('root', '--proxy-uid'));
 });
 
-t.test('faultline iptables --dry-run prints the exact commands; bad values exit 1 naming the flag', async (t) => {
+t.test('faultline iptables --dry-run prints the exact commands; bad values exit 2 naming the flag', async (t) => {
   const dry = await runCli(['iptables', '--dry-run', '--exclude-outbound-ports', '5432', '--exclude-outbound-cidrs', '10.96.0.0/12']);
   t.equal(dry.code, 0);
   t.match(dry.stdout, /^iptables -t nat -A FAULTLINE_OUTPUT -p tcp --dport 5432 -j RETURN$/m);
@@ -70,7 +70,7 @@ t.test('faultline iptables --dry-run prints the exact commands; bad values exit 
     ['--ipv6', 'maybe', /--ipv6: "maybe" must be auto, on or off/],
   ] as const) {
     const bad = await runCli(['iptables', '--dry-run', flag, value]);
-    t.equal(bad.code, 1, `${flag} ${value}: exit 1`);
+    t.equal(bad.code, 2, `${flag} ${value}: exit 2 (usage)`);
     t.match(bad.stderr, message);
     t.equal(bad.stdout, '', 'and nothing printed to run');
   }

@@ -148,7 +148,7 @@ t.test('faultline sidecar refuses on-demand settings it cannot honour, before it
   ];
   for (const [args, message] of cases) {
     const { code, stderr } = await runCli(['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', ...args]);
-    t.equal(code, 1, args.join(' '));
+    t.equal(code, 2, `${args.join(' ')}: a usage error`);
     t.match(stderr, message);
   }
   // Not root: the helper could not keep root, so on-demand refuses to start at all.

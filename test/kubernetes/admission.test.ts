@@ -33,7 +33,7 @@ t.test('what is not ours to patch is allowed untouched', async (t) => {
   t.notOk(answer((f) => (f.request.object = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } })).patch, 'a kind we do not inject');
   t.notOk(answer((f) => delete f.request.object.metadata?.annotations?.['faultline.dev/inject']).patch, 'a pod that does not ask');
   t.same(answer((f) => ((f.request.object.metadata as { annotations: Record<string, string> }).annotations['faultline.dev/polcy'] = 'x')).warnings, [
-    `faultline: unknown annotation faultline.dev/polcy ignored (known: ${Object.values(ANNOTATIONS).join(', ')})`,
+    `faultline: Pod shop/checkout-7d4b9c8f6-*: unknown annotation faultline.dev/polcy ignored (known: ${Object.values(ANNOTATIONS).join(', ')})`,
   ], 'a typo comes back as a warning kubectl shows, listing every annotation we know');
 });
 

@@ -167,7 +167,7 @@ t.test('faultline inject: multi-document YAML, only pod templates that ask for i
   const { code, stdout, stderr } = await runCli(['inject', '-f', input]);
   t.equal(code, 0, stderr);
   t.match(stdout, /^# a comment\n/, 'untouched documents keep their text');
-  const docs = parseAllDocuments(stdout).map((d) => d.toJS());
+  const docs = parseAllDocuments(stdout).map((d) => d.toJS()).filter((d) => d !== null);
   t.equal(docs.length, 3);
   t.equal(docs[0].kind, 'Service');
   t.same(docs[1].spec.template.spec.containers.map((c: { name: string }) => c.name), ['app', 'faultline'], 'the annotated Deployment gets the sidecar');

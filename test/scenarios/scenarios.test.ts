@@ -147,7 +147,7 @@ t.test('faultline scenarios lists them; validate refuses an unknown one', async 
   t.match(all.stdout, /\{ type: http_abort, statuses: \[ 500, 502, 503, 504 \], probability: 0\.2 \}/);
   t.match(all.stdout, /merge\s+over the scenario's fault of the same type/);
   const unknown = await runCli(['scenarios', 'nope']);
-  t.equal(unknown.code, 1);
+  t.equal(unknown.code, 2, "a usage error");
   t.match(unknown.stderr, /unknown scenario "nope" \(known: network_degradation/);
   const file = join(tempDir(t), 'p.yaml');
   writeFileSync(file, policyText({ listeners, rules: '    - {name: s, scenario: flaky}' }));

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as connections } from './connections.js';
+import { register as completion } from './completion.js';
 import { register as controller } from './controller.js';
 import { register as credentials } from './credentials.js';
 import { register as demo } from './demo.js';
@@ -14,6 +15,7 @@ import { register as scenarios } from './scenarios.js';
 import { register as sidecar } from './sidecar.js';
 import { register as status } from './status.js';
 import { register as validate } from './validate.js';
+import { register as version } from './version.js';
 import { register as webhook } from './webhook.js';
 
 /** A sub-command registers itself on the program. One file per command in this folder. */
@@ -21,5 +23,5 @@ export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [
   sidecar, validate, demo, iptables, inject, webhook, manifests, scenarios, run,
-  install, status, killswitch, rules, connections, credentials, controller,
+  install, status, killswitch, rules, connections, credentials, controller, version, completion,
 ];

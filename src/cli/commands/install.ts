@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { INTERCEPTION_MODES, isDns1123Subdomain, type Interception } from '../../kubernetes/annotations.js';
 import { DEFAULT_IMAGE } from '../../kubernetes/builders.js';
@@ -12,6 +12,7 @@ interface InstallFlags {
   namespace: string;
   interception: string;
   certificates: string;
+  output: 'yaml' | 'json';
 }
 
 /**
@@ -25,7 +26,8 @@ export function register(program: Command): void {
     .option('--image <image>', 'the faultline image (webhook, sidecars, init containers)', DEFAULT_IMAGE)
     .option('--namespace <namespace>', 'the control plane\'s namespace', NAMESPACE)
     .option('--interception <mode>', 'default interception of injected pods that do not say: always, on-demand or none', 'always')
-    .option('--certificates <source>', 'the webhook certificate: cert-manager (installed first) or generate (made now, valid a year)', 'cert-manager');
+    .option('--certificates <source>', 'the webhook certificate: cert-manager (installed first) or generate (made now, valid a year)', 'cert-manager')
+    .addOption(new Option('-o, --output <format>', 'yaml (documents for kubectl apply -f -) or json (a List)').choices(['yaml', 'json']).default('yaml'));
   usageExits(command).action(
       commandAction(async (flags: InstallFlags) => {
         if (!(INTERCEPTION_MODES as readonly string[]).includes(flags.interception)) throw new UsageError(`--interception: "${flags.interception}" must be always, on-demand or none`);
@@ -38,7 +40,8 @@ export function register(program: Command): void {
           certificates = await generateWebhookCertificates(webhookDnsNames(flags.namespace));
         }
         const objects = installObjects({ image: flags.image, namespace: flags.namespace, interception: flags.interception as Interception, ...(certificates ? { certificates } : {}) });
-        output.stdout(toYaml(objects));
+        if (flags.output === 'json') output.stdout(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`);
+        else output.stdout(toYaml(objects));
         return 0;
       }),
     );

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { configFromFlags, familiesFor, INTERCEPTION_OPTIONS, type InterceptionFlags } from '../../interception/config.js';
+import { dataFormatOption, output, printData, type DataFormat } from '../output.js';
 import { applyPlan, cleanupPlan, describePlan, runPlan } from '../../interception/iptables.js';
 
 interface IptablesFlags extends InterceptionFlags {
@@ -26,7 +27,8 @@ export function register(program: Command): void {
     .option('--outbound-capture-port <port>', 'where outbound traffic is redirected', '15001')
     .option('--sidecar-ports <ports>', "the sidecar's own ports (admin, metrics), never captured inbound", '15000,15020')
     .option('--intercept-dns', "also redirect the pod's outbound DNS (port 53, UDP and TCP, IPv4) to the sidecar's DNS proxy on 127.0.0.1:15053")
-    .action((flags: IptablesFlags) => {
+    .addOption(dataFormatOption())
+    .action((flags: IptablesFlags & { output: DataFormat }) => {
       // Validate every value first, also for --cleanup, so that a typo never half-applies.
       const config = configFromFlags(flags);
       // A dry run changes nothing and may run unprivileged, so "auto" does not probe there.
@@ -34,9 +36,10 @@ export function register(program: Command): void {
       const plan = families.flatMap((family) => (flags.cleanup ? cleanupPlan(family) : applyPlan(config, family)));
       if (flags.dryRun) {
         const note = flags.ipv6 === 'auto' ? ['# IPv6: the same with ip6tables where its nat table is available (--ipv6 on prints it)'] : [];
-        return void process.stdout.write(`${[...describePlan(plan), ...note].join('\n')}\n`);
+        // -o json|yaml: the commands as a list, e.g. for a review tool.
+        return void printData(flags.output, { commands: describePlan(plan), ...(note.length ? { note: note[0]?.slice(2) } : {}) }, () => `${[...describePlan(plan), ...note].join('\n')}\n`);
       }
       runPlan(plan);
-      process.stdout.write(`faultline: interception rules ${flags.cleanup ? 'removed' : 'applied'} (IPv${families.join(' and IPv')})\n`);
+      output.stdout(`faultline: interception rules ${flags.cleanup ? 'removed' : 'applied'} (IPv${families.join(' and IPv')})\n`);
     });
 }

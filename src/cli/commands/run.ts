@@ -8,41 +8,42 @@ import { renderHtml } from '../../experiments/report-html.js';
 import type { Report } from '../../experiments/report.js';
 import { ExperimentRunner } from '../../experiments/runner.js';
 import type { ExperimentDocument } from '../../experiments/schema.js';
+import { output, printData } from '../output.js';
+import { durationFlag, integerFlag, probabilityFlag } from '../flags.js';
 
 interface RunFlags {
   output?: string;
   html?: string;
-  seed?: string;
+  seed?: number;
   quiet?: boolean;
   random?: boolean;
-  probability?: string;
+  probability?: number;
   types?: string;
-  interval?: string;
-  duration?: string;
-  faultDuration?: string;
+  interval?: number;
+  duration?: number;
+  faultDuration?: number;
   target?: string[];
   tokenFile?: string;
   listener?: string;
   probeUrl?: string;
   probeTcp?: string;
-  probeInterval?: string;
-  maxLatency?: string;
-  before?: string;
-  after?: string;
+  probeInterval?: number;
+  maxLatency?: number;
+  before?: number;
+  after?: number;
   name: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-const durationFlag = (v: string | undefined) => (v === undefined ? undefined : /^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
 
 /** spec.random from the flags (over the file's, when there is one). */
 function randomFrom(flags: RunFlags, base: Record<string, unknown> = {}): Record<string, unknown> {
   const random: Record<string, unknown> = { ...base };
-  if (flags.probability !== undefined) random.probability = Number(flags.probability);
+  if (flags.probability !== undefined) random.probability = flags.probability;
   if (flags.types !== undefined) random.types = flags.types.split(',').map((s) => s.trim()).filter(Boolean);
-  if (flags.interval !== undefined) random.interval = durationFlag(flags.interval);
-  if (flags.duration !== undefined) random.duration = durationFlag(flags.duration);
-  if (flags.faultDuration !== undefined) random.faultDuration = durationFlag(flags.faultDuration);
+  if (flags.interval !== undefined) random.interval = flags.interval;
+  if (flags.duration !== undefined) random.duration = flags.duration;
+  if (flags.faultDuration !== undefined) random.faultDuration = flags.faultDuration;
   if (flags.listener !== undefined) random.match = { listener: flags.listener };
   return random;
 }
@@ -54,8 +55,8 @@ function experimentFromFlags(flags: RunFlags): Record<string, unknown> {
   const probe = {
     name: 'probe',
     ...(flags.probeUrl ? { http: { url: flags.probeUrl } } : { tcp: { address: flags.probeTcp } }),
-    ...(flags.probeInterval ? { interval: durationFlag(flags.probeInterval) } : {}),
-    ...(flags.maxLatency ? { maxLatency: durationFlag(flags.maxLatency) } : {}),
+    ...(flags.probeInterval !== undefined ? { interval: flags.probeInterval } : {}),
+    ...(flags.maxLatency !== undefined ? { maxLatency: flags.maxLatency } : {}),
   };
   return {
     apiVersion: 'faultline.dev/v1alpha1',
@@ -63,7 +64,7 @@ function experimentFromFlags(flags: RunFlags): Record<string, unknown> {
     metadata: { name: flags.name },
     spec: {
       targets: flags.target.map((url, i) => ({ name: `sidecar-${i + 1}`, admin: { url, ...(flags.tokenFile ? { tokenFile: flags.tokenFile } : {}) } })),
-      steadyState: { probes: [probe], ...(flags.before ? { before: durationFlag(flags.before) } : {}), ...(flags.after ? { after: durationFlag(flags.after) } : {}) },
+      steadyState: { probes: [probe], ...(flags.before !== undefined ? { before: flags.before } : {}), ...(flags.after !== undefined ? { after: flags.after } : {}) },
       random: randomFrom(flags),
     },
   };
@@ -104,16 +105,17 @@ function summary(report: Report, written: string[]): string {
 /** Runs the experiment; resolves with the exit code: 0 passed, 1 failed or aborted. */
 export async function runExperiment(file: string | undefined, flags: RunFlags): Promise<number> {
   const doc = await experimentOf(file, flags);
-  const seed = flags.seed !== undefined ? Number(flags.seed) : (doc.spec.random?.seed ?? randomInt(2 ** 31));
-  if (!Number.isInteger(seed)) throw new UsageError(`--seed: expected a whole number, got "${flags.seed}"`);
-  const progress = new Progress(process.stdout, flags.quiet === true);
+  const seed = flags.seed ?? doc.spec.random?.seed ?? randomInt(2 ** 31);
+  // -o json|yaml: the report on stdout, so progress and the summary go to stderr.
+  const format = flags.output === 'json' || flags.output === 'yaml' ? flags.output : undefined;
+  const progress = new Progress(format ? process.stderr : process.stdout, flags.quiet === true);
   const runner = new ExperimentRunner({ doc, file: file ?? '(flags)', seed, onEvent: (e) => progress.event(e), onSample: (s) => progress.sample(s) });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals === 1) return runner.interrupt(`interrupted by ${signal}`);
     if (signals >= 3) process.exit(130);
-    process.stderr.write('faultline: rolling back the faults; once more to quit at once (the rules expire by themselves)\n');
+    output.stderr('faultline: rolling back the faults; once more to quit at once (the rules expire by themselves)\n');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -121,16 +123,20 @@ export async function runExperiment(file: string | undefined, flags: RunFlags): 
     const report = await runner.run();
     progress.end();
     const written: string[] = [];
-    if (flags.output) {
-      await writeFile(flags.output, `${JSON.stringify(report, null, 2)}\n`);
-      written.push(flags.output);
+    const file = format ? undefined : flags.output;
+    if (file) {
+      await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+      written.push(file);
     }
-    const html = flags.html ?? (flags.output ? flags.output.replace(/\.json$/i, '') + '.html' : undefined);
+    const html = flags.html ?? (file ? file.replace(/\.json$/i, '') + '.html' : undefined);
     if (html) {
       await writeFile(html, renderHtml(report));
       written.push(html);
     }
-    process.stdout.write(summary(report, written));
+    if (format) {
+      printData(format, report, () => '');
+      output.stderr(summary(report, written));
+    } else output.stdout(summary(report, written));
     return report.verdict.result === 'passed' && report.rollback.completed ? 0 : 1;
   } finally {
     process.off('SIGINT', onSignal);
@@ -144,25 +150,25 @@ export function register(program: Command): void {
     .command('run')
     .description('run a chaos experiment (steady-state probes, a method of fault steps, abort conditions, rollback) and report')
     .argument('[file]', 'experiment file (kind: Experiment)')
-    .option('--output <file>', 'write the JSON report here (and the HTML page beside it, .html)')
+    .option('-o, --output <file|json|yaml>', 'write the JSON report to this file (and the HTML page beside it, .html); json or yaml: print the report on stdout instead')
     .option('--html <file>', 'write the HTML report here')
-    .option('--seed <n>', 'seed of random mode (a run is reproduced by its seed)')
+    .option('--seed <n>', 'seed of random mode (a run is reproduced by its seed)', integerFlag(0, 2 ** 31 - 1))
     .option('--quiet', 'print only the verdict and the summary')
     .option('--random', 'random mode (game day): faults drawn at each interval; flags below, or spec.random in the file')
-    .option('--probability <p>', 'random: chance of a fault at each interval (0-1)')
+    .option('--probability <p>', 'random: chance of a fault at each interval (0-1)', probabilityFlag)
     .option('--types <list>', 'random: fault types or scenario names to draw from, comma-separated')
-    .option('--interval <duration>', 'random: how often to draw, e.g. 10s')
-    .option('--duration <duration>', 'random: how long to go on, e.g. 5m')
-    .option('--fault-duration <duration>', 'random: how long a drawn fault stays (default half the interval)')
+    .option('--interval <duration>', 'random: how often to draw, e.g. 10s', durationFlag)
+    .option('--duration <duration>', 'random: how long to go on, e.g. 5m', durationFlag)
+    .option('--fault-duration <duration>', 'random: how long a drawn fault stays (default half the interval)', durationFlag)
     .option('--target <url>', 'random: a sidecar admin API (repeatable)', collect)
     .option('--token-file <file>', 'random: the admin token file of the targets')
     .option('--listener <name>', 'random: only this listener\'s traffic')
     .option('--probe-url <url>', 'random: the steady-state probe, an HTTP GET')
     .option('--probe-tcp <host:port>', 'random: the steady-state probe, a TCP connect')
-    .option('--probe-interval <duration>', 'random: how often to probe (default 1s)')
-    .option('--max-latency <duration>', 'random: a probe slower than this fails')
-    .option('--before <duration>', 'random: steady state watched before (default 5s)')
-    .option('--after <duration>', 'random: recovery watched after (default 5s)')
+    .option('--probe-interval <duration>', 'random: how often to probe (default 1s)', durationFlag)
+    .option('--max-latency <duration>', 'random: a probe slower than this fails', durationFlag)
+    .option('--before <duration>', 'random: steady state watched before (default 5s)', durationFlag)
+    .option('--after <duration>', 'random: recovery watched after (default 5s)', durationFlag)
     .addOption(new Option('--name <name>', 'random: the experiment name (rule prefix exp.NAME.)').default('random'))
     .exitOverride((err) => {
       throw err.exitCode === 0 ? err : new CommanderError(2, err.code, err.message);
@@ -171,8 +177,8 @@ export function register(program: Command): void {
       try {
         process.exitCode = await runExperiment(file, flags);
       } catch (err) {
-        if (err instanceof ExperimentFileError) process.stderr.write(`${err.lines().join('\n')}\n`);
-        else if (err instanceof UsageError) process.stderr.write(`faultline: ${err.message}\n`);
+        if (err instanceof ExperimentFileError) output.stderr(`${err.lines().join('\n')}\n`);
+        else if (err instanceof UsageError) output.stderr(`faultline: ${err.message}\n`);
         else throw err;
         process.exitCode = 2;
       }

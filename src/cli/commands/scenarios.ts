@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { UsageError } from '../../errors.js';
+import { dataFormatOption, printData, type DataFormat } from '../output.js';
 import { scenarioRegistry, scenarios, type Scenario } from '../../scenarios/index.js';
 
 const LAYERS: Record<Scenario['layer'], string> = {
@@ -28,9 +29,10 @@ export function register(program: Command): void {
     .command('scenarios')
     .description('list the named scenarios a rule can use (scenario: NAME) and what each expands to')
     .argument('[name]', 'only this scenario')
-    .action((name: string | undefined) => {
+    .addOption(dataFormatOption())
+    .action((name: string | undefined, flags: { output: DataFormat }) => {
       const list = name === undefined ? scenarios : [scenarioRegistry.get(name)];
       if (list[0] === undefined) throw new UsageError(`unknown scenario "${name}" (known: ${[...scenarioRegistry.keys()].join(', ')})`);
-      process.stdout.write(`${list.map((s) => describeScenario(s as Scenario)).join('\n\n')}\n\n${HOW}\n`);
+      printData(flags.output, list, () => `${list.map((s) => describeScenario(s as Scenario)).join('\n\n')}\n\n${HOW}\n`);
     });
 }

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { AdminCredentials } from '../../admin/auth.js';
 import { RuntimeLayers } from '../../admin/layers.js';
 import { createAdminServer } from '../../admin/server.js';
-import { UsageError } from '../../errors.js';
+import { FaultlineError, UsageError } from '../../errors.js';
 import { hostPortFlag } from '../../net/address.js';
 import { configFromFlags, flagsToArgs, INTERCEPTION_OPTIONS, type InterceptionFlags } from '../../interception/config.js';
 import type { InterceptionHelper } from '../../interception/helper-client.js';
@@ -57,9 +57,15 @@ interface OnDemandStart {
   leaseMs: number;
 }
 
+/** --dns-port: 0 (any free port) to 65535. */
+function dnsPortFlag(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new UsageError(`--dns-port: "${value}" is not a port (0-65535)`);
+  return Number(value);
+}
+
 /** Listens on HOST:PORT and logs the address actually bound (port 0 picks one). */
 export function listenLogged(server: Server, hostPort: string, what: string): Promise<void> {
-  const { host, port } = hostPortFlag(hostPort, what);
+  const { host, port } = hostPortFlag(hostPort, `--${what}`);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -120,7 +126,8 @@ async function prepareOnDemand(flags: SidecarFlags): Promise<OnDemandStart> {
   };
   const config = configFromFlags(interception);
   if (process.getuid?.() !== 0) {
-    throw new UsageError('--interception on-demand starts as root (with NET_ADMIN and NET_RAW): it keeps a root helper for iptables and runs the proxy itself as --proxy-uid (see the README, "On-demand interception")');
+    // Not a usage error: the same command works as root (exit 1).
+    throw new FaultlineError('FL_ERR_NOT_ROOT', '--interception on-demand starts as root (with NET_ADMIN and NET_RAW): it keeps a root helper for iptables and runs the proxy itself as --proxy-uid (see the README, "On-demand interception")');
   }
   const { InterceptionHelper } = await import('../../interception/helper-client.js');
   const { dropPrivileges } = await import('../../interception/privileges.js');
@@ -230,7 +237,7 @@ async function startDnsProxy(sidecar: Sidecar, flags: SidecarFlags): Promise<voi
   if (flags.dnsPort === undefined && !transparent) return;
   const { parseDnsUpstream, systemResolver } = await import('../../dns/resolv.js');
   // Port 0 picks a free port, as in every HOST:PORT.
-  const port = flags.dnsPort === undefined ? DEFAULT_DNS_PORT : hostPortFlag(`127.0.0.1:${flags.dnsPort}`, '--dns-port').port;
+  const port = flags.dnsPort === undefined ? DEFAULT_DNS_PORT : dnsPortFlag(flags.dnsPort);
   try {
     const upstream = flags.dnsUpstream === undefined ? systemResolver() : parseDnsUpstream(flags.dnsUpstream);
     await sidecar.addDnsProxy('127.0.0.1', port, upstream);

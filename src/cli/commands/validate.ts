@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { PositionedError } from '../../errors.js';
+import { dataFormatOption, printData, type DataFormat } from '../output.js';
 import { loadExperiment } from '../../experiments/load.js';
 import { parse } from 'yaml';
 import { faultPolicySpecSchema, hasSelection, selectionProblems, selectionShape } from '../../faultpolicy/resource.js';
@@ -26,36 +27,43 @@ function isResource(text: string): boolean {
   }
 }
 
+/** What `faultline validate` found in one file: ok, or its problems as FILE:LINE:COL lines. */
+interface FileResult {
+  file: string;
+  ok: boolean;
+  problems: string[];
+}
+
+async function validateFile(file: string): Promise<FileResult> {
+  try {
+    const text = await readFile(file, 'utf8');
+    if (/^kind:\s*["']?Experiment["']?\s*$/m.test(text)) loadExperiment(text, file);
+    else if (isResource(text)) {
+      const problems = validateResource(text, file);
+      if (problems.length > 0) return { file, ok: false, problems };
+    } else compilePolicy(text, file);
+    return { file, ok: true, problems: [] };
+  } catch (err) {
+    if (err instanceof PositionedError) return { file, ok: false, problems: err.lines() };
+    return { file, ok: false, problems: [`${file}:1:1: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message}`] };
+  }
+}
+
 /**
  * `faultline validate FILE...`: exit 0 when every file is valid, else 1 with FILE:LINE:COL
- * lines. Policies, and experiment files (`kind: Experiment`).
+ * lines (or, with -o json|yaml, a list of {file, ok, problems}). Policies, FaultPolicy
+ * resources, and experiment files (`kind: Experiment`).
  */
 export function register(program: Command): void {
   program
     .command('validate')
     .description('check policy (or experiment) files; prints FILE:LINE:COL: message for each problem')
     .argument('<files...>', 'policy files')
-    .action(async (files: string[]) => {
-      let failed = false;
-      for (const file of files) {
-        try {
-          const text = await readFile(file, 'utf8');
-          if (/^kind:\s*["']?Experiment["']?\s*$/m.test(text)) loadExperiment(text, file);
-          else if (isResource(text)) {
-            const problems = validateResource(text, file);
-            if (problems.length > 0) {
-              failed = true;
-              process.stdout.write(`${problems.join('\n')}\n`);
-              continue;
-            }
-          } else compilePolicy(text, file);
-          process.stdout.write(`${file}: ok\n`);
-        } catch (err) {
-          failed = true;
-          if (err instanceof PositionedError) process.stdout.write(`${err.lines().join('\n')}\n`);
-          else process.stdout.write(`${file}:1:1: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message}\n`);
-        }
-      }
-      process.exitCode = failed ? 1 : 0;
+    .addOption(dataFormatOption())
+    .action(async (files: string[], flags: { output: DataFormat }) => {
+      const results: FileResult[] = [];
+      for (const file of files) results.push(await validateFile(file));
+      printData(flags.output, results, () => results.map((r) => `${r.ok ? `${r.file}: ok` : r.problems.join('\n')}\n`).join(''));
+      process.exitCode = results.every((r) => r.ok) ? 0 : 1;
     });
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ListenError, UsageError } from '../../errors.js';
+import { InputError, ListenError, UsageError } from '../../errors.js';
 import { parsePorts } from '../../interception/values.js';
 import { INTERCEPTION_MODES, type Interception } from '../../kubernetes/annotations.js';
 import { DEFAULT_IMAGE } from '../../kubernetes/builders.js';
@@ -13,7 +13,7 @@ function readPem(file: string, flag: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new UsageError(`${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new InputError(`${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 
@@ -44,8 +44,8 @@ export function register(program: Command): void {
       try {
         server = createWebhookServer({ cert: readPem(flags.tlsCert, '--tls-cert'), key: readPem(flags.tlsKey, '--tls-key') }, options, log, provisioner);
       } catch (err) {
-        if (err instanceof UsageError) throw err;
-        throw new UsageError(`--tls-cert/--tls-key: not a usable PEM certificate and key (${(err as Error).message})`);
+        if (err instanceof InputError) throw err;
+        throw new InputError(`--tls-cert/--tls-key: not a usable PEM certificate and key (${(err as Error).message})`);
       }
       reloadTlsOnChange(server, { cert: flags.tlsCert, key: flags.tlsKey }, log);
       await new Promise<void>((resolve, reject) => {
