@@ -10,7 +10,7 @@ import { configFromFlags, flagsToArgs, INTERCEPTION_OPTIONS, type InterceptionFl
 import type { InterceptionHelper } from '../../interception/helper-client.js';
 import { OnDemandInterception } from '../../interception/on-demand.js';
 import { parsePorts } from '../../interception/values.js';
-import { logger } from '../../log.js';
+import { flushLog, logger } from '../../log.js';
 import { createMetricsServer } from '../../metrics-server.js';
 import { parseDuration } from '../../policy/units.js';
 import { Sidecar } from '../../sidecar.js';
@@ -180,6 +180,7 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
       server.close();
       server.closeAllConnections();
     }
+    await flushLog();
     process.exit(code);
   };
   onDemand?.helper.onExit((why) => {
