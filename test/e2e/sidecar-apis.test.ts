@@ -44,13 +44,13 @@ t.test('a missing token file is fatal before anything binds; a taken default adm
   const policy = join(dir, 'policy.yaml');
   writeFileSync(policy, policyText({}));
   const missing = await runCli(['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', '--admin-token-file', join(dir, 'nope')]);
-  t.equal(missing.code, 1);
+  t.equal(missing.code, 2, 'a flag naming an unreadable file is a usage error');
   t.match(missing.stderr, /--admin-token-file: cannot read .*nope: ENOENT/);
   writeFileSync(join(dir, 'empty'), '\n');
   t.match((await runCli(['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', '--admin-token-file', join(dir, 'empty')])).stderr, /is empty/);
 
   const taken = await runCli(['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--toxiproxy-api', 'nonsense']);
-  t.equal(taken.code, 1, 'a bad --toxiproxy-api address is fatal');
+  t.equal(taken.code, 2, 'a bad --toxiproxy-api address is a usage error');
   t.match(taken.stderr, /expected HOST:PORT/);
 
   // Hold 15000 (or find it held already): the sidecar runs on without its admin API.

@@ -148,7 +148,7 @@ t.test('faultline sidecar refuses on-demand settings it cannot honour, before it
   ];
   for (const [args, message] of cases) {
     const { code, stderr } = await runCli(['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', ...args]);
-    t.equal(code, 1, args.join(' '));
+    t.equal(code, 2, `${args.join(' ')}: a usage error`);
     t.match(stderr, message);
   }
   // Not root: the helper could not keep root, so on-demand refuses to start at all.
@@ -159,6 +159,6 @@ t.test('faultline sidecar refuses on-demand settings it cannot honour, before it
   } catch (err) {
     refused = err as typeof refused;
   }
-  t.equal(refused.status, 1, 'not root: exit 1');
+  t.equal(refused.status, 2, 'not root: a usage error, exit 2');
   t.match(String(refused.stderr), /--interception on-demand starts as root \(with NET_ADMIN and NET_RAW\)/);
 });

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { isIP } from 'node:net';
 import { AdminCredentials } from '../../admin/auth.js';
 import { RuntimeLayers } from '../../admin/layers.js';
@@ -11,8 +11,9 @@ import type { InterceptionHelper } from '../../interception/helper-client.js';
 import { OnDemandInterception } from '../../interception/on-demand.js';
 import { parsePorts } from '../../interception/values.js';
 import { flushLog, logger } from '../../log.js';
+import { output } from '../output.js';
 import { createMetricsServer } from '../../metrics-server.js';
-import { parseDuration } from '../../policy/units.js';
+import { durationFlag } from '../../policy/units.js';
 import { Sidecar } from '../../sidecar.js';
 import { startFromFlags as startFaultPolicies, type FaultPolicyFlags } from '../../faultpolicy/source.js';
 import { createToxiproxyServer } from '../../toxiproxy/server.js';
@@ -100,8 +101,7 @@ async function listenAdmin(server: Server, flag: string | undefined): Promise<vo
  */
 async function prepareOnDemand(flags: SidecarFlags): Promise<OnDemandStart> {
   if (flags.inboundPort === undefined && flags.outboundPort === undefined) Object.assign(flags, { inboundPort: '15006', outboundPort: '15001' });
-  const leaseMs = parseDuration(flags.interceptionLease ?? '10s');
-  if (leaseMs === undefined || leaseMs < 3000 || leaseMs > 3_600_000) throw new UsageError(`--interception-lease: "${flags.interceptionLease}" must be a duration from 3s to 1h`);
+  const leaseMs = durationFlag(flags.interceptionLease ?? '10s', '--interception-lease', { minMs: 3000, maxMs: 3_600_000 });
   const own = [flags.metrics, flags.admin ?? DEFAULT_ADMIN, flags.toxiproxyApi].filter((v): v is string => v !== undefined).map((v) => hostPortFlag(v, 'address').port);
   const interception: InterceptionFlags = {
     inboundPorts: flags.inboundPorts ?? '*',
@@ -134,8 +134,8 @@ async function prepareOnDemand(flags: SidecarFlags): Promise<OnDemandStart> {
 export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   const mode = flags.interception ?? 'always';
   if (mode !== 'always' && mode !== 'on-demand') throw new UsageError(`--interception: "${mode}" must be always or on-demand`);
+  const drainTimeoutMs = durationFlag(flags.drainTimeout, '--drain-timeout', { maxMs: 3_600_000 });
   const onDemand = mode === 'on-demand' ? await prepareOnDemand(flags) : undefined;
-  const drainTimeoutMs = Number(flags.drainTimeout);
   // Kernel faults (packet_loss) need the root helper: only on-demand sidecars take them.
   const tls = tlsFiles(flags);
   const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs, kernelFaults: onDemand !== undefined, allowMissingPolicy: flags.allowMissingPolicy === true, tls });
@@ -256,7 +256,7 @@ export function register(program: Command): void {
     .description('run the sidecar: the policy\'s listeners with its faults, hot-reloading the policy file')
     .requiredOption('--policy <file>', 'policy file (YAML); re-read when it changes')
     .option('--metrics <host:port>', 'metrics and health endpoint', '0.0.0.0:15020')
-    .option('--drain-timeout <ms>', 'on SIGTERM, how long live connections may finish', '5000')
+    .option('--drain-timeout <duration>', 'on SIGTERM, how long live connections may finish (new ones are still served meanwhile), e.g. 5s', '5s')
     .option('--admin <host:port>', `admin API and /ui; changes need --admin-token-file (default ${DEFAULT_ADMIN})`)
     .option('--admin-token-file <file>', 'file holding a bearer token that grants every admin call')
     .option('--admin-credentials <dir>', 'directory with the credential files view, killswitch and rules (each optional; re-read when they change)')
@@ -276,7 +276,14 @@ export function register(program: Command): void {
     .option('--tls-ca-key <file>', "PEM private key of --tls-ca-cert's CA (never logged or served)")
     .option('--tls-upstream-ca <file>', "PEM bundle the upstreams of terminated TLS connections are verified against (default: Node's public roots)");
   interceptionOptions(command).action(async (flags: SidecarFlags, cmd: Command) => {
-    refuseStrayOptions(cmd, flags);
-    await runSidecar(flags);
+    try {
+      refuseStrayOptions(cmd, flags);
+      await runSidecar(flags);
+    } catch (err) {
+      // A bad flag value (found once parsed) is a usage error: one line, exit 2.
+      if (!(err instanceof UsageError)) throw err;
+      output.stderr(`faultline: ${err.message}\n`);
+      throw new CommanderError(2, err.code, err.message);
+    }
   });
 }
