@@ -1,11 +1,11 @@
 import type { Server } from 'node:http';
 import { CommanderError, type Command } from 'commander';
-import { isIP } from 'node:net';
 import { AdminCredentials } from '../../admin/auth.js';
+import { HostCheck } from '../../admin/host-check.js';
 import { RuntimeLayers } from '../../admin/layers.js';
 import { createAdminServer } from '../../admin/server.js';
 import { UsageError } from '../../errors.js';
-import { hostPortFlag } from '../../net/address.js';
+import { hostPortFlag, isLoopbackHost } from '../../net/address.js';
 import { configFromFlags, flagsToArgs, INTERCEPTION_OPTIONS, type InterceptionFlags } from '../../interception/config.js';
 import type { InterceptionHelper } from '../../interception/helper-client.js';
 import { OnDemandInterception } from '../../interception/on-demand.js';
@@ -26,6 +26,8 @@ export interface SidecarFlags extends Partial<InterceptionFlags>, FaultPolicyFla
   /** Explicit --admin; absent means DEFAULT_ADMIN, bound on a best-effort basis. */
   admin?: string;
   adminTokenFile?: string;
+  /** Host names the admin and Toxiproxy APIs answer besides IPs, localhost and the pod's name (comma-separated). */
+  adminAllowedHosts?: string;
   /** DIR with the files view, killswitch and rules (the namespace's credential Secrets, in a pod). */
   adminCredentials?: string;
   /** A missing policy file is an empty policy, applied when the file appears. */
@@ -52,6 +54,14 @@ function tlsFiles(flags: SidecarFlags): { caCert?: string; caKey?: string; upstr
   return { caCert: flags.tlsCaCert, caKey: flags.tlsCaKey, upstreamCa: flags.tlsUpstreamCa };
 }
 
+/** --admin-allowed-hosts: DNS names, comma-separated. */
+function allowedHosts(value: string | undefined): string[] {
+  const names = (value ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const bad = names.find((n) => !/^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?$/.test(n));
+  if (bad !== undefined) throw new UsageError(`--admin-allowed-hosts: "${bad}" is not a host name`);
+  return names;
+}
+
 /** On-demand interception's start: its helper runs, and this process has dropped to the proxy's UID. */
 interface OnDemandStart {
   helper: InterceptionHelper;
@@ -59,8 +69,8 @@ interface OnDemandStart {
 }
 
 /** Listens on HOST:PORT and logs the address actually bound (port 0 picks one). */
-export function listenLogged(server: Server, hostPort: string, what: string): Promise<void> {
-  const { host, port } = hostPortFlag(hostPort, what);
+export function listenLogged(server: Server, hostPort: string, what: string, emptyHost?: string): Promise<void> {
+  const { host, port } = hostPortFlag(hostPort, what, emptyHost);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -74,11 +84,7 @@ export function listenLogged(server: Server, hostPort: string, what: string): Pr
 /** SPEC's admin address. */
 export const DEFAULT_ADMIN = '127.0.0.1:15000';
 
-/** Whether a listen host is loopback only (127.0.0.0/8, ::1, localhost). */
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true;
-  return isIP(host) === 4 && host.startsWith('127.');
-}
+export { isLoopbackHost };
 
 /**
  * Binds the admin API. An explicit --admin that cannot bind is fatal; the default one is best
@@ -148,14 +154,16 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   const protectReads = !isLoopbackHost(hostPortFlag(flags.admin ?? DEFAULT_ADMIN, '--admin').host);
   const credentials = new AdminCredentials({ tokenFile: flags.adminTokenFile, credentialsDir: flags.adminCredentials, protectReads });
   logger.info({ component: 'admin', credentials: credentials.levels(), protectReads }, credentials.configured ? 'admin credentials loaded' : 'no admin credential: changes through the admin API are refused');
-  const adminServer = createAdminServer({ sidecar, layers, credentials, log: logger });
-  const toxiproxyServer = flags.toxiproxyApi === undefined ? undefined : createToxiproxyServer({ layers, metrics: sidecar.metrics, log: logger });
+  const hosts = new HostCheck(allowedHosts(flags.adminAllowedHosts));
+  const adminServer = createAdminServer({ sidecar, layers, credentials, hosts, log: logger });
+  const toxiproxyServer = flags.toxiproxyApi === undefined ? undefined : createToxiproxyServer({ layers, metrics: sidecar.metrics, hosts, log: logger });
   const servers = [metricsServer, adminServer, ...(toxiproxyServer ? [toxiproxyServer] : [])];
   try {
     await listenLogged(metricsServer, flags.metrics, 'metrics');
     await startListeners(sidecar, flags);
     await listenAdmin(adminServer, flags.admin);
-    if (toxiproxyServer) await listenLogged(toxiproxyServer, flags.toxiproxyApi as string, 'toxiproxy-api');
+    // Toxiproxy's API has no credential: ":8474" binds loopback, only an explicit address more.
+    if (toxiproxyServer) await listenLogged(toxiproxyServer, flags.toxiproxyApi as string, 'toxiproxy-api', '127.0.0.1');
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the helper's IPC channel would).
     for (const server of servers) server.close();
@@ -258,6 +266,7 @@ export function register(program: Command): void {
     .option('--metrics <host:port>', 'metrics and health endpoint', '0.0.0.0:15020')
     .option('--drain-timeout <duration>', 'on SIGTERM, how long live connections may finish (new ones are still served meanwhile), e.g. 5s', '5s')
     .option('--admin <host:port>', `admin API and /ui; changes need --admin-token-file (default ${DEFAULT_ADMIN})`)
+    .option('--admin-allowed-hosts <names>', 'Host names the admin and Toxiproxy APIs answer besides IPs, localhost and the pod name (comma-separated; others get 403, against DNS rebinding)')
     .option('--admin-token-file <file>', 'file holding a bearer token that grants every admin call')
     .option('--admin-credentials <dir>', 'directory with the credential files view, killswitch and rules (each optional; re-read when they change)')
     .option('--allow-missing-policy', 'a missing policy file means no fault until it appears (and its removal ends its faults); an invalid one at start is reported, not fatal')
