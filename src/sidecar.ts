@@ -15,6 +15,7 @@ import { Connection, type ConnectionContext } from './proxy/connection.js';
 import { captureResolver, type OriginalDestination } from './proxy/capture.js';
 import { AcceptedMeta } from './proxy/meta.js';
 import { drainConnections } from './proxy/drain.js';
+import { FdGuard } from './proxy/fd-guard.js';
 import { ProxyListener, type Resolve } from './proxy/listener.js';
 import { DnsProxy } from './dns/proxy.js';
 import type { DnsUpstream } from './dns/resolv.js';
@@ -88,6 +89,8 @@ export class Sidecar {
   private draining = false;
   /** When the last connection was accepted (a drain ends once nothing new came for a while). */
   private lastAcceptAt = 0;
+  /** Refuses connections near the fd limit, so that the admin API and /healthz keep answering. */
+  private readonly fdGuard = new FdGuard();
   private fileText = '';
   private fileSource = '(none)';
   private layered: PolicyOverlay = { listeners: [], rules: [] };
@@ -365,6 +368,7 @@ export class Sidecar {
 
   private accept(socket: Socket, resolve: Resolve): void {
     this.lastAcceptAt = Date.now();
+    if (!this.fdGuard.admit(this.connections.size, this.lastAcceptAt)) return this.fdGuard.refuse(socket, this.metrics, this.log, this.lastAcceptAt);
     const route = resolve(socket);
     if (!route) return void socket.resetAndDestroy();
     const conn = new Connection(socket, route.meta, route.target, this.connectionContext);
