@@ -16,6 +16,7 @@ import { captureResolver, type OriginalDestination } from './proxy/capture.js';
 import { AcceptedMeta } from './proxy/meta.js';
 import { drainConnections } from './proxy/drain.js';
 import { FdGuard } from './proxy/fd-guard.js';
+import { SlicedRefresh } from './proxy/refresh.js';
 import { ProxyListener, type Resolve } from './proxy/listener.js';
 import { DnsProxy } from './dns/proxy.js';
 import type { DnsUpstream } from './dns/resolv.js';
@@ -91,6 +92,8 @@ export class Sidecar {
   private lastAcceptAt = 0;
   /** Refuses connections near the fd limit, so that the admin API and /healthz keep answering. */
   private readonly fdGuard = new FdGuard();
+  /** Live connections are re-planned in slices (a reload must not stall them). */
+  private readonly refresher = new SlicedRefresh();
   private fileText = '';
   private fileSource = '(none)';
   private layered: PolicyOverlay = { listeners: [], rules: [] };
@@ -257,9 +260,9 @@ export class Sidecar {
 
   /** Re-plans every live connection (policy swap, kill switch), then runs the change hooks. */
   refreshAll(): void {
-    for (const conn of this.connections) conn.refresh();
+    const connections = this.refresher.run(this.connections);
     for (const { listener } of this.explicit.values()) if (!(listener instanceof ProxyListener)) listener.refresh();
-    if (this.changeHooks.length > 0) this.settling = Promise.all(this.changeHooks.map((hook) => hook()));
+    this.settling = Promise.all([connections, ...this.changeHooks.map((hook) => hook())]);
   }
 
   /** Runs `hook` after every policy change and kill-switch flip; `apply` waits for it. It must not throw. */
