@@ -1,6 +1,7 @@
 import t from 'tap';
 import { stringify } from 'yaml';
 import { PolicyError } from '../../src/errors.js';
+import { seededRandom } from '../../src/experiments/random.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { locateField } from '../../src/policy/positions.js';
 
@@ -69,23 +70,12 @@ function at(doc: unknown, path: (string | number)[]): Record<string | number, un
   return path.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], doc) as Record<string | number, unknown>;
 }
 
-/** mulberry32: a small seeded generator, so a failure names a reproducible case. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 t.test('the base policy is valid (so that each mutation alone makes it invalid)', async (t) => {
   t.doesNotThrow(() => compile(basePolicy()));
 });
 
 t.test('1,000 seeded mutations: none accepted, each refused at the mutated field', async (t) => {
-  const random = seeded(20);
+  const random = seededRandom(20);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
   const wrong: string[] = [];
   for (let i = 0; i < 1000; i++) {
