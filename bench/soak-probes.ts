@@ -33,7 +33,10 @@ export interface Sidecar {
   child: ChildProcess;
   pid: number;
   ports: Record<string, number>;
+  /** The last 1,000 log lines. */
   lines: Record<string, unknown>[];
+  /** How many "policy applied" lines it logged. */
+  applied: number;
   policyFile: string;
   writePolicy(rules: string): void;
   exited: Promise<number | null>;
@@ -60,32 +63,14 @@ export async function startSidecar(upstreams: Record<string, number>, rules: str
   const child = spawn('/bin/sh', ['-c', script], { env: { ...process.env, FAULTLINE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Record<string, unknown>[] = [];
   const ports: Record<string, number> = {};
-  let buffered = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-      const text = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        const line = JSON.parse(text) as Record<string, unknown>;
-        if (lines.length < 10_000) lines.push(line);
-        if (line.msg === 'listening') ports[String(line.listener ?? line.component)] = Number(String(line.address).split(':').pop());
-      } catch {
-        // not a log line
-      }
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const want = [...Object.keys(upstreams), 'metrics', 'admin'];
-  for (const until = Date.now() + 60_000; want.some((w) => ports[w] === undefined); await sleep(50)) {
-    if (Date.now() > until || child.exitCode !== null) throw new Error(`the sidecar did not come up: ${JSON.stringify(lines.slice(-5))}`);
-  }
   const pid = child.pid as number;
-  return {
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const sidecar: Sidecar = {
     child,
     pid,
     ports,
     lines,
+    applied: 0,
     policyFile,
     writePolicy,
     exited,
@@ -100,6 +85,28 @@ export async function startSidecar(upstreams: Record<string, number>, rules: str
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  let buffered = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      const text = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      try {
+        const line = JSON.parse(text) as Record<string, unknown>;
+        lines.push(line);
+        if (lines.length > 1000) lines.shift();
+        if (line.msg === 'policy applied') sidecar.applied++;
+        if (line.msg === 'listening') ports[String(line.listener ?? line.component)] = Number(String(line.address).split(':').pop());
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  const want = [...Object.keys(upstreams), 'metrics', 'admin'];
+  for (const until = Date.now() + 60_000; want.some((w) => ports[w] === undefined); await sleep(50)) {
+    if (Date.now() > until || child.exitCode !== null) throw new Error(`the sidecar did not come up: ${JSON.stringify(lines.slice(-5))}`);
+  }
+  return sidecar;
 }
 
 /** Opens `count` connections to `port`, 500 at a time; resolves with the open sockets. */

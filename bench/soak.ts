@@ -39,11 +39,11 @@ const OTHER = (n: number) => `    - {name: other-${n}, match: {ports: [9]}, faul
 /** Resolves once the sidecar logged its `count`-th "policy applied" line. */
 async function applied(sidecar: Sidecar, count: number): Promise<void> {
   for (const until = Date.now() + 30_000; Date.now() < until; await sleep(5)) {
-    if (sidecar.lines.filter((l) => l.msg === 'policy applied').length >= count) return;
+    if (sidecar.applied >= count) return;
   }
   throw new Error('the policy was not applied in 30 s');
 }
-const appliedCount = (sidecar: Sidecar) => sidecar.lines.filter((l) => l.msg === 'policy applied').length;
+const appliedCount = (sidecar: Sidecar) => sidecar.applied;
 
 async function connectionsWith(sidecar: Sidecar, rule: string): Promise<number> {
   const view = (await (await fetch(`http://127.0.0.1:${sidecar.ports.admin}/connections?rule=${rule}&limit=1`)).json()) as { total: number };
