@@ -50,7 +50,21 @@ async function connectionsWith(sidecar: Sidecar, rule: string): Promise<number> 
   return view.total;
 }
 
-/** Held connections, and what a reload costs them: the largest ping round trip on a live one meanwhile. */
+/** Resolves once `rule` applies to `count` live connections (the re-plan runs in slices, after the "policy applied" line). */
+async function reached(sidecar: Sidecar, rule: string, count: number): Promise<number> {
+  let seen = 0;
+  for (const until = Date.now() + 60_000; Date.now() < until; await sleep(100)) {
+    seen = await connectionsWith(sidecar, rule);
+    if (seen >= count) break;
+  }
+  return seen;
+}
+
+/**
+ * Held connections, and what a reload costs them: the largest ping round trip on a live one
+ * while the reload is applied and every connection re-planned (a rule for other traffic: 1 s
+ * after it applied; a fault on all: until all have it).
+ */
 async function heldProbe(sidecar: Sidecar, count: number): Promise<SoakFigures['held']> {
   const sockets = await openMany(sidecar.ports.echo as number, count);
   const ping = (await openMany(sidecar.ports.echo as number, 1))[0]!;
@@ -58,13 +72,14 @@ async function heldProbe(sidecar: Sidecar, count: number): Promise<SoakFigures['
   await sleep(500);
   const before = appliedCount(sidecar);
   sidecar.writePolicy(OTHER(0));
-  const reloadStallMs = await maxRoundTrip(ping, applied(sidecar, before + 1));
+  const reloadStallMs = await maxRoundTrip(ping, applied(sidecar, before + 1).then(() => sleep(1000)));
   sidecar.writePolicy(LATENCY_ALL);
-  const faultReloadStallMs = await maxRoundTrip(ping, applied(sidecar, before + 2));
-  const reachedByReload = await connectionsWith(sidecar, 'slow');
+  let reachedByReload = 0;
+  const faultReloadStallMs = await maxRoundTrip(ping, applied(sidecar, before + 2).then(async () => (reachedByReload = await reached(sidecar, 'slow', open + 1))));
   for (const s of [...sockets, ping]) s.destroy();
   sidecar.writePolicy('');
   await applied(sidecar, before + 3);
+  for (const until = Date.now() + 30_000; Date.now() < until && (await sidecar.metric('faultline_connections_active')) > 0; ) await sleep(200);
   return { open, reachedByReload, reloadStallMs, faultReloadStallMs };
 }
 
