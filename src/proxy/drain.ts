@@ -6,6 +6,8 @@ export const DRAIN_QUIET_MS = 250;
 
 /** What a drain cuts at its deadline. */
 export interface Cuttable {
+  /** Stops reading both sockets, so that no write is in flight when the connection is reset. */
+  stopReading(): void;
   reset(reason: string): void;
 }
 
@@ -26,6 +28,10 @@ export async function drainConnections(live: ReadonlySet<Cuttable>, lastAcceptAt
   }
   closeListeners();
   const left = [...live];
+  // A socket reset while a write of it is in flight has been seen to send a FIN instead of a
+  // RST: nothing more is read, libuv gets a turn to finish those writes, then the reset.
+  for (const conn of left) conn.stopReading();
+  await new Promise((resolve) => setImmediate(resolve));
   for (const conn of left) conn.reset('drain timeout');
   return left.length;
 }
