@@ -28,14 +28,6 @@ export function textLine(json: string): string {
   return `${[time, level, `${component}${String(entry.msg ?? '')}`, ...fields].join(' ')}\n`;
 }
 
-/** Where the root logger writes: JSON lines as pino makes them, or those lines as text. */
-const sink = {
-  format: 'json' as LogFormat,
-  write(line: string): void {
-    process.stdout.write(this.format === 'text' ? textLine(line) : line);
-  },
-};
-
 function isLevel(value: string): value is LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(value);
 }
@@ -57,6 +49,34 @@ export function logFormatProblem(value: string, source: string): string | undefi
 const envLevel = process.env.FAULTLINE_LOG_LEVEL || 'info';
 
 /**
+ * stdout, written asynchronously. Lines wait in memory while the reader is slow, up to
+ * LOG_BUFFER_BYTES; beyond that they are dropped rather than grow the heap.
+ */
+const LOG_BUFFER_BYTES = 8 * 1024 * 1024;
+const destination = pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES });
+/** Set by the first failed write to stdout (EPIPE once its reader is gone): nothing more will get through. */
+let stdoutBroken = false;
+destination.on('error', () => {
+  stdoutBroken = true;
+});
+
+const toStdout = (line: string): void => void destination.write(line);
+
+/** Where the root logger writes: JSON lines as pino makes them, or those lines as text. */
+const sink = {
+  format: 'json' as LogFormat,
+  out: toStdout,
+  write(line: string): void {
+    this.out(this.format === 'text' ? textLine(line) : line);
+  },
+};
+
+/** Sends the root logger's lines (as `--log-format` has them) to `out` instead of stdout; undefined puts stdout back. */
+export function redirectLog(out: ((line: string) => void) | undefined): void {
+  sink.out = out ?? toStdout;
+}
+
+/**
  * The root logger. Components take children: `logger.child({ component: 'proxy' })`, and a
  * connection's lines carry `conn`. Level from FAULTLINE_LOG_LEVEL (default info; `silent` in
  * tests); an unknown level starts as info and the CLI refuses it before any command runs.
@@ -70,6 +90,19 @@ export const logger: Logger = pino(
   },
   sink,
 );
+
+/**
+ * Before `process.exit`: gives pending lines up to `timeoutMs` to reach stdout, then gives up on
+ * them. pino's exit hook flushes synchronously and sonic-boom retries a failed write (EPIPE, a
+ * full pipe nobody reads) every 100 ms forever: a sidecar whose log reader is gone would never exit.
+ */
+export async function flushLog(timeoutMs = 1000): Promise<void> {
+  // sonic-boom has no public count of the bytes not written yet.
+  const pending = () => (destination as unknown as { _len: number })._len;
+  const deadline = Date.now() + timeoutMs;
+  while (!stdoutBroken && pending() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  destination.flushSync = () => {};
+}
 
 /**
  * Sets the root logger's level and format (children follow). `format` auto: text when standard

@@ -104,6 +104,8 @@ export class Metrics {
   // FaultPolicy objects (src/faultpolicy/): whether the watch is in sync, and each object's fate here.
   readonly faultPolicyWatchUp: Gauge;
   readonly faultPolicies: Gauge<'state'>;
+  // Overload (src/proxy/fd-guard.ts): connections refused near the file-descriptor limit.
+  readonly overloadRefused: Counter;
   /** Run before `datagrams` is read: UDP listeners count in plain numbers and hand them over then. */
   readonly datagramFlushes = new Set<() => void>();
   /** Per listener, per direction: read by the connection metrics' collect. */
@@ -133,6 +135,7 @@ export class Metrics {
       this.mirrorDriftRatio = disabledMetric();
       this.faultPolicyWatchUp = disabledMetric();
       this.faultPolicies = disabledMetric();
+      this.overloadRefused = disabledMetric();
       return;
     }
     const registers = [this.registry];
@@ -237,6 +240,11 @@ export class Metrics {
       name: `${prefix}mirror_drift_ratio`,
       help: 'Share of drift among the last 100 compared mirrored requests of a rule (match or drift)',
       labelNames: ['rule'],
+      registers,
+    });
+    this.overloadRefused = new Counter({
+      name: `${prefix}overload_refused_total`,
+      help: 'Connections refused (reset at once) because the process was near its file-descriptor limit; the admin API and health checks keep a reserve',
       registers,
     });
     this.faultPolicyWatchUp = new Gauge({

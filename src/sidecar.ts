@@ -14,6 +14,9 @@ import { PolicyWatcher } from './policy/watch.js';
 import { Connection, type ConnectionContext } from './proxy/connection.js';
 import { captureResolver, type OriginalDestination } from './proxy/capture.js';
 import { AcceptedMeta } from './proxy/meta.js';
+import { drainConnections } from './proxy/drain.js';
+import { FdGuard } from './proxy/fd-guard.js';
+import { SlicedRefresh } from './proxy/refresh.js';
 import { ProxyListener, type Resolve } from './proxy/listener.js';
 import { DnsProxy } from './dns/proxy.js';
 import type { DnsUpstream } from './dns/resolv.js';
@@ -85,6 +88,12 @@ export class Sidecar {
   private watcher: PolicyWatcher | undefined;
   private tlsTimer: NodeJS.Timeout | undefined;
   private draining = false;
+  /** When the last connection was accepted (a drain ends once nothing new came for a while). */
+  private lastAcceptAt = 0;
+  /** Refuses connections near the fd limit, so that the admin API and /healthz keep answering. */
+  private readonly fdGuard = new FdGuard();
+  /** Live connections are re-planned in slices (a reload must not stall them). */
+  private readonly refresher = new SlicedRefresh();
   private fileText = '';
   private fileSource = '(none)';
   private layered: PolicyOverlay = { listeners: [], rules: [] };
@@ -251,9 +260,9 @@ export class Sidecar {
 
   /** Re-plans every live connection (policy swap, kill switch), then runs the change hooks. */
   refreshAll(): void {
-    for (const conn of this.connections) conn.refresh();
+    const connections = this.refresher.run(this.connections);
     for (const { listener } of this.explicit.values()) if (!(listener instanceof ProxyListener)) listener.refresh();
-    if (this.changeHooks.length > 0) this.settling = Promise.all(this.changeHooks.map((hook) => hook()));
+    this.settling = Promise.all([connections, ...this.changeHooks.map((hook) => hook())]);
   }
 
   /** Runs `hook` after every policy change and kill-switch flip; `apply` waits for it. It must not throw. */
@@ -320,8 +329,8 @@ export class Sidecar {
   }
 
   /**
-   * Graceful stop: stop accepting, let live connections finish for up to `timeoutMs`, then
-   * close what is left.
+   * Graceful stop (see drainConnections): readiness goes false, the listeners keep serving for up
+   * to `timeoutMs` while live connections finish, then close; what is left is reset.
    */
   async drain(timeoutMs = this.options.drainTimeoutMs ?? 5000): Promise<void> {
     if (this.draining) return;
@@ -330,13 +339,12 @@ export class Sidecar {
     this.watcher?.stop();
     clearInterval(this.tlsTimer);
     const listeners = [...[...this.explicit.values()].map((e) => e.listener), ...this.extra];
-    for (const listener of listeners) listener.close();
-    this.log.info({ live: this.connections.size, timeoutMs }, 'draining');
-    const deadline = Date.now() + timeoutMs;
-    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const conn of [...this.connections]) conn.close('drain timeout');
+    this.log.info({ live: this.connections.size, timeoutMs, accepting: true, ready: false }, 'draining');
+    const cut = await drainConnections(this.connections, () => this.lastAcceptAt, timeoutMs, () => {
+      for (const listener of listeners) listener.close();
+    });
     await this.engine.close();
-    this.log.info('drained');
+    this.log.info({ cut }, cut > 0 ? 'drained: connections still open at the deadline were reset' : 'drained');
   }
 
   /**
@@ -362,7 +370,8 @@ export class Sidecar {
   }
 
   private accept(socket: Socket, resolve: Resolve): void {
-    if (this.draining) return void socket.destroy();
+    this.lastAcceptAt = Date.now();
+    if (!this.fdGuard.admit(this.connections.size, this.lastAcceptAt)) return this.fdGuard.refuse(socket, this.metrics, this.log, this.lastAcceptAt);
     const route = resolve(socket);
     if (!route) return void socket.resetAndDestroy();
     const conn = new Connection(socket, route.meta, route.target, this.connectionContext);

@@ -1,15 +1,14 @@
 import t from 'tap';
-import { configureLogging, logger, logLevelProblem, textLine } from '../src/log.js';
+import { configureLogging, logger, logLevelProblem, redirectLog, textLine } from '../src/log.js';
 
-/** What the root logger writes to stdout while `fn` runs. */
+/** What the root logger writes while `fn` runs. */
 function captured(fn: () => void): string {
-  const write = process.stdout.write;
   let text = '';
-  process.stdout.write = ((chunk: string) => ((text += chunk), true)) as typeof process.stdout.write;
+  redirectLog((line) => void (text += line));
   try {
     fn();
   } finally {
-    process.stdout.write = write;
+    redirectLog(undefined);
   }
   return text;
 }

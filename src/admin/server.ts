@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Sidecar } from '../sidecar.js';
 import { audit } from './audit.js';
 import { AdminCredentials } from './auth.js';
+import { HostCheck } from './host-check.js';
 import { parseBody, readBody, route, sendJson } from './http.js';
 import { RuntimeLayers } from './layers.js';
 import { RuntimeRules } from './rules.js';
@@ -21,6 +22,8 @@ export interface AdminServerOptions {
   credentials?: AdminCredentials;
   /** `--admin-token-file`: one token for every call. Without any credential, changes are refused. */
   tokenFile?: string | undefined;
+  /** Which Host headers are answered (DNS rebinding); loopback names, IPs and the pod's name by default. */
+  hosts?: HostCheck;
   log: Logger;
 }
 
@@ -79,6 +82,7 @@ export function createAdminServer(options: AdminServerOptions): Server {
   const rules = new RuntimeRules(layers);
   const credentials = options.credentials ?? new AdminCredentials({ tokenFile: options.tokenFile });
   const log = options.log.child({ component: 'admin' });
+  const hosts = options.hosts ?? new HostCheck();
 
   const setKillSwitch = async (on: boolean): Promise<Answer> => {
     sidecar.engine.killSwitch = on;
@@ -116,6 +120,7 @@ export function createAdminServer(options: AdminServerOptions): Server {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    hosts.require(req);
     const { segments, query } = route(req);
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     const path = segments.join('/');

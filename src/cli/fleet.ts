@@ -5,7 +5,7 @@ import type { AdminEndpoint } from '../fleet/endpoint.js';
 import { fanOut } from '../fleet/fanout.js';
 import { buildReport, summaryLine, type FleetReport } from '../fleet/report.js';
 import { checkFleetFlags, openFleet, type FleetFlags } from '../fleet/session.js';
-import { parseDuration } from '../policy/units.js';
+import { durationFlag } from '../policy/units.js';
 import { usageExits } from './action.js';
 import { output, printData, type DataFormat } from './output.js';
 
@@ -62,8 +62,7 @@ export function fleetOptions(command: Command, options: { selector?: boolean } =
 /** The flags checked and converted; a bad one is a UsageError (exit 2) before anything else. */
 export function parseFleetFlags(flags: FleetCommandFlags, pods: string[] = []): FleetFlags & { output: string; concurrency: number } {
   if (!OUTPUTS.includes(flags.output)) throw new UsageError(`-o: "${flags.output}" must be table, json or yaml`);
-  const timeoutMs = parseDuration(flags.timeout);
-  if (timeoutMs === undefined || timeoutMs <= 0 || timeoutMs > 600_000) throw new UsageError(`--timeout: "${flags.timeout}" must be a duration up to 10m, e.g. 5s`);
+  const timeoutMs = durationFlag(flags.timeout, '--timeout', { minMs: 1, maxMs: 600_000 });
   const concurrency = Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new UsageError(`--concurrency: "${flags.concurrency}" must be a whole number from 1 to 256`);
   const parsed = { namespace: flags.namespace, selector: flags.selector, kubeconfig: flags.kubeconfig, context: flags.context, admin: flags.admin, tokenFile: flags.tokenFile, timeoutMs, output: flags.output, concurrency };

@@ -52,7 +52,7 @@ export const slicer = defineFault<SlicerOptions>({
   type: 'slicer',
   summary: 'slice data into averageSize ± sizeVariation byte writes, delay apart',
   options: z
-    .object({ averageSize: size, sizeVariation: size.default(0), delay: duration.default(0) })
+    .strictObject({ averageSize: size, sizeVariation: size.default(0), delay: duration.default(0) })
     .refine((o) => o.averageSize >= 1, { message: 'averageSize must be at least 1 byte', path: ['averageSize'] })
     .refine((o) => o.sizeVariation < o.averageSize, { message: 'sizeVariation must be smaller than averageSize', path: ['sizeVariation'] }),
   defaultStream: 'downstream',

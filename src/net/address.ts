@@ -21,9 +21,15 @@ export function formatHostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** A HOST:PORT command-line value (`:PORT` binds every interface); a UsageError naming `what` otherwise. */
-export function hostPortFlag(value: string, what: string): { host: string; port: number } {
-  const parsed = parseHostPort(value, { emptyHost: '0.0.0.0' });
+/** A HOST:PORT command-line value (`:PORT` binds `emptyHost`, every interface unless told); a UsageError naming `what` otherwise. */
+export function hostPortFlag(value: string, what: string, emptyHost = '0.0.0.0'): { host: string; port: number } {
+  const parsed = parseHostPort(value, { emptyHost });
   if (!parsed) throw new UsageError(`${what}: expected HOST:PORT (e.g. 127.0.0.1:15000), got "${value}"`);
   return parsed;
+}
+
+/** Whether a host is loopback only (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
 }

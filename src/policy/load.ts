@@ -1,3 +1,4 @@
+import { policyLimitProblem } from './limits.js';
 import { isIP } from 'node:net';
 import { PolicyError } from '../errors.js';
 import { faultRegistry, type FaultType } from '../faults/index.js';
@@ -38,6 +39,8 @@ export interface LoadOptions extends PacketLayerOptions, TlsRuleOptions {
  * expanded first (src/scenarios/); problems in what they expand to point at what the user wrote.
  */
 export function loadPolicy(text: string, file: string, options: LoadOptions = {}): ValidatedPolicy {
+  const limit = policyLimitProblem(text);
+  if (limit) throw new PolicyError(file, [limit]);
   const positioned = parseRequired(text, 'the policy is empty: expected apiVersion, kind, metadata and spec', (problems) => new PolicyError(file, problems));
   const fail = (): never => {
     throw new PolicyError(file, positioned.sorted());

@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { DnsQuestion } from '../faults/types.js';
 import { parseHostPort } from '../net/address.js';
+import { parsePeer } from '../net/peer.js';
 import type { MatchSpec } from './schema.js';
 
 /** What rules match on: known when a connection is accepted, before any byte is read. */
@@ -50,20 +51,20 @@ export function splitPeer(pattern: string): { host: string; port: number | undef
 }
 
 /**
- * A peer pattern: "10.0.0.0/8", "10.1.2.3", "10.1.2.3:5432", "[::1]:80", "db.svc", "db.svc:5432".
+ * A peer pattern (see parsePeer): "10.0.0.0/8", "10.1.2.3", "10.1.2.3:5432", "[::1]:80", "db.svc".
  * Names compare with the name an upstream was configured with (no DNS lookups on the hot path).
+ * The schema refused malformed patterns already; one that slips through matches nothing.
  */
 function compilePeer(pattern: string): (peer: { address: string; port: number; host?: string | undefined }) => boolean {
-  const { host, port } = splitPeer(pattern);
+  const parsed = parsePeer(pattern);
+  if ('error' in parsed) return () => false;
+  const { port } = parsed;
   const portOk = (p: number) => port === undefined || p === port;
-  const slash = host.indexOf('/');
-  const ip = slash >= 0 ? host.slice(0, slash) : host;
-  const family = isIP(ip);
-  if (family !== 0) {
+  if (parsed.kind === 'ip') {
     const list = new BlockList();
-    const type = family === 6 ? 'ipv6' : 'ipv4';
-    if (slash >= 0) list.addSubnet(ip, Number(host.slice(slash + 1)), type);
-    else list.addAddress(ip, type);
+    const type = parsed.family === 6 ? 'ipv6' : 'ipv4';
+    if (parsed.prefix !== undefined) list.addSubnet(parsed.address, parsed.prefix, type);
+    else list.addAddress(parsed.address, type);
     return (peer) => {
       if (!portOk(peer.port)) return false;
       const address = plainAddress(peer.address);
@@ -71,7 +72,7 @@ function compilePeer(pattern: string): (peer: { address: string; port: number; h
       return peerFamily !== 0 && list.check(address, peerFamily === 6 ? 'ipv6' : 'ipv4');
     };
   }
-  const name = host.toLowerCase();
+  const { name } = parsed;
   return (peer) => portOk(peer.port) && (peer.host?.toLowerCase() === name || peer.address === name);
 }
 

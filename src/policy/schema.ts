@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseHostPort } from '../net/address.js';
+import { parsePeer } from '../net/peer.js';
 import { duration, probability } from './units.js';
 
 /**
@@ -24,17 +25,21 @@ export const hostPort = z.string().refine((value) => parseHostPort(value) !== un
   message: 'expected HOST:PORT, e.g. "127.0.0.1:16379" or "[::1]:8080"',
 });
 
+/** HOST:PORT something connects to: port 0 ("pick a free one") only means something where binding. */
+const upstreamHostPort = hostPort.refine((value) => parseHostPort(value)?.port !== 0, { message: 'an upstream port is 1-65535 (0 only means "any free port" in listen)' });
+
 const port = z.number().int('ports are whole numbers').min(1, 'ports are 1-65535').max(65535, 'ports are 1-65535');
 
 /** An IP, a CIDR, HOST, or HOST:PORT; see match.ts for how each matches. */
-const peer = z.string().refine((v) => /^[A-Za-z0-9.:\-[\]/*]+$/.test(v) && v.length <= 255, {
-  message: 'expected an IP, a CIDR ("10.0.0.0/8"), a host name or HOST:PORT',
+const peer = z.string().superRefine((value, ctx) => {
+  const parsed = parsePeer(value);
+  if ('error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
 });
 
 const listener = z.strictObject({
   name: name('listener name'),
   listen: hostPort,
-  upstream: hostPort,
+  upstream: upstreamHostPort,
   /** How rules see this listener's traffic; explicit listeners are usually the app's way out. */
   direction: z.enum(['inbound', 'outbound']).default('outbound'),
   // DNS, UDP: what the listener carries (src/udp/, src/dns/); tcp is the byte pipe of src/proxy/.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UsageError } from '../errors.js';
 
 /**
  * Units users write in policies: durations ("250ms", "1.5s", "2m", or a number of ms), byte
@@ -46,7 +47,40 @@ export function parseRate(value: string | number): number | undefined {
   return parseSize(perSecond ? (perSecond[1] as string) : text);
 }
 
-function unit(parse: (v: string | number) => number | undefined, what: string, example: string, min: number) {
+/**
+ * The longest duration anything takes, in ms: Node's timers hold 2^31 - 1 ms (about 24.8 days);
+ * a longer one would fire after 1 ms, again and again.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/**
+ * A duration flag's value in ms (the same syntax as policies: "5s", "250ms", or a number of ms),
+ * or a UsageError (exit 2) naming the flag when it is malformed or outside [minMs, maxMs].
+ */
+export function durationFlag(value: string, flag: string, range: { minMs?: number; maxMs?: number } = {}): number {
+  const { minMs = 0, maxMs = MAX_DURATION_MS } = range;
+  const parsed = parseUnitFlag('duration', value);
+  if (typeof parsed !== 'number' || parsed < minMs || parsed > maxMs) {
+    throw new UsageError(`${flag}: "${value}" must be a duration from ${formatMs(minMs)} to ${formatMs(maxMs)}, e.g. 5s or 250ms`);
+  }
+  return parsed;
+}
+
+/** A byte-size flag's value ("64KiB", "1MiB", a number of bytes), or a UsageError naming the flag. */
+export function sizeFlag(value: string, flag: string, range: { min?: number; max?: number } = {}): number {
+  const { min = 0, max = Number.MAX_SAFE_INTEGER } = range;
+  const parsed = parseUnitFlag('size', value);
+  if (typeof parsed !== 'number' || parsed < min || parsed > max) throw new UsageError(`${flag}: "${value}" must be a size from ${min} to ${max} bytes, e.g. 64KiB or 1MiB`);
+  return parsed;
+}
+
+/** "0", "250ms", "3s", "1h": the largest unit that divides evenly, for messages. */
+function formatMs(ms: number): string {
+  for (const [unit, factor] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= factor && ms % factor === 0) return `${ms / factor}${unit}`;
+  return ms === 0 ? '0' : `${ms}ms`;
+}
+
+function unit(parse: (v: string | number) => number | undefined, what: string, example: string, min: number, max = Number.MAX_VALUE, tooLarge = '') {
   return z.union([z.string(), z.number()]).transform((value, ctx) => {
     const parsed = parse(value);
     if (parsed === undefined) {
@@ -57,12 +91,16 @@ function unit(parse: (v: string | number) => number | undefined, what: string, e
       ctx.addIssue({ code: 'custom', message: `${what} must not be negative, got ${JSON.stringify(value)}` });
       return z.NEVER;
     }
+    if (parsed > max) {
+      ctx.addIssue({ code: 'custom', message: `${what} ${JSON.stringify(value)} is too large: ${tooLarge}` });
+      return z.NEVER;
+    }
     return parsed;
   });
 }
 
 /** A non-negative duration, in milliseconds once parsed. */
-export const duration = unit(parseDuration, 'duration', '"250ms", "1.5s" or 100', 0);
+export const duration = unit(parseDuration, 'duration', '"250ms", "1.5s" or 100', 0, MAX_DURATION_MS, 'at most 2147483647ms (about 24.8 days)');
 /** A non-negative byte count. */
 export const size = unit(parseSize, 'size', '"64KiB", "1MiB" or 4096', 0);
 /** A positive rate in bytes per second. */

@@ -342,6 +342,12 @@ export class Connection implements ConnectionControl {
     };
   }
 
+  /** Stops reading both sockets (a drain does, before it resets what is left). */
+  stopReading(): void {
+    this.client.pause();
+    this.upstream?.pause();
+  }
+
   reset(reason: string): void {
     if (this.ended) return;
     this.endReason ??= reason;

@@ -93,6 +93,9 @@ export class Link {
       this.source.unpipe(old[0]);
       await this.drain(old);
       if (this.done) return;
+      // The source's end went into the old chain (which delivered everything): its 'end' will not
+      // come again, so a new chain would never end the destination.
+      if (this.sourceEnded) return this.finish(false);
     }
     const stages = entries.map((e) => e.create()).filter((s): s is FaultStage => s !== undefined);
     this.stages = stages;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { RuntimeLayers } from '../admin/layers.js';
 import { PolicyError, RequestError } from '../errors.js';
-import { formatHostPort, parseHostPort } from '../net/address.js';
+import { formatHostPort, isLoopbackHost, parseHostPort } from '../net/address.js';
 import { NAME_PATTERN } from '../policy/schema.js';
 import type { PolicyOverlay } from '../sidecar.js';
 import { boolField, faultOf, numberField, objectBody, parseAttributes, parseDirection, stringField, TOXIC_ATTRIBUTES, toxicJson, type Toxic } from './toxics.js';
@@ -32,10 +32,18 @@ export function safeName(raw: string): string {
 
 const formatAddress = ({ address, port }: { address: string; port: number }) => formatHostPort(address, port);
 
-/** Toxiproxy's listen forms ("localhost:0", ":8080", "[::1]:80", "" as Go's ":0") as a faultline listen address. */
-function bindAddress(listen: string, proxy: string): string {
-  const parsed = parseHostPort(listen === '' ? ':0' : listen, { emptyHost: '::' });
+/**
+ * Toxiproxy's listen forms ("localhost:0", ":8080", "[::1]:80", "" as Go's ":0") as a faultline
+ * listen address. Unlike Toxiproxy, ":8080" binds loopback: the API takes no credential, and a
+ * proxy on every interface would open the pod to whatever it relays to. A proxy on another
+ * address may not relay to a loopback upstream (the admin API, an app's loopback-only port).
+ */
+function bindAddress(listen: string, upstream: string, proxy: string): string {
+  const parsed = parseHostPort(listen === '' ? ':0' : listen, { emptyHost: '127.0.0.1' });
   if (!parsed) throw new RequestError(400, 'bad_request', `proxy ${proxy}: listen address "${listen}" is invalid: expected HOST:PORT`);
+  if (!isLoopbackHost(parsed.host) && isLoopbackHost(parseHostPort(upstream)?.host ?? '')) {
+    throw new RequestError(400, 'bad_request', `proxy ${proxy}: listen address "${listen}" is reachable from outside the pod and upstream "${upstream}" is loopback: that would expose a loopback-only service (listen on 127.0.0.1 instead)`);
+  }
   return formatHostPort(parsed.host === 'localhost' ? '127.0.0.1' : parsed.host, parsed.port);
 }
 
@@ -235,8 +243,7 @@ export class ToxiproxyState {
 
   private async start(proxy: ProxyState): Promise<void> {
     if (proxy.enabled) return;
-    upstreamAddress(proxy.upstream, proxy.name);
-    proxy.bindAs = bindAddress(proxy.listen, proxy.name);
+    proxy.bindAs = bindAddress(proxy.listen, upstreamAddress(proxy.upstream, proxy.name), proxy.name);
     proxy.enabled = true;
     try {
       await this.apply();

@@ -1,3 +1,4 @@
+import { HostCheck } from '../admin/host-check.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { audit } from '../admin/audit.js';
 import { readBody, route, sendJson } from '../admin/http.js';
@@ -140,12 +141,14 @@ function match(table: Route[], segments: string[]): { route: Route; params: stri
  * User-Agent starting "Mozilla/") so that a web page cannot drive it: bind it to loopback.
  * Changes run one at a time and each writes an audit line.
  */
-export function createToxiproxyServer(options: { layers: RuntimeLayers; metrics: Metrics; log: Logger }): Server & { state: ToxiproxyState } {
+export function createToxiproxyServer(options: { layers: RuntimeLayers; metrics: Metrics; log: Logger; hosts?: HostCheck }): Server & { state: ToxiproxyState } {
   const state = new ToxiproxyState(options.layers);
   const log = options.log.child({ component: 'toxiproxy-api' });
   const table = routes(state, options.metrics);
+  const hosts = options.hosts ?? new HostCheck();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    hosts.require(req);
     if ((req.headers['user-agent'] ?? '').startsWith('Mozilla/')) {
       res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end('User agent not allowed\n');
       return;

@@ -10,7 +10,7 @@ import { createAdminServer } from '../../src/admin/server.js';
 import { Metrics } from '../../src/metrics.js';
 import { Sidecar } from '../../src/sidecar.js';
 import { createToxiproxyServer } from '../../src/toxiproxy/server.js';
-import { startSidecar, tempDir } from './sidecar.js';
+import { startSidecar, stopSidecar, tempDir } from './sidecar.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 
@@ -74,7 +74,7 @@ export async function startToxiproxy(t: Test, options: { admin?: boolean } = {})
   const { log, lines } = memoryLog();
   const sidecar = new Sidecar({ log: pino({ level: 'silent' }), metrics: new Metrics({ processMetrics: false }) });
   await sidecar.start();
-  t.teardown(() => sidecar.drain(100));
+  t.teardown(() => stopSidecar(sidecar));
   const layers = new RuntimeLayers(sidecar);
   const api = await serve(t, createToxiproxyServer({ layers, metrics: sidecar.metrics, log }));
   const admin = options.admin ? await serve(t, createAdminServer({ sidecar, layers, log })) : undefined;

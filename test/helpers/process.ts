@@ -27,8 +27,9 @@ export interface Daemon {
   rssKiB(): number;
 }
 
-export function startDaemon(t: Test, args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, FAULTLINE_LOG_LEVEL: 'debug', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `wrapper`: an executable that runs `faultline` with the arguments it gets (e.g. under a lower ulimit). */
+export function startDaemon(t: Test, args: string[], env: NodeJS.ProcessEnv = {}, options: { wrapper?: string } = {}): Daemon {
+  const child = spawn(options.wrapper ?? process.execPath, options.wrapper ? args : [BIN, ...args], { env: { ...process.env, FAULTLINE_LOG_LEVEL: 'debug', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
   let buffered = '';

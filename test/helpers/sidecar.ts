@@ -22,6 +22,15 @@ export function policyText(spec: { listeners?: string[]; rules?: string; extra?:
   ].join('\n');
 }
 
+/**
+ * A test's end: connections the test left open are closed (a FIN, as the test's own sockets
+ * expect), then the sidecar drains at once. A drain's deadline would reset them instead.
+ */
+export function stopSidecar(sidecar: Sidecar): Promise<void> {
+  for (const conn of [...sidecar.connections]) conn.close('test over');
+  return sidecar.drain(0);
+}
+
 /** A temporary directory removed at teardown. */
 export function tempDir(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'faultline-test-'));
@@ -53,6 +62,6 @@ export async function startSidecar(
     ...(options.tls ? { tls: options.tls, tlsPollMs: options.tlsPollMs ?? 10_000 } : {}),
   });
   await sidecar.start();
-  t.teardown(() => sidecar.drain(200));
+  t.teardown(() => stopSidecar(sidecar));
   return { sidecar, port: sidecar.address('up').port, file, write };
 }

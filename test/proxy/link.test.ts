@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import t from 'tap';
-import { collect, dial, sha256, sleep, tcpServer } from '../helpers/net.js';
-import { startSidecar } from '../helpers/sidecar.js';
+import { collect, dial, echoServer, sha256, sleep, tcpServer, waitFor } from '../helpers/net.js';
+import { policyText, startSidecar } from '../helpers/sidecar.js';
 
 const latencyRule = `    - name: toggled
       match: {listener: up}
@@ -59,4 +60,39 @@ t.test('50 MiB through one connection while a latency fault is toggled 20 times:
   t.equal(sha256(outcome.data), sha256(payload), 'server→client bytes intact and in order');
   t.equal(upstreamDigest, sha256(payload), 'client→server bytes intact and in order');
   t.equal(outcome.ending, 'end', 'the connection closed cleanly');
+});
+
+// A short connection (64 bytes and a FIN each way) whose fault comes or goes just after its
+// source ended: the FIN went into the old chain, and must not wait for a new chain forever.
+t.test('a FIN that arrived before a rewiring still ends the destination (latency toggled under short connections)', async (t) => {
+  const { port: upstream } = await echoServer(t);
+  const { sidecar, port } = await startSidecar(t, upstream);
+  const rule = '    - {name: slow, match: {listener: up}, faults: [{type: latency, latency: 1ms}]}';
+  const until = Date.now() + 4000;
+  let flips = 0;
+  const flipper = (async () => {
+    while (Date.now() < until) {
+      await sidecar.reload(policyText({ listeners: [`{name: up, listen: "127.0.0.1:0", upstream: "127.0.0.1:${upstream}"}`], rules: flips++ % 2 ? rule : undefined }));
+      await sleep(20);
+    }
+  })();
+  let hung = 0;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: 30 }, async () => {
+      while (Date.now() < until) {
+        const socket = connect(port, '127.0.0.1');
+        socket.end('x'.repeat(64));
+        const outcome = await Promise.race([collect(socket), sleep(3000).then(() => undefined)]);
+        socket.destroy();
+        if (outcome?.ending === 'end' && outcome.data.length === 64) done++;
+        else hung++;
+      }
+    }),
+  );
+  await flipper;
+  t.ok(flips > 20, `${flips} policy flips`);
+  t.ok(done > 300, `${done} short connections`);
+  t.equal(hung, 0, 'every one ended with its 64 bytes and a FIN');
+  t.ok(await waitFor(() => sidecar.connections.size === 0, 3000), 'none left open in the sidecar');
 });

@@ -69,7 +69,7 @@ t.test('proxies: create, list, get, update, delete, with Toxiproxy status codes 
   t.match((await raw(api, 'POST', '/proxies/pg', JSON.stringify({ enabled: 'yes' }))).json, { status: 400 });
 
   const odd = await raw(api, 'POST', '/proxies', JSON.stringify({ name: 'my db (primary)', listen: ':0', upstream: `:${echo}` }));
-  t.match(odd, { status: 201, json: { name: 'my db (primary)', listen: /^\[::\]:\d+$/ } }, 'any proxy name; ":N" listens on every address');
+  t.match(odd, { status: 201, json: { name: 'my db (primary)', listen: /^127\.0\.0\.1:\d+$/ } }, 'any proxy name; ":N" listens on loopback only');
   t.equal((await raw(api, 'POST', `/proxies/${encodeURIComponent('my db (primary)')}/toxics`, JSON.stringify({ type: 'latency', attributes: { latency: 1 } }))).status, 200);
   t.ok(sidecar.policy.listeners.some((l) => /^my-db-primary-[0-9a-f]{8}$/.test(l.name)), 'its listener gets a valid name');
   t.ok(sidecar.policy.rules.some((r) => /^toxiproxy\.my-db-primary-?\.latency_downstream-[0-9a-f]{8}$/.test(r.name)), 'and so does its toxic\'s rule');
@@ -177,7 +177,7 @@ t.test('the requests of Toxiproxy\'s Go client and toxiproxy-cli, byte for byte 
   t.equal((await go('DELETE', '/proxies/redis/toxics/latency_downstream')).status, 204);
   t.equal((await go('POST', '/reset', '')).status, 204);
   t.equal((await go('DELETE', '/proxies/pg')).status, 204);
-  t.match((await go('POST', '/proxies', `{"name":"anywhere","upstream":"127.0.0.1:${echo}"}`)).json, { listen: /^\[::\]:\d+$/ }, 'no listen: any port on every address, as Go\'s ""');
+  t.match((await go('POST', '/proxies', `{"name":"anywhere","upstream":"127.0.0.1:${echo}"}`)).json, { listen: /^127\.0\.0\.1:\d+$/ }, 'no listen: any port, on loopback (Go binds every address: faultline does not)');
   const version = await go('GET', '/version');
   t.equal(version.type, 'application/json;charset=utf-8');
   t.match(version.text, /^\{"version": "2\.\d+\.\d+[^"]*"\}\n$/);

@@ -1,18 +1,19 @@
 import type { Server } from 'node:http';
-import type { Command } from 'commander';
-import { isIP } from 'node:net';
+import { CommanderError, type Command } from 'commander';
 import { AdminCredentials } from '../../admin/auth.js';
+import { HostCheck } from '../../admin/host-check.js';
 import { RuntimeLayers } from '../../admin/layers.js';
 import { createAdminServer } from '../../admin/server.js';
 import { FaultlineError, UsageError } from '../../errors.js';
-import { hostPortFlag } from '../../net/address.js';
+import { hostPortFlag, isLoopbackHost } from '../../net/address.js';
 import { configFromFlags, flagsToArgs, INTERCEPTION_OPTIONS, type InterceptionFlags } from '../../interception/config.js';
 import type { InterceptionHelper } from '../../interception/helper-client.js';
 import { OnDemandInterception } from '../../interception/on-demand.js';
 import { parsePorts } from '../../interception/values.js';
-import { logger } from '../../log.js';
+import { flushLog, logger } from '../../log.js';
+import { output } from '../output.js';
 import { createMetricsServer } from '../../metrics-server.js';
-import { parseDuration } from '../../policy/units.js';
+import { durationFlag } from '../../policy/units.js';
 import { Sidecar } from '../../sidecar.js';
 import { startFromFlags as startFaultPolicies, type FaultPolicyFlags } from '../../faultpolicy/source.js';
 import { createToxiproxyServer } from '../../toxiproxy/server.js';
@@ -25,6 +26,8 @@ export interface SidecarFlags extends Partial<InterceptionFlags>, FaultPolicyFla
   /** Explicit --admin; absent means DEFAULT_ADMIN, bound on a best-effort basis. */
   admin?: string;
   adminTokenFile?: string;
+  /** Host names the admin and Toxiproxy APIs answer besides IPs, localhost and the pod's name (comma-separated). */
+  adminAllowedHosts?: string;
   /** DIR with the files view, killswitch and rules (the namespace's credential Secrets, in a pod). */
   adminCredentials?: string;
   /** A missing policy file is an empty policy, applied when the file appears. */
@@ -51,6 +54,14 @@ function tlsFiles(flags: SidecarFlags): { caCert?: string; caKey?: string; upstr
   return { caCert: flags.tlsCaCert, caKey: flags.tlsCaKey, upstreamCa: flags.tlsUpstreamCa };
 }
 
+/** --admin-allowed-hosts: DNS names, comma-separated. */
+function allowedHosts(value: string | undefined): string[] {
+  const names = (value ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const bad = names.find((n) => !/^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?$/.test(n));
+  if (bad !== undefined) throw new UsageError(`--admin-allowed-hosts: "${bad}" is not a host name`);
+  return names;
+}
+
 /** On-demand interception's start: its helper runs, and this process has dropped to the proxy's UID. */
 interface OnDemandStart {
   helper: InterceptionHelper;
@@ -64,8 +75,8 @@ function dnsPortFlag(value: string): number {
 }
 
 /** Listens on HOST:PORT and logs the address actually bound (port 0 picks one). */
-export function listenLogged(server: Server, hostPort: string, what: string): Promise<void> {
-  const { host, port } = hostPortFlag(hostPort, `--${what}`);
+export function listenLogged(server: Server, hostPort: string, what: string, emptyHost?: string): Promise<void> {
+  const { host, port } = hostPortFlag(hostPort, `--${what}`, emptyHost);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -79,11 +90,7 @@ export function listenLogged(server: Server, hostPort: string, what: string): Pr
 /** SPEC's admin address. */
 export const DEFAULT_ADMIN = '127.0.0.1:15000';
 
-/** Whether a listen host is loopback only (127.0.0.0/8, ::1, localhost). */
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true;
-  return isIP(host) === 4 && host.startsWith('127.');
-}
+export { isLoopbackHost };
 
 /**
  * Binds the admin API. An explicit --admin that cannot bind is fatal; the default one is best
@@ -106,8 +113,7 @@ async function listenAdmin(server: Server, flag: string | undefined): Promise<vo
  */
 async function prepareOnDemand(flags: SidecarFlags): Promise<OnDemandStart> {
   if (flags.inboundPort === undefined && flags.outboundPort === undefined) Object.assign(flags, { inboundPort: '15006', outboundPort: '15001' });
-  const leaseMs = parseDuration(flags.interceptionLease ?? '10s');
-  if (leaseMs === undefined || leaseMs < 3000 || leaseMs > 3_600_000) throw new UsageError(`--interception-lease: "${flags.interceptionLease}" must be a duration from 3s to 1h`);
+  const leaseMs = durationFlag(flags.interceptionLease ?? '10s', '--interception-lease', { minMs: 3000, maxMs: 3_600_000 });
   const own = [flags.metrics, flags.admin ?? DEFAULT_ADMIN, flags.toxiproxyApi].filter((v): v is string => v !== undefined).map((v) => hostPortFlag(v, 'address').port);
   const interception: InterceptionFlags = {
     inboundPorts: flags.inboundPorts ?? '*',
@@ -141,8 +147,8 @@ async function prepareOnDemand(flags: SidecarFlags): Promise<OnDemandStart> {
 export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   const mode = flags.interception ?? 'always';
   if (mode !== 'always' && mode !== 'on-demand') throw new UsageError(`--interception: "${mode}" must be always or on-demand`);
+  const drainTimeoutMs = durationFlag(flags.drainTimeout, '--drain-timeout', { maxMs: 3_600_000 });
   const onDemand = mode === 'on-demand' ? await prepareOnDemand(flags) : undefined;
-  const drainTimeoutMs = Number(flags.drainTimeout);
   // Kernel faults (packet_loss) need the root helper: only on-demand sidecars take them.
   const tls = tlsFiles(flags);
   const sidecar = new Sidecar({ policyFile: flags.policy, drainTimeoutMs, kernelFaults: onDemand !== undefined, allowMissingPolicy: flags.allowMissingPolicy === true, tls });
@@ -155,14 +161,16 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
   const protectReads = !isLoopbackHost(hostPortFlag(flags.admin ?? DEFAULT_ADMIN, '--admin').host);
   const credentials = new AdminCredentials({ tokenFile: flags.adminTokenFile, credentialsDir: flags.adminCredentials, protectReads });
   logger.info({ component: 'admin', credentials: credentials.levels(), protectReads }, credentials.configured ? 'admin credentials loaded' : 'no admin credential: changes through the admin API are refused');
-  const adminServer = createAdminServer({ sidecar, layers, credentials, log: logger });
-  const toxiproxyServer = flags.toxiproxyApi === undefined ? undefined : createToxiproxyServer({ layers, metrics: sidecar.metrics, log: logger });
+  const hosts = new HostCheck(allowedHosts(flags.adminAllowedHosts));
+  const adminServer = createAdminServer({ sidecar, layers, credentials, hosts, log: logger });
+  const toxiproxyServer = flags.toxiproxyApi === undefined ? undefined : createToxiproxyServer({ layers, metrics: sidecar.metrics, hosts, log: logger });
   const servers = [metricsServer, adminServer, ...(toxiproxyServer ? [toxiproxyServer] : [])];
   try {
     await listenLogged(metricsServer, flags.metrics, 'metrics');
     await startListeners(sidecar, flags);
     await listenAdmin(adminServer, flags.admin);
-    if (toxiproxyServer) await listenLogged(toxiproxyServer, flags.toxiproxyApi as string, 'toxiproxy-api');
+    // Toxiproxy's API has no credential: ":8474" binds loopback, only an explicit address more.
+    if (toxiproxyServer) await listenLogged(toxiproxyServer, flags.toxiproxyApi as string, 'toxiproxy-api', '127.0.0.1');
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the helper's IPC channel would).
     for (const server of servers) server.close();
@@ -187,6 +195,7 @@ export async function runSidecar(flags: SidecarFlags): Promise<Sidecar> {
       server.close();
       server.closeAllConnections();
     }
+    await flushLog();
     process.exit(code);
   };
   onDemand?.helper.onExit((why) => {
@@ -262,8 +271,9 @@ export function register(program: Command): void {
     .description('run the sidecar: the policy\'s listeners with its faults, hot-reloading the policy file')
     .requiredOption('--policy <file>', 'policy file (YAML); re-read when it changes')
     .option('--metrics <host:port>', 'metrics and health endpoint', '0.0.0.0:15020')
-    .option('--drain-timeout <ms>', 'on SIGTERM, how long live connections may finish', '5000')
+    .option('--drain-timeout <duration>', 'on SIGTERM, how long live connections may finish (new ones are still served meanwhile), e.g. 5s', '5s')
     .option('--admin <host:port>', `admin API and /ui; changes need --admin-token-file (default ${DEFAULT_ADMIN})`)
+    .option('--admin-allowed-hosts <names>', 'Host names the admin and Toxiproxy APIs answer besides IPs, localhost and the pod name (comma-separated; others get 403, against DNS rebinding)')
     .option('--admin-token-file <file>', 'file holding a bearer token that grants every admin call')
     .option('--admin-credentials <dir>', 'directory with the credential files view, killswitch and rules (each optional; re-read when they change)')
     .option('--allow-missing-policy', 'a missing policy file means no fault until it appears (and its removal ends its faults); an invalid one at start is reported, not fatal')
@@ -282,7 +292,14 @@ export function register(program: Command): void {
     .option('--tls-ca-key <file>', "PEM private key of --tls-ca-cert's CA (never logged or served)")
     .option('--tls-upstream-ca <file>', "PEM bundle the upstreams of terminated TLS connections are verified against (default: Node's public roots)");
   interceptionOptions(command).action(async (flags: SidecarFlags, cmd: Command) => {
-    refuseStrayOptions(cmd, flags);
-    await runSidecar(flags);
+    try {
+      refuseStrayOptions(cmd, flags);
+      await runSidecar(flags);
+    } catch (err) {
+      // A bad flag value (found once parsed) is a usage error: one line, exit 2.
+      if (!(err instanceof UsageError)) throw err;
+      output.stderr(`faultline: ${err.message}\n`);
+      throw new CommanderError(2, err.code, err.message);
+    }
   });
 }
