@@ -113,11 +113,31 @@ function split(head: Buffer): string[] {
   return head.toString('latin1', 0, head.length - 4).split('\r\n');
 }
 
+/** Method, target and minor version of a request line; HeadError(400) when it is malformed. */
+function requestLineParts(requestLine: string): RegExpExecArray {
+  const m = /^([^ ]+) ([^ ]+) HTTP\/1\.([01])$/.exec(requestLine);
+  if (!m || !TOKEN.test(m[1] as string) || !TARGET.test(m[2] as string)) throw new HeadError(400, `malformed request line ${JSON.stringify(requestLine.slice(0, 60))}`);
+  return m;
+}
+
+/**
+ * Throws HeadError(400) when the complete lines of a request head that has not ended yet already
+ * show it malformed (its request line or a field line). Node's own parser refuses at the first
+ * bad line too: the client is answered at once, not left waiting for a blank line that may never
+ * come. Only for heads split across reads.
+ */
+export function checkPartialRequestHead(buf: Buffer): void {
+  const last = buf.lastIndexOf('\r\n');
+  if (last < 0) return;
+  const [requestLine = '', ...lines] = buf.toString('latin1', 0, last).split('\r\n');
+  requestLineParts(requestLine);
+  parseFields(lines, 400);
+}
+
 /** Parses a request head (the bytes up to and including the blank line). Throws HeadError. */
 export function parseRequestHead(head: Buffer): RequestHead {
   const [requestLine = '', ...lines] = split(head);
-  const m = /^([^ ]+) ([^ ]+) HTTP\/1\.([01])$/.exec(requestLine);
-  if (!m || !TOKEN.test(m[1] as string) || !TARGET.test(m[2] as string)) throw new HeadError(400, `malformed request line ${JSON.stringify(requestLine.slice(0, 60))}`);
+  const m = requestLineParts(requestLine);
   const headers = parseFields(lines, 400);
   const { body, length } = framing(headers, 400);
   // A request body is never close-delimited (RFC 9112 6.3): an unknown coding cannot be framed.

@@ -5,7 +5,7 @@ import type { CompiledFault } from '../policy/compile.js';
 import type { RequestMeta } from '../policy/match.js';
 import { errorBody, faultReply, http1Response } from './error-response.js';
 import { ExchangePlan } from './exchange.js';
-import { BodyFramer, checkLineBreaks, HeadError, headEnd, MAX_HEAD_BYTES, parseRequestHead, type RequestHead } from './http1-head.js';
+import { BodyFramer, checkLineBreaks, checkPartialRequestHead, HeadError, headEnd, MAX_HEAD_BYTES, parseRequestHead, type RequestHead } from './http1-head.js';
 import { EMPTY, Http1Framer } from './http1-framer.js';
 import { hold, type L7Host } from './host.js';
 import type { Http1ResponseFramer, PendingResponse } from './http1-response.js';
@@ -77,8 +77,11 @@ export class Http1RequestFramer extends Http1Framer {
         const end = headEnd(this.input);
         if (end < 0 || end > MAX_HEAD_BYTES) {
           if (this.input.length > MAX_HEAD_BYTES) throw new HeadError(431, `request head larger than ${MAX_HEAD_BYTES} bytes`);
-          // A head broken by a bare LF or CR never ends with CRLF CRLF: refuse it now.
-          if (end < 0) checkLineBreaks(this.input, 400);
+          // A head broken by a bare LF or CR, or by a malformed line, may never end: refuse it now.
+          if (end < 0) {
+            checkLineBreaks(this.input, 400);
+            checkPartialRequestHead(this.input);
+          }
           return undefined;
         }
         const headBytes = this.input.subarray(0, end);

@@ -29,6 +29,12 @@ const HANGING: [string, string][] = [
   ['blank line of bare LFs', 'GET / HTTP/1.1\r\nHost: x\n\n'],
   ['request line ended by bare CR', 'GET / HTTP/1.1\rHost: x\r\n\r\n'],
   ['bare CR inside a value', 'GET / HTTP/1.1\r\nHost: x\ry\r\n\r\n'],
+  // Heads that have not ended, with a line already malformed (found by the soak's fuzz): Node's
+  // parser answers 400 at the bad line, without waiting for a blank line.
+  ['unended head, a field line without a colon', 'GET / HTTP/1.1\r\nHost: a\r\np\r\n'],
+  ['unended head, a malformed request line', 'GET / HTTP/1\r\n.1\r\nHost: a\r\n'],
+  ['unended head, a control byte as a field line', 'GET / HTTP/1.1\r\nHost: a\r\n\x07\r\n'],
+  ['unended head, a folded line', 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n \r\nhello'],
 ];
 
 /** Sends `bytes` and keeps the socket open: resolves with what came back by a 400 or a close, or null after `ms`. */
