@@ -44,7 +44,7 @@ t.test('a missing token file is fatal before anything binds; a taken default adm
   const policy = join(dir, 'policy.yaml');
   writeFileSync(policy, policyText({}));
   const missing = await runCli(['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', '--admin-token-file', join(dir, 'nope')]);
-  t.equal(missing.code, 2, 'a flag naming an unreadable file is a usage error');
+  t.equal(missing.code, 1, 'a flag naming a file that cannot be read is a failure (exit 1), as every command has it');
   t.match(missing.stderr, /--admin-token-file: cannot read .*nope: ENOENT/);
   writeFileSync(join(dir, 'empty'), '\n');
   t.match((await runCli(['sidecar', '--policy', policy, '--metrics', '127.0.0.1:0', '--admin-token-file', join(dir, 'empty')])).stderr, /is empty/);

@@ -159,6 +159,6 @@ t.test('faultline sidecar refuses on-demand settings it cannot honour, before it
   } catch (err) {
     refused = err as typeof refused;
   }
-  t.equal(refused.status, 2, 'not root: a usage error, exit 2');
+  t.equal(refused.status, 1, 'not root: a failure to start, exit 1 (the flags were right)');
   t.match(String(refused.stderr), /--interception on-demand starts as root \(with NET_ADMIN and NET_RAW\)/);
 });
