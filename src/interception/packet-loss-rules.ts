@@ -43,7 +43,12 @@ function lossRules(s: LossSelection, hook: 'in' | 'out'): string[][] {
     ...(s.sourcePort ? ['--ctorigsrcport', String(s.sourcePort)] : []),
   ];
   const drop = ['-m', 'statistic', '--mode', 'random', '--probability', probabilityText(s.probability), '-j', 'DROP'];
+  // The pod's own TCP SYNs are never dropped here: a SYN netfilter drops on its way out makes
+  // connect() fail at once with EPERM, which no network does (the SYN-ACK coming back can still
+  // be lost, and the client then sends its SYN again, as it would on a lossy path). Other
+  // outgoing segments dropped here are sent again by the pod's TCP.
+  const opens = (p: (typeof PROTOCOLS)[number]) => (p === 'tcp' && hook === 'out' ? ['!', '--syn'] : []);
   return PROTOCOLS.flatMap((p) =>
-    (s.ports ?? [undefined]).map((port) => ['-p', p, '-m', 'conntrack', '--ctdir', stream === 'upstream' ? 'ORIGINAL' : 'REPLY', ...tuple, ...(port ? ['--ctorigdstport', String(port)] : []), ...drop]),
+    (s.ports ?? [undefined]).map((port) => ['-p', p, ...opens(p), '-m', 'conntrack', '--ctdir', stream === 'upstream' ? 'ORIGINAL' : 'REPLY', ...tuple, ...(port ? ['--ctorigdstport', String(port)] : []), ...drop]),
   );
 }

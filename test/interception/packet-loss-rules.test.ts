@@ -67,7 +67,7 @@ t.test('rendered: the DNS chain (IPv4 only) and the loss chains, matched on the 
     'iptables -t filter -A FAULTLINE_LOSS_OUT -p udp -m conntrack --ctorigdstport 5432 -j RETURN',
     'iptables -t filter -A FAULTLINE_LOSS_OUT -p tcp -m conntrack --ctorigdstport 15020 -j RETURN',
     'iptables -t filter -A FAULTLINE_LOSS_OUT -d 10.96.0.0/12 -j RETURN',
-    'iptables -t filter -A FAULTLINE_LOSS_OUT -p tcp -m conntrack --ctdir ORIGINAL --ctorigdst 10.202.0.2/32 --ctorigdstport 9091 -m statistic --mode random --probability 0.2 -j DROP',
+    'iptables -t filter -A FAULTLINE_LOSS_OUT -p tcp ! --syn -m conntrack --ctdir ORIGINAL --ctorigdst 10.202.0.2/32 --ctorigdstport 9091 -m statistic --mode random --probability 0.2 -j DROP',
     'iptables -t filter -A FAULTLINE_LOSS_OUT -p udp -m conntrack --ctdir ORIGINAL --ctorigdst 10.202.0.2/32 --ctorigdstport 9091 -m statistic --mode random --probability 0.2 -j DROP',
   ]) {
     t.ok(rules.includes(expected), expected);
@@ -78,7 +78,7 @@ t.test('rendered: the DNS chain (IPv4 only) and the loss chains, matched on the 
   t.match(input, /^-I OUTPUT 1 -p udp --dport 53 -j FAULTLINE_DNS$/m, 'iptables-restore input with the jumps\' own matches');
   t.match(restoreInput(undefined, renderDemand(DEFAULT_CONFIG, demand, 4, LEASE)), /^-D INPUT -j FAULTLINE_LOSS_IN$/m, 'and their removal');
   const inbound = lines({ redirect: [], partition: [], loss: [{ direction: 'inbound', sourcePort: 4000, source: '10.201.0.1/32', family: 4, probability: 0.5, streams: ['downstream'] }] });
-  t.ok(inbound.includes('iptables -t filter -A FAULTLINE_LOSS_OUT -p tcp -m conntrack --ctdir REPLY --ctorigsrc 10.201.0.1/32 --ctorigsrcport 4000 -m statistic --mode random --probability 0.5 -j DROP'), 'an inbound rule\'s downstream: the pod\'s replies, on the way out');
+  t.ok(inbound.includes('iptables -t filter -A FAULTLINE_LOSS_OUT -p tcp ! --syn -m conntrack --ctdir REPLY --ctorigsrc 10.201.0.1/32 --ctorigsrcport 4000 -m statistic --mode random --probability 0.5 -j DROP'), 'an inbound rule\'s downstream: the pod\'s replies, on the way out');
 });
 
 t.test('the helper takes DNS and loss demands, validated strictly', async (t) => {

@@ -44,9 +44,14 @@ t.test('packet_loss 20%: netfilter drops exactly the matched peers\' packets, TC
   await f.start(t);
   const run = (mode: 'upload' | 'download' | 'udp', amount: number) => JSON.parse(f.inPod([process.execPath, '-e', CLIENT(mode, amount)]).trim()) as Record<string, number>;
 
-  const base = retransmissions(f.remote);
-  t.match(run('download', 0), { ms: Number }, 'without loss, the pod reads 1 MB from the remote');
-  const baseline = retransmissions(f.remote) - base;
+  // Without loss: the fewest retransmissions of up to three downloads (a loaded machine can
+  // starve the namespaces long enough for a spurious timeout or two).
+  let baseline = Infinity;
+  for (let i = 0; i < 3 && baseline >= 20; i++) {
+    const base = retransmissions(f.remote);
+    t.match(run('download', 0), { ms: Number }, 'without loss, the pod reads 1 MB from the remote');
+    baseline = Math.min(baseline, retransmissions(f.remote) - base);
+  }
   t.ok(baseline < 20, `and the remote's TCP retransmits next to nothing (${baseline} segments)`);
   t.match(run('udp', 1000), { sent: 1000, echoed: 1000 }, 'every UDP datagram is echoed');
 
@@ -55,7 +60,7 @@ t.test('packet_loss 20%: netfilter drops exactly the matched peers\' packets, TC
       faults: [{type: packet_loss, probability: 0.2}]`);
   t.ok(await until(() => /FAULTLINE_LOSS_OUT/.test(f.filter())), 'the rule installs loss rules');
   const filter = f.filter();
-  t.match(filter, /^-A FAULTLINE_LOSS_OUT -p tcp -m conntrack --ctorigdst 10\.202\.0\.2 --ctorigdstport 9092 --ctdir ORIGINAL -m statistic --mode random --probability 0\.2\d* -j DROP$/m, 'outgoing: the pod\'s packets to that peer and port, by netfilter\'s statistic match');
+  t.match(filter, /^-A FAULTLINE_LOSS_OUT -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m conntrack --ctorigdst 10\.202\.0\.2 --ctorigdstport 9092 --ctdir ORIGINAL -m statistic --mode random --probability 0\.2\d* -j DROP$/m, 'outgoing: the pod\'s packets to that peer and port (not its SYNs), by netfilter\'s statistic match');
   t.match(filter, /^-A FAULTLINE_LOSS_IN -p udp -m conntrack --ctorigdst 10\.202\.0\.2 --ctorigdstport 9091 --ctdir REPLY -m statistic/m, 'incoming: the replies (stream both)');
   t.match(filter, /^-A FAULTLINE_LOSS_IN -i lo -j RETURN$/m, 'loopback is never touched');
   t.notMatch(f.nat(), /FAULTLINE/, 'packet_loss alone needs no redirect through the sidecar');

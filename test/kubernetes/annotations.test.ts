@@ -7,10 +7,10 @@ t.test('who asks for the sidecar', async (t) => {
   t.notOk(wantsInjection({}, {}), 'nothing: no');
   t.ok(wantsInjection({}, {}, true), 'a labelled namespace: yes');
   t.notOk(wantsInjection({ [ANNOTATIONS.inject]: 'false' }, undefined, true), 'unless the pod opts out');
-  t.notOk(wantsInjection({ [ANNOTATIONS.inject]: 'yes' }, undefined), 'only "true" means true');
+  t.throws(() => wantsInjection({ [ANNOTATIONS.inject]: 'yes' }, undefined), { code: 'FL_ERR_ANNOTATION', message: /must be "true" or "false"/ }, 'only "true" or "false": "yes" is refused, not skipped');
 });
 
-t.test('defaults and every SPEC annotation, normalized', async (t) => {
+t.test('defaults and every documented annotation, normalized', async (t) => {
   t.same(readSettings(undefined), {
     policy: 'faultline-policy',
     includeInboundPorts: '*',
