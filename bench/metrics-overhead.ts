@@ -130,14 +130,8 @@ function updateCost(): number {
   return best;
 }
 
-/**
- * In-process: what one scrape of faultline_bytes_total costs with `live` open connections (their
- * bytes are summed at each scrape so that long connections show while they flow), in µs per
- * scrape; best of ROUNDS over 50 scrapes.
- */
-async function liveBytesScrapeCost(live: number): Promise<number> {
-  const metrics = new Metrics({ processMetrics: false });
-  for (let i = 0; i < live; i++) metrics.connectionTally(`l${i % 8}`, 'outbound').open({ bytesRead: i, bytesWritten: 2 * i });
+/** µs per `faultline_bytes_total` scrape of `metrics`: the best of ROUNDS rounds of 50 scrapes. */
+async function bestScrapeUs(metrics: Metrics): Promise<number> {
   const bytes = metrics.registry.getSingleMetric('faultline_bytes_total') as { get(): Promise<unknown> };
   let best = Infinity;
   for (let round = 0; round < ROUNDS; round++) {
@@ -146,6 +140,17 @@ async function liveBytesScrapeCost(live: number): Promise<number> {
     best = Math.min(best, ((performance.now() - started) * 1000) / 50);
   }
   return best;
+}
+
+/**
+ * In-process: what one scrape of faultline_bytes_total costs with `live` open connections (their
+ * bytes are summed at each scrape so that long connections show while they flow), in µs per
+ * scrape; best of ROUNDS over 50 scrapes.
+ */
+async function liveBytesScrapeCost(live: number): Promise<number> {
+  const metrics = new Metrics({ processMetrics: false });
+  for (let i = 0; i < live; i++) metrics.connectionTally(`l${i % 8}`, 'outbound').open({ bytesRead: i, bytesWritten: 2 * i });
+  return bestScrapeUs(metrics);
 }
 
 /** The same with real loopback sockets (their byte counts read through the native handle), `live` of them. */
@@ -162,13 +167,7 @@ async function liveBytesScrapeCostSockets(live: number): Promise<number> {
     sockets.push(socket);
     metrics.connectionTally(`l${i % 8}`, 'outbound').open(socket);
   }
-  const bytes = metrics.registry.getSingleMetric('faultline_bytes_total') as { get(): Promise<unknown> };
-  let best = Infinity;
-  for (let round = 0; round < ROUNDS; round++) {
-    const started = performance.now();
-    for (let i = 0; i < 50; i++) await bytes.get();
-    best = Math.min(best, ((performance.now() - started) * 1000) / 50);
-  }
+  const best = await bestScrapeUs(metrics);
   for (const s of sockets) s.destroy();
   server.close();
   return best;
