@@ -16,13 +16,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
 import { checkL7 } from './targets.js';
+import { freePort, waitConnectable } from './paths.js';
 import { poolRate } from './workloads.js';
 
 const quick = process.argv.includes('--quick');
@@ -48,28 +48,6 @@ const server = new grpc.Server();
 server.addService({ Say: { path: '/bench.Echo/Say', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } }, { Say: (call, cb) => cb(null, call.request) });
 server.bindAsync('127.0.0.1:' + process.argv[2], grpc.ServerCredentials.createInsecure(), () => {});
 `;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitConnectable(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 async function httpRate(port: number): Promise<number> {
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONNECTIONS, pipelining: 1 });
@@ -131,7 +109,7 @@ const children: ChildProcess[] = [
   spawn(process.execPath, [BIN, 'sidecar', '--policy', l7Policy, '--metrics', '127.0.0.1:0'], { env: { ...process.env, FAULTLINE_LOG_LEVEL: process.env.L7_BENCH_LOG ?? 'warn' }, stdio: 'inherit' }),
 ];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-for (const port of [httpPort, grpcPort, plainHttp, plainGrpc, l7Http, l7Grpc]) await waitConnectable(port as number);
+for (const port of [httpPort, grpcPort, plainHttp, plainGrpc, l7Http, l7Grpc]) if (!(await waitConnectable(port as number))) throw new Error(`nothing listens on ${port}`);
 
 const paths = { direct: [httpPort, grpcPort], plain: [plainHttp, plainGrpc], l7: [l7Http, l7Grpc] } as Record<string, [number, number]>;
 const results: Record<string, { http: number[]; grpc: number[] }> = { direct: { http: [], grpc: [] }, plain: { http: [], grpc: [] }, l7: { http: [], grpc: [] } };

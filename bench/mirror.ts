@@ -10,11 +10,11 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
+import { freePort } from './paths.js';
 import { poolRate } from './workloads.js';
 
 const quick = process.argv.includes('--quick');
@@ -30,16 +30,6 @@ const http = require('node:http');
 const body = Buffer.from(JSON.stringify({ ok: true, pad: 'x'.repeat(50) }).slice(0, 64));
 for (const port of process.argv.slice(1)) http.createServer({ keepAliveTimeout: 60000 }, (req, res) => { req.resume(); req.on('end', () => { res.setHeader('content-type', 'application/json'); res.setHeader('content-length', body.length); res.end(body); }); }).listen(+port, '127.0.0.1');
 `;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitUp(url: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
