@@ -1,11 +1,13 @@
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { FaultEngine } from './engine/engine.js';
 import { ListenError, PolicyError, PolicyFileError } from './errors.js';
 import { logger as rootLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { compilePolicy, emptyPolicy, type CompiledPolicy } from './policy/compile.js';
+import { compileValidatedInSlices, emptyPolicy, type CompiledPolicy } from './policy/compile.js';
+import { fileSourceOf, type PolicyOverlay } from './policy/effective.js';
+import { PolicyValidator } from './policy/off-thread.js';
+import { SerialQueue } from './serial-queue.js';
 import { locateField } from './policy/load.js';
 import { parseHostPort } from './net/address.js';
 import type { ConnectionMeta } from './policy/match.js';
@@ -22,8 +24,6 @@ import { DnsProxy } from './dns/proxy.js';
 import type { DnsUpstream } from './dns/resolv.js';
 import { UdpRelay } from './udp/relay.js';
 import { TlsAuthority, type TlsFiles } from './tls/authority.js';
-
-const OVERLAY_SUFFIX = ' + runtime';
 
 export interface SidecarOptions {
   /** Policy file to load and hot-reload. */
@@ -55,12 +55,9 @@ export interface SidecarOptions {
  * Listeners and rules layered over the file policy at runtime (admin API, Toxiproxy API).
  * Entries are policy-shaped objects, validated with the file as one policy.
  */
-export interface PolicyOverlay {
-  listeners: Record<string, unknown>[];
-  rules: Record<string, unknown>[];
-  /** Rules and listeners of the file this layer takes over, by name (FaultPolicy objects win over the file). */
-  replaces?: { rules: string[]; listeners: string[] };
-}
+export type { PolicyOverlay } from './policy/effective.js';
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A bound listener: TCP (src/proxy/), UDP (src/udp/) or DNS (src/dns/). */
 type BoundListener = ProxyListener | UdpRelay | DnsProxy;
@@ -94,6 +91,9 @@ export class Sidecar {
   private readonly fdGuard = new FdGuard();
   /** Live connections are re-planned in slices (a reload must not stall them). */
   private readonly refresher = new SlicedRefresh();
+  /** Validates large policies in a worker thread; compiles run one at a time, in the order asked. */
+  private readonly validator = new PolicyValidator();
+  private readonly compiling = new SerialQueue();
   private fileText = '';
   private fileSource = '(none)';
   private layered: PolicyOverlay = { listeners: [], rules: [] };
@@ -158,7 +158,7 @@ export class Sidecar {
       if (text === undefined) this.log.warn({ file }, 'policy file not found: running with no fault until it appears');
       else await this.reload(text, file);
     } else {
-      await this.apply(this.compileEffective(text as string, file), text as string);
+      await this.apply(await this.compileEffective(text as string, file), text as string);
     }
     this.watcher = new PolicyWatcher(
       file,
@@ -195,7 +195,7 @@ export class Sidecar {
   private async policyRemoved(file: string): Promise<void> {
     this.log.warn({ file }, 'policy file removed: no fault from the file until it appears again');
     try {
-      await this.apply(this.compileEffective('', file), '');
+      await this.apply(await this.compileEffective('', file), '');
       this.policyMissing = true;
       this.lastError = undefined;
     } catch (err) {
@@ -206,7 +206,7 @@ export class Sidecar {
   /** Validates `text` and applies it, or logs why not; never throws. Resolves true when applied. */
   async reload(text: string, source = this.options.policyFile ?? '(inline)'): Promise<boolean> {
     try {
-      await this.apply(this.compileEffective(text, source), text);
+      await this.apply(await this.compileEffective(text, source), text);
       this.lastError = undefined;
       this.policyMissing = false;
       return true;
@@ -226,7 +226,7 @@ export class Sidecar {
     await this.tls.prepare(policy, text, this.log);
     await this.reconcileListeners(policy, text);
     this.fileText = text;
-    this.fileSource = policy.source.endsWith(OVERLAY_SUFFIX) ? policy.source.slice(0, -OVERLAY_SUFFIX.length) : policy.source;
+    this.fileSource = fileSourceOf(policy.source);
     this.engine.setPolicy(policy);
     this.metrics.policyReloads.inc({ result: 'success' });
     this.metrics.setPolicy(policy.name, policy.hash);
@@ -251,7 +251,7 @@ export class Sidecar {
     const previous = this.layered;
     this.layered = structuredClone(overlay);
     try {
-      await this.apply(this.compileEffective(this.fileText, this.fileSource), this.fileText);
+      await this.apply(await this.compileEffective(this.fileText, this.fileSource), this.fileText);
     } catch (err) {
       this.layered = previous;
       throw err;
@@ -344,29 +344,24 @@ export class Sidecar {
       for (const listener of listeners) listener.close();
     });
     await this.engine.close();
+    this.validator.close();
     this.log.info({ cut }, cut > 0 ? 'drained: connections still open at the deadline were reset' : 'drained');
   }
 
   /**
-   * The file policy alone is validated first, so its errors carry its own lines; then the
-   * runtime layer is added and the whole validated again.
+   * The file policy with the runtime layer over it, validated (off the event loop when it is
+   * large, src/policy/off-thread.ts) and compiled in slices. What it is made of is taken now.
    */
-  private compileEffective(text: string, source: string): CompiledPolicy {
-    const { listeners, rules } = this.layered;
-    const knownListeners = listeners.map((l) => String(l.name));
-    const kernelFaults = this.options.kernelFaults === true;
-    const tlsCa = this.tls.configured;
-    const base = text ? compilePolicy(text, source, { knownListeners, kernelFaults, tlsCa }) : emptyPolicy();
-    if (listeners.length === 0 && rules.length === 0) return base;
-    const doc = (text ? parseYaml(text) : { apiVersion: base.document.apiVersion, kind: base.document.kind, metadata: base.document.metadata, spec: {} }) as {
-      spec?: { listeners?: unknown[]; rules?: unknown[] };
-    };
-    doc.spec ??= {};
-    const replaced = { rules: new Set(this.layered.replaces?.rules), listeners: new Set(this.layered.replaces?.listeners) };
-    const kept = (list: unknown[] | undefined, names: Set<string>) => (list ?? []).filter((entry) => !names.has(String((entry as { name?: unknown } | null)?.name)));
-    doc.spec.listeners = [...kept(doc.spec.listeners, replaced.listeners), ...listeners];
-    doc.spec.rules = [...kept(doc.spec.rules, replaced.rules), ...rules];
-    return compilePolicy(stringifyYaml(doc), `${source}${OVERLAY_SUFFIX}`, { kernelFaults, tlsCa });
+  private compileEffective(text: string, source: string): Promise<CompiledPolicy> {
+    const input = { text, source, overlay: this.layered, kernelFaults: this.options.kernelFaults === true, tlsCa: this.tls.configured };
+    return this.compiling.run(async () => {
+      const effective = await this.validator.validate(input);
+      // Validating, compiling and applying each in turns of their own: none adds to another's.
+      await nextTurn();
+      const policy = await compileValidatedInSlices(effective.validated, effective.text, effective.source);
+      await nextTurn();
+      return policy;
+    });
   }
 
   private accept(socket: Socket, resolve: Resolve): void {

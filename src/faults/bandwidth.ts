@@ -119,6 +119,7 @@ export const bandwidth = defineFault<BandwidthOptions>({
   defaultStream: 'downstream',
   timeBounds: true,
   randomDefault: { type: 'bandwidth', rate: '64KiB/s' },
+  stageOnData: true,
   stage: (options, ctx) => new BandwidthStage(options, ctx),
   datagram: (options, ctx) => new BandwidthDatagrams(options, ctx),
 });

@@ -18,6 +18,7 @@ export const blackhole = defineFault({
   defaultStream: 'both',
   timeBounds: true,
   randomDefault: { type: 'blackhole' },
+  stageOnData: true,
   stage: (_options, ctx) => new BlackholeStage(ctx),
   datagram: (_options, ctx) => new ImmediateDatagrams(ctx, (_datagram, c) => c.count('blackholed')),
 });

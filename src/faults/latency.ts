@@ -102,6 +102,7 @@ export const latency = defineFault<LatencyOptions>({
   defaultStream: 'downstream',
   timeBounds: true,
   randomDefault: { type: 'latency', latency: '300ms', jitter: '50ms' },
+  stageOnData: true,
   stage: (options, ctx) => new LatencyStage(options, ctx),
   datagram: (options, ctx) => new LatencyDatagrams(options, ctx),
 });

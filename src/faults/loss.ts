@@ -42,6 +42,7 @@ export const loss = defineFault<LossOptions>({
   timeBounds: true,
   randomDefault: { type: 'loss', probability: 0.1 },
   probabilityPer: 'chunk',
+  stageOnData: true,
   stage: (options, ctx) => new LossStage(options, ctx),
   // A UDP flow shows the holes TCP hides: a lost datagram is gone.
   datagram: (options, ctx) =>

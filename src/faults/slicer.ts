@@ -57,5 +57,6 @@ export const slicer = defineFault<SlicerOptions>({
     .refine((o) => o.sizeVariation < o.averageSize, { message: 'sizeVariation must be smaller than averageSize', path: ['sizeVariation'] }),
   defaultStream: 'downstream',
   timeBounds: true,
+  stageOnData: true,
   stage: (options, ctx) => new SlicerStage(options, ctx),
 });

@@ -38,5 +38,6 @@ export const slowClose = defineFault<SlowCloseOptions>({
   options: z.strictObject({ delay: duration }),
   defaultStream: 'downstream',
   timeBounds: true,
+  stageOnData: true,
   stage: (options, ctx) => new SlowCloseStage(options, ctx),
 });

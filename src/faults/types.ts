@@ -199,6 +199,11 @@ export interface FaultType<O extends object = object, R = unknown> {
   admit?(options: O, shared: SharedState, now: number): string | undefined;
   /** Runs when the fault starts to apply to a connection, new or live (reset, partition). */
   activate?(options: O, conn: ConnectionControl): void;
+  /**
+   * Its stage acts only on the bytes passing and on the stream's end (no timer of its own before
+   * them): a connection idle when the fault comes gets the stage with its next bytes.
+   */
+  readonly stageOnData?: boolean;
   /** Builds the stage that acts on one direction's bytes; undefined when this instance needs none. */
   stage?(options: O, ctx: StageContext): FaultStage | undefined;
   /**

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FaultType, StreamDirection } from '../faults/index.js';
-import { loadPolicy, type LoadOptions } from './load.js';
+import { loadPolicy, type LoadOptions, type ValidatedFault, type ValidatedPolicy } from './load.js';
 import { compileDnsMatch, compileMatch, compileRequestMatch, isRequestMatch, type DnsMatcher, type Matcher, type RequestMatcher } from './match.js';
 import { API_VERSION, KIND, type ListenerSpec, type PolicyDocument } from './schema.js';
 
@@ -65,42 +65,41 @@ const digest = (text: string) => createHash('sha256').update(text).digest('hex')
 
 /** Validates and compiles policy text; throws PolicyError with every problem. */
 export function compilePolicy(text: string, source: string, options?: LoadOptions): CompiledPolicy {
-  const { doc, faults } = loadPolicy(text, source, options);
-  const rules = doc.spec.rules.map((rule, r): CompiledRule => {
-    const compiled = (faults[r] ?? []).map((fault, f): CompiledFault => {
-      const stream = fault.common.stream ?? fault.type.defaultStream;
-      const streams: StreamDirection[] = stream === null ? [] : stream === 'both' ? ['upstream', 'downstream'] : [stream];
-      return Object.freeze({
-        key: `${rule.name}/${f}/${fault.type.type}#${digest(JSON.stringify([rule.match, rule.scope, fault.common, fault.options]))}`,
-        rule: rule.name,
-        type: fault.type,
-        options: Object.freeze(fault.options),
-        probability: fault.common.probability,
-        streams: Object.freeze(streams),
-        after: fault.common.after,
-        for: fault.common.for,
-        firstConnections: fault.common.firstConnections,
-        ruleExpiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),
-      });
-    });
-    // What can be matched before the first bytes are read: no server name, not yet known to be TLS.
-    const { sni, dns, protocol, ...rest } = rule.match;
-    const l4 = protocol === 'tls' ? rest : { ...rest, protocol };
-    return Object.freeze({
-      name: rule.name,
-      scope: rule.scope,
-      match: compileMatch(rule.match),
-      faults: Object.freeze(compiled),
-      request: isRequestMatch(rule.match) ? compileRequestMatch(rule.match) : undefined,
-      l4Match: compileMatch(l4),
-      sni: sni !== undefined || protocol === 'tls',
-      terminate: rule.tls === 'terminate',
-      allowHeaderOverrides: rule.allowHeaderOverrides === true,
-      reconnectPooled: rule.scope === 'live' && rule.pooledConnections !== 'leave',
-      expiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),
-      dns: dns === undefined ? undefined : compileDnsMatch(dns),
-    });
-  });
+  return compileValidated(loadPolicy(text, source, options), text, source);
+}
+
+/** Compiles a validated policy (`text` is what it was validated from). */
+export function compileValidated(validated: ValidatedPolicy, text: string, source: string): CompiledPolicy {
+  const steps = compileSteps(validated, text, source);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * compileValidated in slices of about `sliceMs` of the event loop each: a policy of thousands of
+ * rules compiles without holding the connections the sidecar relays.
+ */
+export async function compileValidatedInSlices(validated: ValidatedPolicy, text: string, source: string, sliceMs = 4): Promise<CompiledPolicy> {
+  const steps = compileSteps(validated, text, source);
+  let until = performance.now() + sliceMs;
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (performance.now() < until) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    until = performance.now() + sliceMs;
+  }
+}
+
+/** The compilation, one rule per step. */
+function* compileSteps({ doc, faults }: ValidatedPolicy, text: string, source: string): Generator<void, CompiledPolicy> {
+  const rules: CompiledRule[] = [];
+  for (const [r, rule] of doc.spec.rules.entries()) {
+    rules.push(compileRule(rule, faults[r] ?? []));
+    yield;
+  }
   return Object.freeze({
     name: doc.metadata.name,
     hash: digest(text),
@@ -111,6 +110,42 @@ export function compilePolicy(text: string, source: string, options?: LoadOption
     listeners: Object.freeze(doc.spec.listeners.map((l) => Object.freeze({ ...l }))),
     rules: Object.freeze(rules),
     document: doc,
+  });
+}
+
+function compileRule(rule: PolicyDocument['spec']['rules'][number], faults: readonly ValidatedFault[]): CompiledRule {
+  const compiled = faults.map((fault, f): CompiledFault => {
+    const stream = fault.common.stream ?? fault.type.defaultStream;
+    const streams: StreamDirection[] = stream === null ? [] : stream === 'both' ? ['upstream', 'downstream'] : [stream];
+    return Object.freeze({
+      key: `${rule.name}/${f}/${fault.type.type}#${digest(JSON.stringify([rule.match, rule.scope, fault.common, fault.options]))}`,
+      rule: rule.name,
+      type: fault.type,
+      options: Object.freeze(fault.options),
+      probability: fault.common.probability,
+      streams: Object.freeze(streams),
+      after: fault.common.after,
+      for: fault.common.for,
+      firstConnections: fault.common.firstConnections,
+      ruleExpiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),
+    });
+  });
+  // What can be matched before the first bytes are read: no server name, not yet known to be TLS.
+  const { sni, dns, protocol, ...rest } = rule.match;
+  const l4 = protocol === 'tls' ? rest : { ...rest, protocol };
+  return Object.freeze({
+    name: rule.name,
+    scope: rule.scope,
+    match: compileMatch(rule.match),
+    faults: Object.freeze(compiled),
+    request: isRequestMatch(rule.match) ? compileRequestMatch(rule.match) : undefined,
+    l4Match: compileMatch(l4),
+    sni: sni !== undefined || protocol === 'tls',
+    terminate: rule.tls === 'terminate',
+    allowHeaderOverrides: rule.allowHeaderOverrides === true,
+    reconnectPooled: rule.scope === 'live' && rule.pooledConnections !== 'leave',
+    expiresAt: rule.expiresAt === undefined ? undefined : Date.parse(rule.expiresAt),
+    dns: dns === undefined ? undefined : compileDnsMatch(dns),
   });
 }
 

@@ -51,7 +51,8 @@ function noteFirstBytes(this: ClientSocket, chunk: Buffer): void {
 /** The faults applying to a connection now, and their stages' state across rewiring. */
 interface FaultsNow {
   active: Map<string, CompiledFault>;
-  stageState: Map<string, Record<string, number>>;
+  /** Per stage key, what the fault's stage keeps across rewirings (made with the first stage). */
+  stageState: Map<string, Record<string, number>> | undefined;
 }
 
 /**
@@ -268,19 +269,19 @@ export class Connection implements ConnectionControl {
   private apply(active: readonly CompiledFault[], reconnect?: StageEntry): void {
     if (!this.faultsNow) {
       allocated('plan', this.id);
-      this.faultsNow = { active: new Map(), stageState: new Map() };
+      this.faultsNow = { active: new Map(), stageState: undefined };
     }
     const now = this.faultsNow.active;
-    const wanted = new Map(active.map((f) => [f.key, f]));
+    // A handful of faults at most: scanning the list costs less than a map of it.
     for (const [key, fault] of now) {
-      if (!wanted.has(key)) {
+      if (!active.some((f) => f.key === key)) {
         now.delete(key);
         this.ctx.metrics.faultDeactivated(fault.rule, fault.type.type);
       }
     }
-    for (const [key, fault] of wanted) {
-      if (now.has(key)) continue;
-      now.set(key, fault);
+    for (const fault of active) {
+      if (now.has(fault.key)) continue;
+      now.set(fault.key, fault);
       this.countFault(fault);
       this.ctx.metrics.faultActivated(fault.rule, fault.type.type);
       this.debug({ rule: fault.rule, fault: fault.type.type }, 'fault applies');
@@ -323,6 +324,11 @@ export class Connection implements ConnectionControl {
   faults(): (FaultCount & { active: boolean })[] {
     const active = new Set([...(this.faultsNow?.active.values() ?? [])].map((f) => `${f.rule}/${f.type.type}`));
     return [...(this.faultCounts?.entries() ?? [])].map(([key, c]) => ({ ...c, active: active.has(key) }));
+  }
+
+  /** Stages in both directions' chains now (0: plain pipes, or stages waiting for the next bytes). */
+  stageDepth(): number {
+    return (this.upLink?.depth ?? 0) + (this.downLink?.depth ?? 0);
   }
 
   /** A snapshot for logs and the admin API (`GET /connections`). */
@@ -373,8 +379,9 @@ export class Connection implements ConnectionControl {
       const key = `${fault.key}:${direction}`;
       entries.push({
         key,
+        onData: fault.type.stageOnData === true,
         create: () => {
-          const stageState = (this.faultsNow as FaultsNow).stageState;
+          const stageState = ((this.faultsNow as FaultsNow).stageState ??= new Map());
           let state = stageState.get(key);
           if (!state) stageState.set(key, (state = {}));
           const stage = fault.type.stage?.(fault.options, { conn: this, direction, state, random: this.ctx.random });

@@ -6,6 +6,8 @@ import type { ConnectionControl } from '../faults/types.js';
 export interface StageEntry {
   key: string;
   create: () => FaultStage | undefined;
+  /** The stage acts only on bytes passing (and the end): it can wait until the source has some. */
+  onData?: boolean;
 }
 
 const NONE: readonly never[] = Object.freeze([]);
@@ -22,6 +24,11 @@ const NO_END = Object.freeze({ end: false });
  * destination, then pipes the source into the new chain (or straight to the destination).
  * No byte is lost or reordered. Operations run one at a time, in order; with none pending, an
  * operation that completes at once (ending the destination) runs at once, without a promise.
+ *
+ * Stages that act only on the bytes passing (latency, bandwidth: `onData`) are not made while
+ * the source is idle: the link unpipes it and waits for its next bytes (or its end) with one
+ * 'readable' listener, then makes the chain. A fault added to thousands of idle connections so
+ * costs a listener each, not a chain of streams each.
  */
 export class Link {
   private stages: readonly FaultStage[] = NONE;
@@ -34,6 +41,24 @@ export class Link {
   private ownsEnd = false;
   private done = false;
   private draining: { tail: FaultStage; resolve: () => void } | undefined;
+  /** The chain waiting for the source's next bytes (the source piped nowhere meanwhile). */
+  private armed: StageEntry[] | undefined;
+  /**
+   * The source has bytes (or its end): the chain is made in this same tick, so that the source
+   * never flows with neither the listener nor the chain (another 'data' listener would take the
+   * bytes). With an operation queued, that operation takes over instead.
+   */
+  private readonly onArmed = () => {
+    const entries = this.armed;
+    if (!entries || this.pending > 0) return;
+    this.armed = undefined;
+    this.source.removeListener('readable', this.onArmed);
+    try {
+      this.chain(entries);
+    } catch (err) {
+      this.conn.reset(`rewiring failed: ${(err as Error).message}`);
+    }
+  };
 
   constructor(
     private readonly source: Readable,
@@ -53,12 +78,20 @@ export class Link {
     const keys = entries.map((e) => e.key);
     if (keys.length === this.wanted.length && keys.every((k, i) => k === this.wanted[i])) return;
     this.wanted = keys;
-    this.run(() => this.rewire(entries));
+    if (this.pending > 0 || this.stages.length > 0) return this.run(() => this.rewire(entries));
+    // Nothing queued and no chain to drain: rewired now, no promise made.
+    try {
+      this.detach();
+      this.place(entries);
+    } catch (err) {
+      this.conn.reset(`rewiring failed: ${(err as Error).message}`);
+    }
   }
 
   /** The connection is gone: stop every stage's timers, settle pending work. */
   destroy(): void {
     this.done = true;
+    if (this.armed) this.source.removeListener('readable', this.onArmed);
     for (const stage of this.stages) stage.destroy();
     this.draining?.resolve();
   }
@@ -76,7 +109,26 @@ export class Link {
   private async rewire(entries: StageEntry[]): Promise<void> {
     if (this.done) return;
     const old = this.stages;
-    if (!this.ownsEnd) {
+    if (old.length === 0) this.detach();
+    else {
+      this.source.unpipe(old[0]);
+      await this.drain(old);
+      if (this.done) return;
+      // The source's end went into the old chain (which delivered everything): its 'end' will not
+      // come again, so a new chain would never end the destination.
+      if (this.sourceEnded) return this.finish(false);
+    }
+    this.place(entries);
+  }
+
+  /** Takes the source off the plain pipe (or the armed listener); the first time, the link takes over its end. */
+  private detach(): void {
+    if (this.done) return;
+    if (this.armed) {
+      // Piped nowhere while armed: only the listener to take off.
+      this.armed = undefined;
+      this.source.removeListener('readable', this.onArmed);
+    } else if (!this.ownsEnd) {
       // Still the first, plain pipe: if the source ended, that pipe ended the destination.
       if (this.source.readableEnded) return void (this.done = true);
       this.source.unpipe(this.dest);
@@ -87,16 +139,25 @@ export class Link {
         if (this.pending === 0) this.endDestination();
         else this.run(() => this.endDestination());
       });
-    } else if (old.length === 0) {
-      this.source.unpipe(this.dest);
     } else {
-      this.source.unpipe(old[0]);
-      await this.drain(old);
-      if (this.done) return;
-      // The source's end went into the old chain (which delivered everything): its 'end' will not
-      // come again, so a new chain would never end the destination.
-      if (this.sourceEnded) return this.finish(false);
+      this.source.unpipe(this.dest);
     }
+  }
+
+  /** With the source piped nowhere: the chain for `entries`, or the listener that waits for bytes to make it. */
+  private place(entries: StageEntry[]): void {
+    if (this.done) return;
+    if (entries.length > 0 && !this.sourceEnded && this.source.readableLength === 0 && entries.every((e) => e.onData)) {
+      this.stages = NONE;
+      this.armed = entries;
+      this.source.on('readable', this.onArmed);
+      return;
+    }
+    this.chain(entries);
+  }
+
+  /** Pipes the source through the stages of `entries` (straight to the destination with none). */
+  private chain(entries: StageEntry[]): void {
     const stages = entries.map((e) => e.create()).filter((s): s is FaultStage => s !== undefined);
     this.stages = stages;
     const head = stages[0];

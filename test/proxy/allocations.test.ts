@@ -58,11 +58,13 @@ t.test('each is built when needed: a fault its plan and stages, an L7 rule its i
   await roundTrip(socket, 10);
   t.same(counts, { stage: 0, inspector: 0, logger: 0, plan: 0 }, 'plain while no rule applies');
 
-  // A fault arrives on the live connection: its plan, and a stage in each direction.
+  // A fault arrives on the live connection: its plan at once; a latency stage acts only on
+  // bytes, so each direction gets its stage with its next bytes.
   await sidecar.setOverlay({ listeners: [{ name: 'up', listen: '127.0.0.1:0', upstream: `127.0.0.1:${echo}` }], rules: [{ name: 'slow', match: { listener: 'up' }, faults: [{ type: 'latency', latency: 1, stream: 'both' }] }] });
-  t.ok(await waitFor(() => counts.stage === 2), 'a stage per direction');
   t.equal(counts.plan, 1, 'one fault plan');
-  t.ok((await roundTrip(socket, 10)) >= 1, 'and the fault acts');
+  t.equal(counts.stage, 0, 'no stage while the connection is idle');
+  t.ok((await roundTrip(socket, 10)) >= 1, 'the fault acts on the next bytes');
+  t.equal(counts.stage, 2, 'a stage per direction, made with them');
   t.equal(counts.inspector + counts.logger, 0, 'no inspector, no logger');
   socket.destroy();
 
