@@ -26,10 +26,16 @@ export interface SoakOptions {
 }
 
 export interface SoakFigures {
-  held: { open: number; reachedByReload: number; reloadStallMs: number; faultReloadStallMs: number };
+  /**
+   * The ping's worst round trip during each reload (what a live connection saw, the client's own
+   * pauses included) and the sidecar's own worst event-loop delay meanwhile
+   * (`nodejs_eventloop_lag_max_seconds`, reset at each scrape).
+   */
+  held: { open: number; reachedByReload: number; reloadStallMs: number; faultReloadStallMs: number; reloadLoopMs: number; faultReloadLoopMs: number };
   soak: { seconds: number; connections: number; failed: number; rewrites: number; rssMiB: [number, number]; fds: [number, number]; activeAfter: number };
   integrity: { mib: number; toggles: number; identical: boolean };
-  fuzz: { inputs: number; hangs: number; crashed: boolean };
+  /** `hung`: the first hanging inputs (up to 5), as JSON strings, to reproduce them. */
+  fuzz: { inputs: number; hangs: number; crashed: boolean; hung: string[] };
   drain: { transfers: number; complete: number; reset: number; truncated: number; exitCode: number | null; cutTransfers: number; cutReset: number; cutTruncated: number };
 }
 
@@ -71,16 +77,20 @@ async function heldProbe(sidecar: Sidecar, count: number): Promise<SoakFigures['
   const open = sockets.filter((s) => s.readyState === 'open').length;
   await sleep(500);
   const before = appliedCount(sidecar);
+  const loopMs = async () => (await sidecar.metric('nodejs_eventloop_lag_max_seconds')) * 1000;
+  await loopMs();
   sidecar.writePolicy(OTHER(0));
   const reloadStallMs = await maxRoundTrip(ping, applied(sidecar, before + 1).then(() => sleep(1000)));
+  const reloadLoopMs = await loopMs();
   sidecar.writePolicy(LATENCY_ALL);
   let reachedByReload = 0;
   const faultReloadStallMs = await maxRoundTrip(ping, applied(sidecar, before + 2).then(async () => (reachedByReload = await reached(sidecar, 'slow', open + 1))));
+  const faultReloadLoopMs = await loopMs();
   for (const s of [...sockets, ping]) s.destroy();
   sidecar.writePolicy('');
   await applied(sidecar, before + 3);
   for (const until = Date.now() + 30_000; Date.now() < until && (await sidecar.metric('faultline_connections_active')) > 0; ) await sleep(200);
-  return { open, reachedByReload, reloadStallMs, faultReloadStallMs };
+  return { open, reachedByReload, reloadStallMs, faultReloadStallMs, reloadLoopMs, faultReloadLoopMs };
 }
 
 /** Short connections for `seconds`, 50 at a time, with the policy rewritten every 2 s. */
@@ -130,13 +140,17 @@ async function fuzzProbe(sidecar: Sidecar, count: number, origin: number): Promi
   await applied(sidecar, before + 1);
   const random = seededRandom(20);
   let hangs = 0;
+  const hung: string[] = [];
   for (let i = 0; i < count; i += 25) {
     const batch = Array.from({ length: Math.min(25, count - i) }, () => fuzzInput(random));
     const results = await Promise.all(batch.map(async (input) => (await answered(origin, input)) && !(await answered(sidecar.ports.web as number, input))));
+    results.forEach((hang, j) => {
+      if (hang && hung.length < 5) hung.push(JSON.stringify((batch[j] as Buffer).toString('latin1')));
+    });
     hangs += results.filter(Boolean).length;
     if (sidecar.child.exitCode !== null) break;
   }
-  return { inputs: count, hangs, crashed: sidecar.child.exitCode !== null };
+  return { inputs: count, hangs, crashed: sidecar.child.exitCode !== null, hung };
 }
 
 /** 200 downloads at SIGTERM: all complete within the drain; then 200 endless ones, all reset at its deadline. */
@@ -202,7 +216,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakFigures> {
 export function describe(f: SoakFigures): string {
   const n = (v: number, d = 1) => v.toFixed(d);
   return [
-    `held connections: ${f.held.open} open, ${f.held.reachedByReload} reached by a reload; worst round trip on a live connection during a reload: ${n(f.held.reloadStallMs)} ms (rule for other traffic), ${n(f.held.faultReloadStallMs)} ms (a fault added to all)`,
+    `held connections: ${f.held.open} open, ${f.held.reachedByReload} reached by a reload; worst round trip on a live connection during a reload: ${n(f.held.reloadStallMs)} ms (rule for other traffic), ${n(f.held.faultReloadStallMs)} ms (a fault added to all); the sidecar's worst event-loop delay meanwhile: ${n(f.held.reloadLoopMs)} ms, ${n(f.held.faultReloadLoopMs)} ms`,
     `soak: ${f.soak.connections} short connections in ${f.soak.seconds} s (${f.soak.failed} failed), ${f.soak.rewrites} policy rewrites; RSS ${n(f.soak.rssMiB[0])} → ${n(f.soak.rssMiB[1])} MiB, fds ${f.soak.fds[0]} → ${f.soak.fds[1]}, connections_active after: ${f.soak.activeAfter}`,
     `integrity: ${f.integrity.mib} MiB each way with ${f.integrity.toggles} fault toggles: sha256 ${f.integrity.identical ? 'identical' : 'DIFFERENT'}`,
     `fuzz: ${f.fuzz.inputs} HTTP/1.1 inputs through an L7 rule: ${f.fuzz.hangs} hangs, ${f.fuzz.crashed ? 'CRASHED' : 'no crash'}`,

@@ -132,6 +132,12 @@ export function checkPartialRequestHead(buf: Buffer): void {
   const [requestLine = '', ...lines] = buf.toString('latin1', 0, last).split('\r\n');
   requestLineParts(requestLine);
   parseFields(lines, 400);
+  // The field line still coming: its name so far must be a token (a lone CR may begin the blank line).
+  const tail = buf.toString('latin1', last + 2);
+  const colon = tail.indexOf(':');
+  const name = colon < 0 ? tail : tail.slice(0, colon);
+  if (tail !== '\r' && name !== '' && !TOKEN.test(name)) throw new HeadError(400, `malformed header line ${JSON.stringify(tail.slice(0, 40))}`);
+  if (colon === 0) throw new HeadError(400, `malformed header line ${JSON.stringify(tail.slice(0, 40))}`);
 }
 
 /** Parses a request head (the bytes up to and including the blank line). Throws HeadError. */

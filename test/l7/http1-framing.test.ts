@@ -35,6 +35,8 @@ const HANGING: [string, string][] = [
   ['unended head, a malformed request line', 'GET / HTTP/1\r\n.1\r\nHost: a\r\n'],
   ['unended head, a control byte as a field line', 'GET / HTTP/1.1\r\nHost: a\r\n\x07\r\n'],
   ['unended head, a folded line', 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n \r\nhello'],
+  ['unended head, the field line still coming has a space in its name', 'GET / HTTP/1.1\r\nHost: a\r\nGET / HT'],
+  ['unended head, the field line still coming starts with a colon', 'GET / HTTP/1.1\r\nHost: a\r\n: x'],
 ];
 
 /** Sends `bytes` and keeps the socket open: resolves with what came back by a 400 or a close, or null after `ms`. */
@@ -75,4 +77,20 @@ t.test('a valid chunked body with extensions and trailers still passes', async (
   const result = await outcome(t, port, `${CHUNKED}5;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 3000);
   t.ok(result?.closed, 'the connection closes after the last response');
   t.match(result?.text, /POST \/x 5[^]*GET \/after 0$/);
+});
+
+t.test('a valid head that arrives in pieces (a name cut in two, the blank line cut after its CR) passes', async (t) => {
+  const { port: up } = await httpUpstream(t);
+  const { port } = await startSidecar(t, up, RULE);
+  const socket = await dial(t, port);
+  let text = '';
+  socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+  const closed = new Promise((resolve) => socket.on('close', resolve));
+  for (const piece of ['GET /split HTTP/1.1\r\nHost: x\r\nX-Lo', 'ng: y\r\nConnection: close\r\n\r', '\n']) {
+    socket.write(piece);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+  }
+  await closed;
+  t.match(text, /^HTTP\/1\.1 200 /, 'answered by the origin');
+  t.match(text, /GET \/split 0$/, 'the request arrived whole');
 });
