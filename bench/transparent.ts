@@ -151,7 +151,19 @@ export async function measureTransparent(quick: boolean): Promise<TransparentRes
       { env },
     ),
   );
-  await new Promise((r) => setTimeout(r, 4000));
+  // Both sidecars ready (their /readyz answers 200), however long they take to start (from a
+  // source checkout, through tsx, several seconds on a busy machine): at most 60 s.
+  for (const port of [15020, 15120]) {
+    for (const until = Date.now() + 60_000; ; ) {
+      try {
+        inNs(pod, ['curl', '-sf', '-o', '/dev/null', `http://127.0.0.1:${port}/readyz`]);
+        break;
+      } catch (err) {
+        if (Date.now() > until) throw new Error(`the sidecar with metrics on ${port} was not ready within 60 s`, { cause: err });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
 
   // One client process for the whole run, a sample per line on its stdin; every sample opens new
   // connections, so each sees the pod's rules as they are then.
