@@ -154,7 +154,10 @@ export function readPolicyFile(file: string): CompiledPolicy {
   return compilePolicy(readFileSync(file, 'utf8'), file);
 }
 
+/** The text of the policy in force before any file was loaded: nothing to listen on, no fault. */
+export const EMPTY_POLICY_TEXT = `apiVersion: ${API_VERSION}\nkind: ${KIND}\nmetadata: {name: none}\nspec: {}\n`;
+
 /** The policy in force before any file was loaded: nothing to listen on, no fault. */
 export function emptyPolicy(): CompiledPolicy {
-  return compilePolicy(`apiVersion: ${API_VERSION}\nkind: ${KIND}\nmetadata: {name: none}\nspec: {}\n`, '(none)');
+  return compilePolicy(EMPTY_POLICY_TEXT, '(none)');
 }

@@ -1,6 +1,6 @@
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { loadPolicy, type ValidatedPolicy } from './load.js';
-import { API_VERSION, KIND } from './schema.js';
+import { EMPTY_POLICY_TEXT } from './compile.js';
 
 /** What the admin API and FaultPolicy objects add over the policy file (the runtime layer). */
 export interface PolicyOverlay {
@@ -29,7 +29,6 @@ export interface EffectivePolicy {
 }
 
 const OVERLAY_SUFFIX = ' + runtime';
-const EMPTY = `apiVersion: ${API_VERSION}\nkind: ${KIND}\nmetadata: {name: none}\nspec: {}\n`;
 
 /** The file's source name for an effective policy's source (the runtime layer's suffix taken off). */
 export function fileSourceOf(source: string): string {
@@ -44,8 +43,8 @@ export function fileSourceOf(source: string): string {
 export function validateEffective(input: EffectiveInput): EffectivePolicy {
   const { text, source, overlay, kernelFaults, tlsCa } = input;
   const knownListeners = overlay.listeners.map((l) => String(l.name));
-  const base = loadPolicy(text || EMPTY, text ? source : '(none)', { knownListeners, kernelFaults, tlsCa });
-  if (overlay.listeners.length === 0 && overlay.rules.length === 0) return { validated: base, text: text || EMPTY, source: text ? source : '(none)' };
+  const base = loadPolicy(text || EMPTY_POLICY_TEXT, text ? source : '(none)', { knownListeners, kernelFaults, tlsCa });
+  if (overlay.listeners.length === 0 && overlay.rules.length === 0) return { validated: base, text: text || EMPTY_POLICY_TEXT, source: text ? source : '(none)' };
   const doc = (text ? parseYaml(text) : { apiVersion: base.doc.apiVersion, kind: base.doc.kind, metadata: base.doc.metadata, spec: {} }) as {
     spec?: { listeners?: unknown[]; rules?: unknown[] };
   };

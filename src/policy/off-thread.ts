@@ -1,5 +1,5 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import { PolicyError } from '../errors.js';
+import { FaultlineError, PolicyError } from '../errors.js';
 import { faultRegistry } from '../faults/index.js';
 import type { PolicyProblem } from '../errors.js';
 import { validateEffective, type EffectiveInput, type EffectivePolicy } from './effective.js';
@@ -161,7 +161,7 @@ export class PolicyValidator {
     }
     if (answer.kind === 'valid') waiting.resolve(fromTransferable(answer, waiting.chunks));
     else if (answer.kind === 'invalid') waiting.reject(new PolicyError(answer.file, answer.problems));
-    else if (answer.kind === 'failed') waiting.reject(new Error(answer.message));
+    else if (answer.kind === 'failed') waiting.reject(new FaultlineError('FL_ERR_POLICY_INVALID', answer.message));
     else inThread(waiting.input).then(waiting.resolve, waiting.reject);
   }
 
