@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, waitConnectable } from './paths.js';
 import { processes } from './processes.js';
 import { bulk as bulkOf, echo, roundTrip } from './workloads.js';
+import { buildCompiledCli, sidecarCli } from './runtime.js';
 
 const quick = process.argv.includes('--quick');
 /**
@@ -26,7 +27,9 @@ const PROXY_CPU = process.argv.includes('--spread') ? 1 : 0;
 const BULK = quick ? 256 * 1024 ** 2 : 1024 ** 3;
 const ROUND_TRIPS = quick ? 5000 : 20_000;
 const ROUNDS = 3;
-const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
+// The sidecar compiled, as the image runs it (see bench/runtime.ts).
+buildCompiledCli();
+const BIN = sidecarCli();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function pinned(cpu: number, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {

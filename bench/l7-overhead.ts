@@ -24,13 +24,16 @@ import { Pool } from 'undici';
 import { checkL7 } from './targets.js';
 import { freePort, waitConnectable } from './paths.js';
 import { poolRate } from './workloads.js';
+import { buildCompiledCli, sidecarCli } from './runtime.js';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 2 : 5;
 const ROUNDS = 3;
 const CONNECTIONS = 8;
 const GRPC_IN_FLIGHT = 32;
-const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
+// The sidecar compiled, as the image runs it (see bench/runtime.ts).
+buildCompiledCli();
+const BIN = sidecarCli();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const identity = (b: Buffer) => b;
 const service: grpc.ServiceDefinition = {

@@ -16,12 +16,15 @@ import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import { freePort } from './paths.js';
 import { poolRate } from './workloads.js';
+import { buildCompiledCli, sidecarCli } from './runtime.js';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 2 : 5;
 const ROUNDS = 3;
 const CONNECTIONS = 8;
-const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
+// The sidecar compiled, as the image runs it (see bench/runtime.ts).
+buildCompiledCli();
+const BIN = sidecarCli();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Two origins in their own process, answering the same 64-byte JSON body. */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processes } from './processes.js';
-import { imageEnv } from './runtime.js';
+import { imageEnv, sidecarCli } from './runtime.js';
 
 export type Upstream = 'echo' | 'sink' | 'http' | 'ws' | 'grpc' | 'fastHttp';
 export type Ports = Record<Upstream, number>;
@@ -26,7 +26,6 @@ export interface PathSpec {
   start(upstream: Ports, cpu: number): Promise<RunningPath | { unsupported: string }>;
 }
 
-const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function freePort(): Promise<number> {
@@ -96,7 +95,7 @@ function sidecarPath(name: string, describe: string, rules: string, env: NodeJS.
       const file = join(mkdtempSync(join(tmpdir(), 'faultline-bench-')), 'policy.yaml');
       writeFileSync(file, `apiVersion: faultline.dev/v1alpha1\nkind: FaultPolicy\nmetadata: {name: ${name}}\nspec:\n  listeners:\n${listeners}\n  rules:${rules}\n`);
       // As the image runs it (its ENV); the admin API on a port of its own, never the default.
-      const child = pinned(cpu, process.execPath, [BIN, 'sidecar', '--policy', file, '--metrics', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { ...env, FAULTLINE_LOG_LEVEL: 'error' });
+      const child = pinned(cpu, process.execPath, [sidecarCli(), 'sidecar', '--policy', file, '--metrics', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { ...env, FAULTLINE_LOG_LEVEL: 'error' });
       return ready(child, ports, name, upstream);
     },
   };

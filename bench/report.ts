@@ -69,7 +69,7 @@ export const resultsSchema = z.object({
       intercepted: transparentFigures,
       /** On-demand interception with no active fault (after one came and went). */
       onDemand: transparentFigures.optional(),
-      /** On-demand over direct, paired per alternation (each on-demand sample with the direct one beside it). */
+      /** On-demand over direct, one ratio per sample (the two pods measured in turn, round trip by round trip). */
       onDemandRatios: z.object({ rps: statsSchema, p50us: statsSchema, echoP50us: statsSchema }).optional(),
       onDemandChange: z
         .object({
@@ -190,7 +190,7 @@ export function markdown(r: Results): string {
     lines.push(`| HTTP p50 us | ${d.p50us.toFixed(0)} | ${cells((x) => x.p50us)} |`);
     lines.push(`| echo p50 us | ${d.echoP50us.toFixed(0)} | ${cells((x) => x.echoP50us)} |`);
     if (q) {
-      lines.push('', `On-demand over direct, paired per alternation (${q.rps.n} pairs): median [min–max], and the mean of the middle half.`, '');
+      lines.push('', `On-demand over direct, one ratio per sample (${q.rps.n} samples, the two pods in turn, round trip by round trip): median [min–max], and the mean of the middle half.`, '');
       lines.push('| figure | ratio |', '|---|---|', `| HTTP keep-alive req/s | ${rangeWithMean(q.rps)} |`, `| HTTP p50 us | ${rangeWithMean(q.p50us)} |`, `| echo p50 us | ${rangeWithMean(q.echoP50us)} |`);
     }
     if (c) {

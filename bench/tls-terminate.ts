@@ -21,13 +21,16 @@ import { Pool } from 'undici';
 import { mint } from '../src/tls/x509.js';
 import { freePort, waitConnectable } from './paths.js';
 import { poolRate } from './workloads.js';
+import { buildCompiledCli, sidecarCli } from './runtime.js';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 2 : 5;
 const ROUNDS = 3;
 const CONNECTIONS = 8;
 const NAME = 'api.example.com';
-const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
+// The sidecar compiled, as the image runs it (see bench/runtime.ts).
+buildCompiledCli();
+const BIN = sidecarCli();
 
 const dir = mkdtempSync(join(tmpdir(), 'faultline-tls-bench-'));
 const now = Date.now();

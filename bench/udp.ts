@@ -22,12 +22,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildCompiledCli, sidecarCli } from './runtime.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, queries: { type: 'string', default: '200' } } });
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const QUERIES = Number(values.queries);
-const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
+// The sidecar compiled, as the image runs it (see bench/runtime.ts).
+buildCompiledCli();
+const BIN = sidecarCli();
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

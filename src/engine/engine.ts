@@ -132,12 +132,9 @@ export class FaultEngine {
   open(meta: ConnectionMeta): ConnectionFaultState {
     const now = this.clock();
     const { rules } = this.current;
-    return {
-      meta,
-      startedAt: now,
-      decisions: undefined,
-      pinned: rules.length === 0 ? NO_RULES : rules.filter((r) => r.scope === 'new-connections' && unexpired(r, now) && r.match(meta)),
-    };
+    const pinned = rules.length === 0 ? NO_RULES : rules.filter((r) => r.scope === 'new-connections' && unexpired(r, now) && r.match(meta));
+    // Most connections pin nothing: they keep no array of their own.
+    return { meta, startedAt: now, decisions: undefined, pinned: pinned.length === 0 ? NO_RULES : pinned };
   }
 
   /**

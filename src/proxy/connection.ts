@@ -16,6 +16,13 @@ import { allocated } from './debug.js';
 import { dialWatch } from './dial-watch.js';
 import { Link, type StageEntry } from './link.js';
 
+/** What a connection relays between: the client side and the upstream's two ends. */
+interface Wiring {
+  toUpstream: Writable;
+  fromUpstream: Readable;
+  clientSide: Duplex;
+}
+
 /** What a connection carries, as far as faultline looked: tcp unless an L7 or SNI rule made it look. */
 export type Protocol = 'tcp' | 'http' | 'h2c' | 'ws' | 'tls';
 
@@ -69,8 +76,10 @@ export class Connection implements ConnectionControl {
   private readonly seq = ++sequence;
   private upstream: Socket | undefined;
   /** The Links, client → upstream and upstream → client, once the upstream answered. */
-  private upLink: Link | undefined;
-  private downLink: Link | undefined;
+  /** The streams relaying, once the upstream is there (`attach`): plain pipes until a fault needs a link. */
+  private wiring: Wiring | undefined;
+  /** The two links, made the first time a fault needs a stage (most connections never do). */
+  private links: { up: Link; down: Link } | undefined;
   /** Set while (and after) an L7 or SNI rule made the connection look at its first bytes. */
   private inspector: ConnectionInspector | undefined;
   private state!: ConnectionFaultState;
@@ -141,7 +150,7 @@ export class Connection implements ConnectionControl {
     };
     const onClose = function (this: Socket) {
       // A client gone before the upstream answered: abandon the dial.
-      if (this === conn.client && !conn.upLink) conn.upstream?.destroy();
+      if (this === conn.client && !conn.wiring) conn.upstream?.destroy();
       if (this !== conn.client) dialWatch(conn.ctx.connectTimeoutMs).done(this);
       conn.onSocketClose();
     };
@@ -186,12 +195,14 @@ export class Connection implements ConnectionControl {
   }
 
   /**
-   * Starts relaying, a Link per direction: client → toUpstream, fromUpstream → client.
-   * `clientSide` stands in for the client socket (an inspected h2c connection's session end).
+   * Starts relaying: client → toUpstream, fromUpstream → client, as plain pipes (a Link per
+   * direction takes one over when a fault needs it). `clientSide` stands in for the client
+   * socket (an inspected h2c connection's session end).
    */
   private attach(toUpstream: Writable, fromUpstream: Readable, clientSide: Duplex = this.client): void {
-    this.upLink = new Link(clientSide, toUpstream, this);
-    this.downLink = new Link(fromUpstream, clientSide, this);
+    this.wiring = { toUpstream, fromUpstream, clientSide };
+    clientSide.pipe(toUpstream);
+    fromUpstream.pipe(clientSide);
     // The faults applying now get their stages (none apply: the links are plain pipes).
     if (this.faultsNow) this.refresh();
     this.client.resume();
@@ -252,7 +263,7 @@ export class Connection implements ConnectionControl {
     if (this.ended) return;
     clearTimeout(this.timer);
     const plan = this.ctx.engine.plan(this.state);
-    const reconnect = this.downLink ? this.reconnectEntry() : undefined;
+    const reconnect = this.wiring ? this.reconnectEntry() : undefined;
     // Nothing applies and nothing did: nothing to undo, no stage to set.
     if (plan.active.length > 0 || this.faultsNow || reconnect) {
       this.apply(plan.active, reconnect);
@@ -288,10 +299,22 @@ export class Connection implements ConnectionControl {
       fault.type.activate?.(fault.options, this);
       if (this.ended) return;
     }
-    this.upLink?.setStages(this.stagesFor('upstream', active));
     const downstream = this.stagesFor('downstream', active);
     if (reconnect) downstream.push(reconnect);
-    this.downLink?.setStages(downstream);
+    this.setStages(this.stagesFor('upstream', active), downstream);
+  }
+
+  /** Gives each direction its stages; the links are made the first time either gets one. */
+  private setStages(upstream: StageEntry[], downstream: StageEntry[]): void {
+    if (!this.wiring) return;
+    if (!this.links) {
+      if (upstream.length === 0 && downstream.length === 0) return;
+      allocated('links', this.id);
+      const { toUpstream, fromUpstream, clientSide } = this.wiring;
+      this.links = { up: new Link(clientSide, toUpstream, this), down: new Link(fromUpstream, clientSide, this) };
+    }
+    this.links.up.setStages(upstream);
+    this.links.down.setStages(downstream);
   }
 
   /**
@@ -328,7 +351,7 @@ export class Connection implements ConnectionControl {
 
   /** Stages in both directions' chains now (0: plain pipes, or stages waiting for the next bytes). */
   stageDepth(): number {
-    return (this.upLink?.depth ?? 0) + (this.downLink?.depth ?? 0);
+    return this.links ? this.links.up.depth + this.links.down.depth : 0;
   }
 
   /** A snapshot for logs and the admin API (`GET /connections`). */
@@ -434,11 +457,11 @@ export class Connection implements ConnectionControl {
 
   private onSocketError(side: 'client' | 'upstream', err: Error & { code?: string }): void {
     // An HTTP client being inspected gets the SPEC's 503/504 instead of a RST.
-    if (side === 'upstream' && !this.upLink && this.inspector?.upstreamFailed(err)) {
+    if (side === 'upstream' && !this.wiring && this.inspector?.upstreamFailed(err)) {
       this.log.warn({ cause: err.code ?? err.message, upstream: `${this.target.host}:${this.target.port}` }, 'upstream unreachable: answering the HTTP client');
       return;
     }
-    if (side === 'upstream' && !this.upLink) {
+    if (side === 'upstream' && !this.wiring) {
       this.log.warn({ cause: err.code ?? err.message, upstream: `${this.target.host}:${this.target.port}` }, 'upstream unreachable: resetting client');
     } else {
       this.debug({ side, cause: err.code ?? err.message }, 'socket error: resetting the other side');
@@ -455,8 +478,8 @@ export class Connection implements ConnectionControl {
     this.ended = true;
     clearTimeout(this.timer);
     this.l7Ended?.abort();
-    this.upLink?.destroy();
-    this.downLink?.destroy();
+    this.links?.up.destroy();
+    this.links?.down.destroy();
     if (this.faultsNow) {
       const { metrics } = this.ctx;
       for (const fault of this.faultsNow.active.values()) metrics.faultDeactivated(fault.rule, fault.type.type);

@@ -2,10 +2,10 @@ import { channel } from 'node:diagnostics_channel';
 
 /**
  * What a connection builds beyond a plain pipe, and only once something needs it: a fault
- * `stage`, an L7/SNI `inspector`, its own child `logger`, its fault `plan` (the maps of active
- * faults and their stage state).
+ * `stage`, the `links` that rewire its two directions around stages, an L7/SNI `inspector`, its
+ * own child `logger`, its fault `plan` (the maps of active faults and their stage state).
  */
-export type Allocation = 'stage' | 'inspector' | 'logger' | 'plan';
+export type Allocation = 'stage' | 'links' | 'inspector' | 'logger' | 'plan';
 
 /**
  * Debug hook: each such allocation is published on this channel as `{ kind, conn }` (the

@@ -14,7 +14,8 @@ const NONE: readonly never[] = Object.freeze([]);
 const NO_END = Object.freeze({ end: false });
 
 /**
- * One direction of a connection: source socket → (fault stages) → destination socket.
+ * One direction of a connection: source socket → (fault stages) → destination socket, made
+ * over `source.pipe(dest)` (which its creator set up) when the first fault comes.
  *
  * With no fault it is `source.pipe(dest)`, which also ends the destination when the source
  * ends: our code runs no JavaScript per chunk and adds no listener. When faults
@@ -43,30 +44,14 @@ export class Link {
   private draining: { tail: FaultStage; resolve: () => void } | undefined;
   /** The chain waiting for the source's next bytes (the source piped nowhere meanwhile). */
   private armed: StageEntry[] | undefined;
-  /**
-   * The source has bytes (or its end): the chain is made in this same tick, so that the source
-   * never flows with neither the listener nor the chain (another 'data' listener would take the
-   * bytes). With an operation queued, that operation takes over instead.
-   */
-  private readonly onArmed = () => {
-    const entries = this.armed;
-    if (!entries || this.pending > 0) return;
-    this.armed = undefined;
-    this.source.removeListener('readable', this.onArmed);
-    try {
-      this.chain(entries);
-    } catch (err) {
-      this.conn.reset(`rewiring failed: ${(err as Error).message}`);
-    }
-  };
+  /** The 'readable' listener of an armed link, made the first time it is armed (most links never are). */
+  private onArmed: (() => void) | undefined;
 
   constructor(
     private readonly source: Readable,
     private readonly dest: Writable,
     private readonly conn: ConnectionControl,
-  ) {
-    source.pipe(dest);
-  }
+  ) {}
 
   /** Number of stages in the chain now; 0 means the plain pipe. */
   get depth(): number {
@@ -91,7 +76,7 @@ export class Link {
   /** The connection is gone: stop every stage's timers, settle pending work. */
   destroy(): void {
     this.done = true;
-    if (this.armed) this.source.removeListener('readable', this.onArmed);
+    this.disarm();
     for (const stage of this.stages) stage.destroy();
     this.draining?.resolve();
   }
@@ -126,8 +111,7 @@ export class Link {
     if (this.done) return;
     if (this.armed) {
       // Piped nowhere while armed: only the listener to take off.
-      this.armed = undefined;
-      this.source.removeListener('readable', this.onArmed);
+      this.disarm();
     } else if (!this.ownsEnd) {
       // Still the first, plain pipe: if the source ended, that pipe ended the destination.
       if (this.source.readableEnded) return void (this.done = true);
@@ -150,10 +134,34 @@ export class Link {
     if (entries.length > 0 && !this.sourceEnded && this.source.readableLength === 0 && entries.every((e) => e.onData)) {
       this.stages = NONE;
       this.armed = entries;
+      this.onArmed ??= () => this.fire();
       this.source.on('readable', this.onArmed);
       return;
     }
     this.chain(entries);
+  }
+
+  /**
+   * The armed source has bytes (or its end): the chain is made in this same tick, so that the
+   * source never flows with neither the listener nor the chain (another 'data' listener would
+   * take the bytes). With an operation queued, that operation takes over instead.
+   */
+  private fire(): void {
+    const entries = this.armed;
+    if (!entries || this.pending > 0) return;
+    this.disarm();
+    try {
+      this.chain(entries);
+    } catch (err) {
+      this.conn.reset(`rewiring failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Takes the armed listener off (no-op when not armed). */
+  private disarm(): void {
+    if (!this.armed) return;
+    this.armed = undefined;
+    if (this.onArmed) this.source.removeListener('readable', this.onArmed);
   }
 
   /** Pipes the source through the stages of `entries` (straight to the destination with none). */

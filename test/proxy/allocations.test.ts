@@ -14,7 +14,7 @@ import { dial, echoServer, roundTrip, waitFor } from '../helpers/net.js';
 
 /** Counts every allocation published while the test runs, per kind. */
 function countAllocations(t: Test): Record<Allocation, number> {
-  const counts: Record<Allocation, number> = { stage: 0, inspector: 0, logger: 0, plan: 0 };
+  const counts: Record<Allocation, number> = { stage: 0, links: 0, inspector: 0, logger: 0, plan: 0 };
   const onMessage = (message: unknown) => counts[(message as { kind: Allocation }).kind]++;
   subscribe('faultline:connection:allocate', onMessage);
   t.teardown(() => void unsubscribe('faultline:connection:allocate', onMessage));
@@ -34,7 +34,7 @@ async function sidecarFor(t: Test, upstream: number, rules: Record<string, unkno
   return { sidecar, port: sidecar.address('up').port };
 }
 
-t.test('a plain connection allocates no stage, no inspector, no child logger and no fault plan', async (t) => {
+t.test('a plain connection allocates no stage, no link, no inspector, no child logger and no fault plan', async (t) => {
   const { port: echo } = await echoServer(t);
   // A rule that matches other ports: the engine is asked, nothing applies.
   const { sidecar, port } = await sidecarFor(t, echo, [{ name: 'elsewhere', match: { ports: [1] }, faults: [{ type: 'latency', latency: 100 }] }]);
@@ -46,22 +46,23 @@ t.test('a plain connection allocates no stage, no inspector, no child logger and
     socket.end();
   }
   t.ok(await waitFor(() => sidecar.connections.size === 0), 'the five connections closed (and wrote their close lines)');
-  t.same(counts, { stage: 0, inspector: 0, logger: 0, plan: 0 });
+  t.same(counts, { stage: 0, links: 0, inspector: 0, logger: 0, plan: 0 });
   t.equal(connectionLoggers.count, loggersBefore, 'pino made no child logger for them either');
 });
 
-t.test('each is built when needed: a fault its plan and stages, an L7 rule its inspector, a debug line its logger', async (t) => {
+t.test('each is built when needed: a fault its plan, links and stages, an L7 rule its inspector, a debug line its logger', async (t) => {
   const { port: echo } = await echoServer(t);
   const { sidecar, port } = await sidecarFor(t, echo, []);
   const counts = countAllocations(t);
   const socket = await dial(t, port);
   await roundTrip(socket, 10);
-  t.same(counts, { stage: 0, inspector: 0, logger: 0, plan: 0 }, 'plain while no rule applies');
+  t.same(counts, { stage: 0, links: 0, inspector: 0, logger: 0, plan: 0 }, 'plain while no rule applies');
 
   // A fault arrives on the live connection: its plan at once; a latency stage acts only on
   // bytes, so each direction gets its stage with its next bytes.
   await sidecar.setOverlay({ listeners: [{ name: 'up', listen: '127.0.0.1:0', upstream: `127.0.0.1:${echo}` }], rules: [{ name: 'slow', match: { listener: 'up' }, faults: [{ type: 'latency', latency: 1, stream: 'both' }] }] });
   t.equal(counts.plan, 1, 'one fault plan');
+  t.equal(counts.links, 1, 'its links, to rewire both directions');
   t.equal(counts.stage, 0, 'no stage while the connection is idle');
   t.ok((await roundTrip(socket, 10)) >= 1, 'the fault acts on the next bytes');
   t.equal(counts.stage, 2, 'a stage per direction, made with them');
