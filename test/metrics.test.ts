@@ -117,3 +117,28 @@ t.test('metrics off: nothing is recorded and the proxy works the same', async (t
   t.same(await metrics.faultsInjected.get(), { values: [] });
   metrics.connectionsActive.labels({ listener: 'x', direction: 'inbound' }).inc();
 });
+
+t.test('connection_duration_seconds from the tallies: the same exposition as prom-client\'s own Histogram fed the same lifetimes', async (t) => {
+  const { Histogram, Registry } = await import('prom-client');
+  const metrics = new Metrics({ processMetrics: false });
+  const reference = new Registry();
+  const histogram = new Histogram({ name: 'faultline_connection_duration_seconds', help: 'Connection lifetime', labelNames: ['listener', 'direction'], buckets: [0.005, 0.05, 0.25, 1, 5, 30, 120, 600, 3600], registers: [reference] });
+  // Bounds are inclusive (le); 7,200 s is above them all; a listener with no closed connection has no series.
+  const lifetimes: [string, string, number][] = [['web', 'inbound', 0.001], ['web', 'inbound', 0.05], ['web', 'inbound', 0.0500001], ['web', 'inbound', 2], ['db', 'outbound', 7200], ['db', 'outbound', 0]];
+  const client = { bytesRead: 0, bytesWritten: 0 };
+  metrics.connectionTally('idle', 'outbound').open(client);
+  for (const [listener, direction, seconds] of lifetimes) {
+    const tally = metrics.connectionTally(listener, direction);
+    tally.open(client);
+    tally.close(client, seconds);
+    histogram.observe({ listener, direction }, seconds);
+  }
+  const lines = (text: string) => text.split('\n').filter((l) => l.startsWith('faultline_connection_duration_seconds'));
+  const ours = lines(await metrics.registry.metrics());
+  t.same(ours, lines(await reference.metrics()), 'the same lines, in the same order');
+  t.ok(ours.includes('faultline_connection_duration_seconds_bucket{le="0.05",listener="web",direction="inbound"} 2'), '0.05 s counts in le="0.05"');
+  t.ok(ours.includes('faultline_connection_duration_seconds_bucket{le="+Inf",listener="db",direction="outbound"} 2'));
+  t.notOk(ours.some((l) => l.includes('listener="idle"')), 'no series before a connection closed');
+  const json = (await metrics.connectionDuration.get()).values.find((v) => v.metricName === 'faultline_connection_duration_seconds_sum' && v.labels.listener === 'web');
+  t.match(json, { value: 2.1010001, labels: { listener: 'web', direction: 'inbound' } }, 'get() gives each sample its labels whole, as prom-client does');
+});

@@ -40,6 +40,7 @@ t.test('a run meeting every target misses none; each target can be missed', (t) 
     ['one slow fresh process', (r) => ((r.fresh?.configs['sidecar-no-policy'] as { mibs: number[] }).mibs = [600, 620, 300]), /the slowest sidecar vs the median node-pipe: 0\.492 < 0\.95/],
     ['idle memory', (r) => ((r.paths['sidecar-no-policy'] as { idleKiBPerConn?: number }).idleKiBPerConn = 7.5), /KiB per idle connection: 7\.500 > 7/],
     ['not measured', (r) => delete r.fresh, /fresh processes.*: not measured/],
+    ['idle memory not resolved (RSS fell)', (r) => ((r.paths['sidecar-no-policy'] as { idleKiBPerConn?: number }).idleKiBPerConn = -1.66), /KiB per idle connection: not measured/],
   ];
   for (const [name, change, expected] of cases) {
     const r = passing();
