@@ -14,17 +14,16 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { expectStatus } from '../src/fleet/endpoint.js';
 import { fanOut } from '../src/fleet/fanout.js';
 import { openFleet } from '../src/fleet/session.js';
 import { startFleet, type FleetHarness } from '../test/helpers/fleet.js';
+import { COMPILED_CLI, SOURCE_CLI } from './runtime.js';
 
 const ROUNDS = 5;
 const PODS = 20;
-const BIN = fileURLToPath(new URL('../bin/faultline.js', import.meta.url));
-const DIST = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const BIN = SOURCE_CLI;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
@@ -62,7 +61,7 @@ async function main(): Promise<void> {
   try {
     const fleet = await startFleet(t, PODS);
     const source = await cliRounds(fleet, BIN);
-    const built = existsSync(DIST) ? await cliRounds(fleet, DIST) : undefined;
+    const built = existsSync(COMPILED_CLI) ? await cliRounds(fleet, COMPILED_CLI) : undefined;
     const opened = await openFleet({ kubeconfig: fleet.api.kubeconfig, selector: 'app=shop', timeoutMs: 5000 }, 'killswitch');
     const fan: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {

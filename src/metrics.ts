@@ -83,11 +83,6 @@ export interface MetricsOptions {
   enabled?: boolean;
 }
 
-/**
- * The faultline_ metrics, on a Registry of their own, plus Node's standard process_* and
- * nodejs_* metrics under their usual names (so stock dashboards work). Everything here is
- * updated per connection or per policy change, never per chunk.
- */
 type DurationLabels = 'listener' | 'direction';
 
 /**
@@ -137,6 +132,11 @@ interface DurationSample {
   metricName: string;
 }
 
+/**
+ * The faultline_ metrics, on a Registry of their own, plus Node's standard process_* and
+ * nodejs_* metrics under their usual names (so stock dashboards work). Everything here is
+ * updated per connection or per policy change, never per chunk.
+ */
 export class Metrics {
   readonly registry = new Registry();
   readonly connectionsTotal: Counter<'listener' | 'direction'>;

@@ -75,7 +75,6 @@ interface FaultsNow {
 export class Connection implements ConnectionControl {
   private readonly seq = ++sequence;
   private upstream: Socket | undefined;
-  /** The Links, client → upstream and upstream → client, once the upstream answered. */
   /** The streams relaying, once the upstream is there (`attach`): plain pipes until a fault needs a link. */
   private wiring: Wiring | undefined;
   /** The two links, made the first time a fault needs a stage (most connections never do). */
